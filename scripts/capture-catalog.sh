@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# Capture the metric catalog (stack/catalog/<source>.toml) from real binaries.
+#
+# Starts, on 127.0.0.1 only and on free non-default ports, in a temp dir:
+#   * a throwaway PostgreSQL cluster (Debian's postgresql, run as `postgres`)
+#     and postgres_exporter against it;
+#   * nginx (Debian) with a `stub_status` location and nginx_exporter;
+#   * node_exporter;
+#   * Alertmanager (clustering off, as in stack/stack.toml) with a webhook
+#     receiver pointing at a closed loopback port;
+#   * Prometheus with --web.enable-remote-write-receiver, scraping all of the
+#     above, evaluating a recording rule and an always-firing alert, sending
+#     alerts to the Alertmanager and remote-writing to its own receiver, so
+#     that the rule, notifier and remote-write metric families exist;
+# then scrapes each /metrics twice and turns the exposition text into TOML
+# with scripts/lib/exposition-to-catalog.py. It also checks that the series
+# Prometheus synthesises (stack/catalog/synthetic.toml) really exist.
+#
+# The exporter binaries come from <repo>/.tools/bin (scripts/install-tools.sh,
+# Debian forky); versions are what each binary reports, and the provenance
+# says where they differ from the images pinned in stack/stack.toml.
+#
+# Idempotent (a catalog file whose metrics did not change is left untouched,
+# capture date included), bounded (every wait has a limit; the whole run is
+# killed after CAPTURE_TIMEOUT seconds, default 300), loopback only, and
+# every process it starts is stopped by PID on exit, the temp dir removed.
+#
+# Environment:
+#   TOOLS_BIN        where the binaries are (default <repo>/.tools/bin)
+#   CATALOG_DIR      output dir (default <repo>/stack/catalog)
+#   CAPTURE_TIMEOUT  overall limit in seconds (default 300)
+#   KEEP_WORKDIR=1   keep the temp dir (scrapes, logs) for debugging
+set -euo pipefail
+# shellcheck source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+need_root
+
+# Bound the whole run: re-exec under `timeout` once.
+if [ -z "${CAPTURE_CATALOG_INNER:-}" ]; then
+  export CAPTURE_CATALOG_INNER=1
+  exec timeout --kill-after=10 "${CAPTURE_TIMEOUT:-300}" "$0" "$@"
+fi
+
+started=$(now)
+TOOLS_BIN="${TOOLS_BIN:-$TOOLS_DIR/bin}"
+CATALOG_DIR="${CATALOG_DIR:-$REPO_ROOT/stack/catalog}"
+HELPER="$REPO_ROOT/scripts/lib/exposition-to-catalog.py"
+TODAY=$(date -u +%Y-%m-%d)
+
+for b in prometheus alertmanager node_exporter postgres_exporter nginx_exporter; do
+  [ -x "$TOOLS_BIN/$b" ] || die "$TOOLS_BIN/$b missing: run scripts/install-tools.sh first"
+done
+command -v nginx >/dev/null || die "nginx missing (apt-get install nginx)"
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+[ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || die "PostgreSQL server missing (apt-get install postgresql)"
+id postgres >/dev/null 2>&1 || die "no postgres user (apt-get install postgresql)"
+command -v python3 >/dev/null || die "python3 missing"
+command -v curl >/dev/null || die "curl missing"
+mkdir -p "$CATALOG_DIR"
+
+WORK=$(mktemp -d /tmp/capture-catalog.XXXXXX)
+PIDS=()
+PG_DATA=""
+cleanup() {
+  local rc=$? pid
+  set +e
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    pid=${PIDS[$i]}
+    kill "$pid" 2>/dev/null
+  done
+  for pid in "${PIDS[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  if [ -n "$PG_DATA" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -t 20 stop >/dev/null 2>&1
+  fi
+  if [ "${KEEP_WORKDIR:-0}" = 1 ]; then
+    log "kept $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A free loopback TCP port (the kernel picks it; never a well-known default).
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+# start NAME CMD...: run in the background, log to $WORK/NAME.log, remember the PID.
+start() {
+  local name=$1
+  shift
+  "$@" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+}
+http_ok() { curl -sf --max-time 3 -o /dev/null "$1"; }
+wait_http() { # wait_http SECONDS NAME URL
+  wait_for "$1" "$2" http_ok "$3" || { tail -n 30 "$WORK/$2.log" >&2 || true; die "$2 did not answer on $3 within $1 s"; }
+}
+version_of() { # the x.y.z a Prometheus-style binary reports
+  "$1" --version 2>&1 | head -n1 | sed -nE 's/.*version ([0-9]+\.[0-9]+\.[0-9]+).*/\1/p'
+}
+pinned_tag() { # pinned_tag IMAGE_KEY: the tag stack/stack.toml pins
+  awk -v k="[images.$1]" '$0==k{f=1;next} /^\[/{f=0} f&&/^tag *=/{gsub(/[" ]/,"",$0); sub(/^tag=/,"",$0); print; exit}' \
+    "$REPO_ROOT/stack/stack.toml" 2>/dev/null || true
+}
+# provenance SOURCE_DESC VERSION IMAGE_KEY EXTRA
+provenance() {
+  local desc=$1 ver=$2 key=$3 extra=${4:-} tag note
+  tag=$(pinned_tag "$key")
+  if [ -z "$tag" ]; then
+    note="no pinned image found in stack/stack.toml"
+  elif [ "${tag#v}" = "$ver" ]; then
+    note="same version as the pinned image $key:$tag"
+  else
+    note="NOTE: the stack pins $key:$tag; names were taken from $ver (Debian forky), so metrics added or removed between the two are not reflected"
+  fi
+  printf 'captured from /metrics of %s %s (Debian forky)%s on %s by scripts/capture-catalog.sh; %s' \
+    "$desc" "$ver" "$extra" "$TODAY" "$note"
+}
+
+P_PG=$(free_port); P_PGX=$(free_port); P_NGINX=$(free_port); P_NGX=$(free_port)
+P_NODE=$(free_port); P_AM=$(free_port); P_PROM=$(free_port); P_DEAD=$(free_port)
+log "workdir $WORK; ports: postgres $P_PG, postgres_exporter $P_PGX, nginx $P_NGINX, nginx_exporter $P_NGX, node_exporter $P_NODE, alertmanager $P_AM, prometheus $P_PROM"
+
+# ---------------------------------------------------------------- PostgreSQL
+PG_VER=$("$PG_BIN/postgres" --version | awk '{print $3}')
+PG_DATA="$WORK/pg/data"
+mkdir -p "$WORK/pg/sock"
+chmod 755 "$WORK"
+chown -R postgres: "$WORK/pg"
+runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" --auth=trust -U postgres -E UTF8 --locale=C.UTF-8 \
+  >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
+runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK/pg/postgres.log" -w -t 30 \
+  -o "-c listen_addresses=127.0.0.1 -p $P_PG -c unix_socket_directories=$WORK/pg/sock" start >/dev/null \
+  || { cat "$WORK/pg/postgres.log" >&2; die "PostgreSQL did not start"; }
+psql_run() { runuser -u postgres -- "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$P_PG" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+# Some activity, so that per-table and per-database statistics have rows.
+psql_run -d postgres -c "CREATE DATABASE etl;" >/dev/null
+psql_run -d etl -c "CREATE TABLE jobs (id serial PRIMARY KEY, name text); INSERT INTO jobs (name) SELECT 'job' || g FROM generate_series(1, 100) g; UPDATE jobs SET name = name || 'x' WHERE id < 10; DELETE FROM jobs WHERE id > 90; SELECT count(*) FROM jobs; ANALYZE jobs;" >/dev/null
+start postgres_exporter env DATA_SOURCE_NAME="postgresql://postgres@127.0.0.1:$P_PG/postgres?sslmode=disable" \
+  "$TOOLS_BIN/postgres_exporter" --web.listen-address="127.0.0.1:$P_PGX" --log.level=warn
+
+# ---------------------------------------------------------------- nginx
+mkdir -p "$WORK/nginx/logs" "$WORK/nginx/tmp"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/tmp/body;
+  proxy_temp_path $WORK/nginx/tmp/proxy;
+  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+  scgi_temp_path $WORK/nginx/tmp/scgi;
+  server {
+    listen 127.0.0.1:$P_NGINX;
+    location = /stub_status { stub_status; }
+    location / { return 200 "ok\n"; }
+  }
+}
+EOF
+NGINX_VER=$(nginx -v 2>&1 | sed -nE 's#.*nginx/([0-9.]+).*#\1#p')
+start nginx nginx -p "$WORK/nginx" -e "$WORK/nginx/logs/error.log" -c "$WORK/nginx/nginx.conf"
+wait_http 20 nginx "http://127.0.0.1:$P_NGINX/stub_status"
+start nginx_exporter "$TOOLS_BIN/nginx_exporter" --nginx.scrape-uri="http://127.0.0.1:$P_NGINX/stub_status" \
+  --web.listen-address="127.0.0.1:$P_NGX" --log.level=warn
+
+# ---------------------------------------------------------------- node_exporter
+# Debian's build enables the systemd collector and points the textfile
+# collector at /var/lib/prometheus/node-exporter; upstream (the pinned image)
+# has systemd off and no textfile directory. Run it the upstream way.
+mkdir -p "$WORK/node-textfile"
+start node_exporter "$TOOLS_BIN/node_exporter" --web.listen-address="127.0.0.1:$P_NODE" --log.level=warn \
+  --no-collector.systemd --collector.textfile.directory="$WORK/node-textfile"
+
+# ---------------------------------------------------------------- Alertmanager
+mkdir -p "$WORK/am/data"
+cat >"$WORK/am/alertmanager.yml" <<EOF
+route:
+  receiver: hook
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1m
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: http://127.0.0.1:$P_DEAD/hook
+        send_resolved: true
+EOF
+AM_CMD=("$TOOLS_BIN/alertmanager" --config.file="$WORK/am/alertmanager.yml"
+  --storage.path="$WORK/am/data" --web.listen-address="127.0.0.1:$P_AM" --cluster.listen-address= --log.level=warn)
+# Debian's alertmanager reads its default template from the hard-coded
+# /usr/share/prometheus/alertmanager/default.tmpl. Without the package
+# installed that file is missing, so overlay it onto /usr/share in a private
+# mount namespace of the alertmanager process only (the host is untouched).
+AM_TMPL="/usr/share/prometheus/alertmanager/default.tmpl"
+if [ -f "$AM_TMPL" ]; then
+  start alertmanager "${AM_CMD[@]}"
+else
+  am_share="$(dirname "$(readlink -f "$TOOLS_BIN/alertmanager")")/../share/prometheus/alertmanager"
+  [ -f "$am_share/default.tmpl" ] || die "no default.tmpl next to $TOOLS_BIN/alertmanager ($am_share)"
+  mkdir -p "$WORK/am/share/prometheus/alertmanager"
+  cp "$am_share"/*.tmpl "$WORK/am/share/prometheus/alertmanager/"
+  start alertmanager unshare --mount --propagation private sh -c \
+    'mount -t overlay overlay -o "lowerdir=$1:/usr/share" /usr/share && shift && exec "$@"' \
+    sh "$WORK/am/share" "${AM_CMD[@]}"
+fi
+
+# ---------------------------------------------------------------- Prometheus
+mkdir -p "$WORK/prom/data"
+cat >"$WORK/prom/rules.yml" <<'EOF'
+groups:
+  - name: capture
+    interval: 1s
+    rules:
+      - record: capture:up:sum
+        expr: sum(up)
+      - alert: CaptureAlwaysFiring
+        expr: vector(1)
+        labels: {severity: none}
+      - alert: CapturePending
+        expr: vector(1)
+        for: 1h
+EOF
+cat >"$WORK/prom/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+  external_labels: {capture: remote-write-loop}
+rule_files: [$WORK/prom/rules.yml]
+alerting:
+  alertmanagers:
+    - static_configs: [{targets: ["127.0.0.1:$P_AM"]}]
+remote_write:
+  - url: http://127.0.0.1:$P_PROM/api/v1/write
+    name: self
+    queue_config: {batch_send_deadline: 1s}
+scrape_configs:
+  - job_name: prometheus
+    static_configs: [{targets: ["127.0.0.1:$P_PROM"]}]
+  - job_name: alertmanager
+    static_configs: [{targets: ["127.0.0.1:$P_AM"]}]
+  - job_name: node
+    static_configs: [{targets: ["127.0.0.1:$P_NODE"]}]
+  - job_name: postgres
+    static_configs: [{targets: ["127.0.0.1:$P_PGX"]}]
+  - job_name: nginx
+    static_configs: [{targets: ["127.0.0.1:$P_NGX"]}]
+EOF
+start prometheus "$TOOLS_BIN/prometheus" --config.file="$WORK/prom/prometheus.yml" \
+  --storage.tsdb.path="$WORK/prom/data" --web.listen-address="127.0.0.1:$P_PROM" \
+  --web.enable-remote-write-receiver --web.enable-lifecycle --log.level=warn
+
+wait_http 30 postgres_exporter "http://127.0.0.1:$P_PGX/metrics"
+wait_http 30 nginx_exporter "http://127.0.0.1:$P_NGX/metrics"
+wait_http 30 node_exporter "http://127.0.0.1:$P_NODE/metrics"
+wait_http 30 alertmanager "http://127.0.0.1:$P_AM/-/ready"
+wait_http 60 prometheus "http://127.0.0.1:$P_PROM/-/ready"
+
+# Let a few scrape, rule, notification and remote-write cycles happen, and
+# exercise the query and API paths so their families are populated.
+prom_api() { curl -gsf --max-time 5 "http://127.0.0.1:$P_PROM/api/v1/$1"; }
+# poll SECONDS DESCRIPTION PYTHON-CONDITION URL: until the JSON at URL, as `d`,
+# satisfies the condition; on timeout, warn with the last answer.
+poll_json() {
+  local limit=$1 what=$2 cond=$3 url=$4 i body=""
+  for ((i = 0; i < limit; i++)); do
+    body=$(curl -gsf --max-time 3 "$url" 2>&1) || body="(no answer) $body"
+    if printf '%s' "$body" | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($cond) else 1)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 1
+  done
+  warn "$what: not seen within $limit s; last answer: ${body:0:400}"
+  return 1
+}
+poll_json 30 "all 5 capture targets up" \
+  '{r["metric"]["job"] for r in d["data"]["result"] if r["value"][1] == "1"} >= {"prometheus", "alertmanager", "node", "postgres", "nginx"}' \
+  "http://127.0.0.1:$P_PROM/api/v1/query?query=up" || true
+for _ in 1 2 3; do
+  prom_api 'query?query=rate(prometheus_http_requests_total[1m])' >/dev/null || true
+  prom_api "query_range?query=up&start=$(($(date +%s) - 60))&end=$(date +%s)&step=5" >/dev/null || true
+  prom_api 'series?match[]=up' >/dev/null || true
+  prom_api 'labels' >/dev/null || true
+  curl -sf --max-time 5 "http://127.0.0.1:$P_AM/api/v2/alerts" >/dev/null || true
+  sleep 2
+done
+poll_json 20 "alerts at the Alertmanager" 'len(d) > 0' "http://127.0.0.1:$P_AM/api/v2/alerts" || true
+sleep 3 # one more notification attempt (to the closed port) and remote-write batch
+
+# ---------------------------------------------------------------- scrape + write
+scrape() { # scrape NAME URL: two scrapes, a few seconds apart
+  curl -sf --max-time 10 -H 'Accept: text/plain;version=0.0.4' -o "$WORK/$1.1.prom" "$2" || die "scraping $1 at $2 failed"
+}
+scrape node "http://127.0.0.1:$P_NODE/metrics"
+scrape postgres "http://127.0.0.1:$P_PGX/metrics"
+scrape nginx "http://127.0.0.1:$P_NGX/metrics"
+scrape alertmanager "http://127.0.0.1:$P_AM/metrics"
+scrape prometheus "http://127.0.0.1:$P_PROM/metrics"
+sleep 2
+for s in node:$P_NODE postgres:$P_PGX nginx:$P_NGX alertmanager:$P_AM prometheus:$P_PROM; do
+  curl -sf --max-time 10 -H 'Accept: text/plain;version=0.0.4' -o "$WORK/${s%%:*}.2.prom" "http://127.0.0.1:${s#*:}/metrics" \
+    || die "second scrape of ${s%%:*} failed"
+done
+
+NODE_VER=$(version_of "$TOOLS_BIN/node_exporter")
+PGX_VER=$(version_of "$TOOLS_BIN/postgres_exporter")
+NGX_VER=$(version_of "$TOOLS_BIN/nginx_exporter")
+AM_VER=$(version_of "$TOOLS_BIN/alertmanager")
+PROM_VER=$(version_of "$TOOLS_BIN/prometheus")
+
+write_catalog() { # write_catalog SOURCE VERSION PROVENANCE SCRAPE-NAME
+  python3 "$HELPER" --source "$1" --version "$2" --provenance "$3" --out "$CATALOG_DIR/$1.toml" \
+    "$WORK/$4.1.prom" "$WORK/$4.2.prom"
+}
+write_catalog node-exporter "$NODE_VER" \
+  "$(provenance prometheus-node-exporter "$NODE_VER" node-exporter ' with the upstream default collectors (Debian's extra default, systemd, turned off) on a Debian bookworm host; collectors that find no hardware here (e.g. hwmon, nvme, infiniband) expose nothing')" node
+write_catalog postgres-exporter "$PGX_VER" \
+  "$(provenance prometheus-postgres-exporter "$PGX_VER" postgres-exporter " with its default collectors and default metrics, against PostgreSQL $PG_VER (Debian bookworm) on loopback")" postgres
+write_catalog nginx-exporter "$NGX_VER" \
+  "$(provenance prometheus-nginx-exporter "$NGX_VER" nginx-exporter " against nginx $NGINX_VER (Debian bookworm) stub_status on loopback")" nginx
+write_catalog alertmanager "$AM_VER" \
+  "$(provenance prometheus-alertmanager "$AM_VER" alertmanager ' with clustering off (--cluster.listen-address=, as deployed), one webhook receiver, alerts received from Prometheus')" alertmanager
+write_catalog prometheus "$PROM_VER" \
+  "$(provenance prometheus "$PROM_VER" prometheus ' with --web.enable-remote-write-receiver, a rule group, an Alertmanager and a remote_write queue to its own receiver')" prometheus
+
+# ---------------------------------------------------------------- synthetic series
+# The series Prometheus creates itself must exist in its TSDB.
+missing=""
+for s in up scrape_duration_seconds scrape_samples_scraped scrape_samples_post_metric_relabeling \
+  scrape_series_added ALERTS ALERTS_FOR_STATE capture:up:sum; do
+  n=$(prom_api "series?match[]=$s" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]))')
+  [ "$n" -gt 0 ] || missing="$missing $s"
+done
+[ -z "$missing" ] || die "series Prometheus should have synthesised are missing:$missing"
+log "synthetic series present: up, scrape_*, ALERTS, ALERTS_FOR_STATE, a recording rule output"
+
+log "done in $(($(now) - started)) s"

@@ -1,0 +1,160 @@
+//! The command line, declared in one place. Each subcommand is one stage of
+//! the pipeline: source -> gen -> check -> pin -> plan -> deploy -> history.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Render, validate, pin and roll out the ETL platform's monitoring stack.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render dashboards, rule files, and the stack bundle (stack/rendered/).
+    Gen(GenArgs),
+    /// Validate everything: generated files up to date, promtool, amtool,
+    /// PromQL and metric catalog, dashboard and rule lint, component configs.
+    Check(CheckArgs),
+    /// Resolve every image tag in stack/stack.toml to its registry digest and
+    /// write stack/images.lock.
+    Pin(PinArgs),
+    /// Print the resolved image references and Swarm config names as JSON
+    /// (what the Nix flake computes too; a test holds the two together).
+    Pins,
+    /// Show what a deploy would change in the Swarm, service by service.
+    Plan(PlanArgs),
+    /// Check, plan, and roll the whole stack out atomically: every service
+    /// reaches the new revision healthy, or all of them go back.
+    Deploy(DeployArgs),
+    /// Roll the stack back to the previous (or a named) recorded revision.
+    Rollback(RollbackArgs),
+    /// Current revision, per-service state and the revision history.
+    Status(StatusArgs),
+    /// Benchmarks: `check` timing, or `deploy` against `docker stack deploy`.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Do not write anything: exit non-zero naming every generated file that
+    /// is stale or missing.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Skip the checks that need external validators (promtool, amtool).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// Pin only these images (names from `[images]` in stack/stack.toml).
+    #[arg(long = "image", value_name = "NAME")]
+    pub images: Vec<String>,
+    /// Talk plain HTTP to this registry host (e.g. 127.0.0.1:5000).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Stack definition to read images from (default stack/stack.toml).
+    #[arg(long, value_name = "FILE")]
+    pub stack_file: Option<PathBuf>,
+    /// Accept a tag that now points at a different digest than the lock's.
+    #[arg(long)]
+    pub update: bool,
+    /// Lock file to write (default stack/images.lock).
+    #[arg(long, value_name = "FILE")]
+    pub lock_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Rendered bundle directory to deploy (default stack/rendered).
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// Stack name (namespace) in the Swarm; defaults to the one in the bundle.
+    #[arg(long)]
+    pub stack: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Make a lone engine a single-node Swarm and create the stack's network
+    /// when they are missing, so a first deploy needs nothing else.
+    #[arg(long)]
+    pub init: bool,
+    /// Seconds the whole rollout may take before it is rolled back.
+    #[arg(long, default_value_t = 300)]
+    pub deadline: u64,
+    /// Seconds every changed service must stay healthy before it counts.
+    #[arg(long, default_value_t = 5)]
+    pub soak: u64,
+    /// Remove a deploy lock left by a dead deploy before starting.
+    #[arg(long)]
+    pub break_lock: bool,
+    /// Skip `cargo xtask check` before deploying (the bundle is still read).
+    #[arg(long)]
+    pub skip_check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Revision number to go back to (default: the one before the current).
+    #[arg(long, value_name = "N")]
+    pub to: Option<u64>,
+    /// Seconds the rollback may take.
+    #[arg(long, default_value_t = 300)]
+    pub deadline: u64,
+    /// Seconds every changed service must stay healthy before it counts.
+    #[arg(long, default_value_t = 5)]
+    pub soak: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time a warm `cargo xtask check` and the share spent in promtool/amtool.
+    Check,
+    /// Deploy one stack with `docker stack deploy --detach=false` and with
+    /// `cargo xtask deploy` and report times and ratios.
+    Deploy,
+}

@@ -1,0 +1,212 @@
+//! Source: what people edit. `stack/stack.toml`, the component configs it
+//! names, and `stack/images.lock`. Loading checks every cross-reference and
+//! reports all problems at once, each naming the service or key.
+
+mod digest;
+mod image_lock;
+mod quantity;
+mod stack_definition;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+
+pub use digest::Digest;
+pub use image_lock::{ImageLock, ImagePin, PlatformPin};
+pub use quantity::{ByteSize, Duration};
+pub use stack_definition::*;
+
+/// Where the sources live, relative to the repository root.
+pub const STACK_FILE: &str = "stack/stack.toml";
+pub const IMAGE_LOCK: &str = "stack/images.lock";
+
+/// A stack definition with its image pins, every reference checked.
+#[derive(Debug)]
+pub struct Source {
+    pub root: PathBuf,
+    pub definition: StackDefinition,
+    pub lock: ImageLock,
+}
+
+impl Source {
+    pub fn load(root: &Path) -> Result<Source> {
+        Source::load_from(root, &root.join(STACK_FILE), &root.join(IMAGE_LOCK))
+    }
+
+    pub fn load_from(root: &Path, stack_file: &Path, lock_file: &Path) -> Result<Source> {
+        let definition: StackDefinition = parse_toml(stack_file)?;
+        let lock = ImageLock::load(lock_file)?;
+        let problems = definition.problems(&lock);
+        if !problems.is_empty() {
+            anyhow::bail!(
+                "{} has {} problem(s):\n  - {}",
+                stack_file.display(),
+                problems.len(),
+                problems.join("\n  - ")
+            );
+        }
+        Ok(Source { root: root.to_path_buf(), definition, lock })
+    }
+
+    /// The pinned reference of a service's image (checked at load).
+    pub fn image_reference(&self, image: &str) -> Option<String> {
+        self.lock.get(image).map(ImagePin::reference)
+    }
+}
+
+/// Swarm object names are limited to 64 characters; a config name is
+/// `<stack>_<key>_<12 hex>`.
+const MAX_OBJECT_NAME: usize = 64;
+
+impl StackDefinition {
+    /// Every broken cross-reference or impossible setting, in file order.
+    pub fn problems(&self, lock: &ImageLock) -> Vec<String> {
+        let mut out = Vec::new();
+        let stack = &self.stack.name;
+        if !is_object_name(stack) {
+            out.push(format!("[stack] name `{stack}`: use lowercase letters, digits, `-` and `_`"));
+        }
+        if self.stack.endpoint_mode == EndpointMode::Dnsrr && self.stack.publish_mode == PublishMode::Ingress {
+            out.push(
+                "[stack] endpoint_mode = \"dnsrr\" cannot publish ports through the ingress mesh: set publish_mode = \"host\""
+                    .to_owned(),
+            );
+        }
+        for (name, image) in &self.images {
+            match lock.get(name) {
+                None => out.push(format!(
+                    "image `{name}` ({}:{}) has no digest in {IMAGE_LOCK}: run `cargo xtask pin --image {name}`",
+                    image.repository, image.tag
+                )),
+                Some(pin) if pin.repository != image.repository || pin.tag != image.tag => out.push(format!(
+                    "image `{name}` is {}:{} but {IMAGE_LOCK} pins {}:{}: run `cargo xtask pin --image {name}`",
+                    image.repository, image.tag, pin.repository, pin.tag
+                )),
+                Some(_) => {}
+            }
+        }
+        let config_keys = self.configs.keys().map(String::as_str);
+        let set_keys = self.config_sets.values().map(|s| s.prefix.as_str());
+        for key in config_keys.chain(set_keys) {
+            // The longest config name: stack + key (+ file stem for sets) + hash.
+            if !is_object_name(key) {
+                out.push(format!("config key `{key}`: use lowercase letters, digits and `_`"));
+            } else if stack.len() + key.len() + 14 > MAX_OBJECT_NAME {
+                out.push(format!("config key `{key}` is too long for a Swarm object name with stack `{stack}`"));
+            }
+        }
+        for (key, file) in &self.configs {
+            if file.starts_with('/') || file.contains("..") {
+                out.push(format!("config `{key}`: `{file}` must be a path inside the repository"));
+            }
+        }
+        for (name, svc) in &self.services {
+            let at = format!("service `{name}`");
+            if !self.images.contains_key(&svc.image) {
+                out.push(format!("{at}: image `{}` is not in [images]", svc.image));
+            }
+            if svc.mode == Mode::Global && svc.replicas != 1 {
+                out.push(format!("{at}: a global service runs one task per node; drop `replicas`"));
+            }
+            if svc.stateful && (svc.mode == Mode::Global || svc.replicas != 1) {
+                out.push(format!("{at}: a stateful service must be a single replica"));
+            }
+            for m in &svc.configs {
+                if !self.configs.contains_key(&m.source) {
+                    out.push(format!("{at}: config `{}` is not in [configs]", m.source));
+                }
+            }
+            for m in &svc.config_sets {
+                if !self.config_sets.contains_key(&m.source) {
+                    out.push(format!("{at}: config set `{}` is not in [config_sets]", m.source));
+                }
+            }
+            for m in &svc.secrets {
+                if !self.secrets.contains_key(&m.source) {
+                    out.push(format!("{at}: secret `{}` is not in [secrets]", m.source));
+                }
+            }
+            for v in &svc.volumes {
+                if !is_object_name(&v.source) {
+                    out.push(format!("{at}: volume name `{}`: use lowercase letters, digits and `_`", v.source));
+                }
+            }
+            for b in &svc.binds {
+                if !b.source.starts_with('/') {
+                    out.push(format!("{at}: bind source `{}` must be an absolute host path", b.source));
+                }
+            }
+            let r = &svc.resources;
+            if r.reserve_cpus > r.cpus || r.reserve_memory.bytes() > r.memory.bytes() {
+                out.push(format!("{at}: reservations exceed limits"));
+            }
+            if !(r.cpus > 0.0 && r.cpus.is_finite()) {
+                out.push(format!("{at}: resources.cpus must be a positive number"));
+            }
+            for (key, value) in &svc.environment {
+                if looks_secret(key) && !value.starts_with("/run/secrets/") {
+                    out.push(format!(
+                        "{at}: environment `{key}` looks like a credential: pass it as a Swarm secret file (`{key}__FILE` or `_FILE` pointing at /run/secrets/…)"
+                    ));
+                }
+            }
+        }
+        let mut published: Vec<(u16, &str)> =
+            self.services.iter().flat_map(|(n, s)| s.ports.iter().map(move |p| (p.published, n.as_str()))).collect();
+        published.sort_unstable();
+        for w in published.windows(2) {
+            if w[0].0 == w[1].0 {
+                out.push(format!("port {} is published by both `{}` and `{}`", w[0].0, w[0].1, w[1].1));
+            }
+        }
+        out
+    }
+}
+
+/// An environment variable name that would carry a credential in clear.
+pub fn looks_secret(key: &str) -> bool {
+    let k = key.to_ascii_uppercase();
+    let credential = ["PASSWORD", "PASS", "SECRET", "TOKEN", "DSN", "API_KEY", "CREDENTIAL"]
+        .iter()
+        .any(|w| k.split(['_', '-']).any(|part| part == *w) || k.ends_with(w));
+    credential && !k.ends_with("_FILE")
+}
+
+fn is_object_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+/// Reads a TOML file into `T`; errors name the file and the line.
+pub fn parse_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).map_err(|err| {
+        let line = err.span().map(|s| text[..s.start].lines().count().max(1));
+        let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+        anyhow::anyhow!("{}{at}: {}", path.display(), err.message())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_names() {
+        for k in ["POSTGRES_PASSWORD", "DATA_SOURCE_NAME_DSN", "GF_SECURITY_ADMIN_PASSWORD", "SLACK_TOKEN"] {
+            assert!(looks_secret(k), "{k}");
+        }
+        for k in ["GF_SECURITY_ADMIN_PASSWORD__FILE", "DATA_SOURCE_PASS_FILE", "HOSTNAME", "GF_PATHS_CONFIG"] {
+            assert!(!looks_secret(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn the_repository_stack_loads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let source = Source::load(root).unwrap();
+        assert_eq!(source.definition.services.len(), 10);
+    }
+}

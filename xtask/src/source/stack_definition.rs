@@ -1,0 +1,191 @@
+//! The typed form of `stack/stack.toml`: what people edit. Unknown keys are
+//! errors, so a typo cannot silently drop a setting.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::quantity::{ByteSize, Duration};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackDefinition {
+    pub stack: StackSettings,
+    pub alerts: AlertSettings,
+    pub images: BTreeMap<String, ImageRef>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretDef>,
+    /// Config key -> repository-relative file.
+    pub configs: BTreeMap<String, String>,
+    #[serde(default)]
+    pub config_sets: BTreeMap<String, ConfigSetDef>,
+    pub services: BTreeMap<String, ServiceDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackSettings {
+    pub name: String,
+    pub network: String,
+    pub endpoint_mode: EndpointMode,
+    pub publish_mode: PublishMode,
+    pub stateful_constraint: String,
+    pub log_max_size: ByteSize,
+    pub log_max_file: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointMode {
+    Vip,
+    Dnsrr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishMode {
+    Ingress,
+    Host,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    pub runbook_base_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRef {
+    pub repository: String,
+    pub tag: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretDef {
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSetDef {
+    pub dir: String,
+    pub extension: String,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Replicated,
+    Global,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDef {
+    /// Key into `[images]`.
+    pub image: String,
+    #[serde(default)]
+    pub mode: Mode,
+    /// Replica count of a replicated service.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Holds data on a named volume: pinned to labelled nodes, and updated
+    /// stop-first because two processes cannot share one data directory.
+    #[serde(default)]
+    pub stateful: bool,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ports: Vec<PortDef>,
+    #[serde(default)]
+    pub volumes: Vec<VolumeMount>,
+    #[serde(default)]
+    pub binds: Vec<BindMount>,
+    #[serde(default)]
+    pub configs: Vec<ConfigMount>,
+    #[serde(default)]
+    pub config_sets: Vec<ConfigSetMount>,
+    #[serde(default)]
+    pub secrets: Vec<SecretMount>,
+    #[serde(default)]
+    pub placement: Vec<String>,
+    pub resources: Resources,
+    pub health: Option<HealthDef>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortDef {
+    pub target: u16,
+    pub published: u16,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeMount {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindMount {
+    pub source: String,
+    pub target: String,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigMount {
+    /// Key into `[configs]`.
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSetMount {
+    /// Key into `[config_sets]`.
+    pub source: String,
+    pub target_dir: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretMount {
+    /// Key into `[secrets]`.
+    pub source: String,
+    /// File name under /run/secrets/.
+    pub target: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub cpus: f64,
+    pub memory: ByteSize,
+    pub reserve_cpus: f64,
+    pub reserve_memory: ByteSize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthDef {
+    pub test: Vec<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub start_period: Duration,
+}

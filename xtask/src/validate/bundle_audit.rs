@@ -1,0 +1,184 @@
+//! Audits the rendered bundle as Swarm will see it: every image pinned by
+//! digest, every config named by the hash of its content, and no credential
+//! in a config file, a label or an environment value.
+
+use std::path::Path;
+
+use super::Finding;
+use crate::bundle::{self, Bundle};
+use crate::source::{Digest, looks_secret};
+
+const CHECK: &str = "bundle";
+
+pub fn check(bundle_dir: &Path, display_dir: &str) -> Vec<Finding> {
+    let bundle = match Bundle::load(bundle_dir) {
+        Ok(b) => b,
+        Err(e) => return vec![Finding::new(CHECK, display_dir, "", format!("{e:#}"))],
+    };
+    let stack_file = format!("{display_dir}/{}", bundle::STACK_FILE);
+    let mut out = Vec::new();
+    for (name, svc) in &bundle.compose.services {
+        let at = format!("service {name}");
+        if !image_is_pinned(&svc.image) {
+            out.push(Finding::new(CHECK, &stack_file, &at, format!("image `{}` is not pinned by digest", svc.image)));
+        }
+        for (key, value) in &svc.environment {
+            if looks_secret(key) && !value.starts_with("/run/secrets/") {
+                out.push(Finding::new(CHECK, &stack_file, &at, format!("environment `{key}` carries a credential in clear")));
+            }
+            if let Some(why) = credential_in(value) {
+                out.push(Finding::new(CHECK, &stack_file, &at, format!("environment `{key}`: {why}")));
+            }
+        }
+        for arg in &svc.command {
+            if let Some(why) = credential_in(arg) {
+                out.push(Finding::new(CHECK, &stack_file, &at, format!("argument `{arg}`: {why}")));
+            }
+        }
+        for (key, value) in &svc.deploy.labels {
+            if let Some(why) = credential_in(value) {
+                out.push(Finding::new(CHECK, &stack_file, &at, format!("label `{key}`: {why}")));
+            }
+        }
+    }
+    for (key, config) in &bundle.compose.configs {
+        let at = format!("config {key}");
+        let data = match bundle.config_data(key) {
+            Ok(d) => d,
+            Err(e) => {
+                out.push(Finding::new(CHECK, &stack_file, &at, format!("{e:#}")));
+                continue;
+            }
+        };
+        let digest = Digest::of(&data);
+        let expected = bundle::config_name(bundle.stack(), key, &digest);
+        if config.name != expected {
+            out.push(Finding::new(
+                CHECK,
+                &stack_file,
+                &at,
+                format!("named `{}` but its content hashes to `{expected}`", config.name),
+            ));
+        }
+        let text = String::from_utf8_lossy(&data);
+        for (n, line) in text.lines().enumerate() {
+            if let Some(why) = credential_in(line) {
+                out.push(Finding::new(CHECK, format!("{display_dir}/{}", config.file.trim_start_matches("./")), format!("line {}", n + 1), why));
+            }
+        }
+    }
+    for (key, secret) in &bundle.compose.secrets {
+        if !secret.external {
+            out.push(Finding::new(CHECK, &stack_file, format!("secret {key}"), "secrets must be external: their values never enter the bundle"));
+        }
+    }
+    out
+}
+
+fn image_is_pinned(image: &str) -> bool {
+    image.rsplit_once('@').is_some_and(|(_, d)| d.parse::<Digest>().is_ok())
+}
+
+/// Why a line of text looks like it holds a credential, if it does: a
+/// `user:password@` URL, or a password/token/secret key given a literal value
+/// rather than a file or a reference.
+pub fn credential_in(line: &str) -> Option<String> {
+    if let Some(rest) = line.split("://").nth(1) {
+        let authority = rest.split(['/', ' ', '"', '\'']).next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@')
+            && userinfo.contains(':')
+        {
+            return Some("URL with an embedded password".into());
+        }
+    }
+    let trimmed = line.trim_start();
+    if trimmed.starts_with('#') || trimmed.starts_with("//") {
+        return None;
+    }
+    let (key, value) = trimmed.split_once([':', '='])?;
+    let key = key.trim().trim_matches(['"', '\'', '-', ' ']).to_ascii_lowercase();
+    let value = value.trim().trim_matches(['"', '\'']);
+    let secret_key = ["password", "passwd", "secret", "token", "api_key", "apikey", "bearer_token", "private_key"]
+        .iter()
+        .any(|w| key == *w || key.ends_with(&format!("_{w}")));
+    let harmless = value.is_empty()
+        || key.ends_with("_file")
+        || value.starts_with("/run/secrets/")
+        || value.starts_with("$__file{")
+        || value.starts_with("${")
+        || value.starts_with('$');
+    (secret_key && !harmless).then(|| format!("`{key}` has a literal value: use a Swarm secret file"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_recognised() {
+        assert!(credential_in("url: postgresql://monitor:hunter2@db:5432/x").is_some());
+        assert!(credential_in("  password: hunter2").is_some());
+        assert!(credential_in("admin_password = hunter2").is_some());
+        assert!(credential_in("bearer_token: abc").is_some());
+        for ok in [
+            "password_file: /run/secrets/x",
+            "url_file: /run/secrets/webhook",
+            "admin_password = $__file{/run/secrets/grafana_admin_password}",
+            "# password: in a comment",
+            "url: http://prometheus:9090/api/v1/write",
+            "tokens_per_second: 5",
+        ] {
+            assert!(credential_in(ok).is_none(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn the_committed_bundle_is_clean() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let findings = check(&root.join(bundle::DIR), bundle::DIR);
+        assert!(findings.is_empty(), "{findings:#?}");
+    }
+
+    #[test]
+    fn tampered_bundles_are_caught() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let src = root.join(bundle::DIR);
+        copy_dir(&src, dir.path());
+        let stack = dir.path().join(bundle::STACK_FILE);
+        let text = std::fs::read_to_string(&stack).unwrap();
+        // An image without digest, and a credential in an environment value.
+        let image_line = text.lines().find(|l| l.trim_start().starts_with("image:")).unwrap();
+        let unpinned = image_line.split('@').next().unwrap().to_owned();
+        let text = text.replacen(image_line, &unpinned, 1);
+        let text = text.replacen("    environment:\n", "    environment:\n      DB_PASSWORD: hunter2\n", 1);
+        std::fs::write(&stack, text).unwrap();
+        // A config whose content no longer matches its name.
+        let configs = dir.path().join(bundle::CONFIGS_DIR);
+        let victim = std::fs::read_dir(&configs).unwrap().next().unwrap().unwrap().path();
+        let mut data = std::fs::read_to_string(&victim).unwrap();
+        data.push_str("\n# password: hunter2\npassword: hunter2\n");
+        std::fs::write(&victim, data).unwrap();
+
+        let findings = check(dir.path(), "bundle");
+        let text: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        let all = text.join("\n");
+        assert!(all.contains("is not pinned by digest"), "{all}");
+        assert!(all.contains("DB_PASSWORD"), "{all}");
+        assert!(all.contains("content hashes to"), "{all}");
+        assert!(all.contains("`password` has a literal value"), "{all}");
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+}

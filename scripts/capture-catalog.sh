@@ -119,8 +119,8 @@ provenance() {
   else
     note="NOTE: the stack pins $key:$tag; names were taken from $ver (Debian forky), so metrics added or removed between the two are not reflected"
   fi
-  printf 'captured from /metrics of %s %s (Debian forky)%s on %s by scripts/capture-catalog.sh; %s' \
-    "$desc" "$ver" "$extra" "$TODAY" "$note"
+  printf 'captured on %s by scripts/capture-catalog.sh from /metrics of %s %s (Debian forky)%s; %s' \
+    "$TODAY" "$desc" "$ver" "$extra" "$note"
 }
 
 P_PG=$(free_port); P_PGX=$(free_port); P_NGINX=$(free_port); P_NGX=$(free_port)
@@ -260,7 +260,8 @@ scrape_configs:
 EOF
 start prometheus "$TOOLS_BIN/prometheus" --config.file="$WORK/prom/prometheus.yml" \
   --storage.tsdb.path="$WORK/prom/data" --web.listen-address="127.0.0.1:$P_PROM" \
-  --web.enable-remote-write-receiver --web.enable-lifecycle --log.level=warn
+  --web.enable-remote-write-receiver --web.enable-lifecycle --log.level=warn \
+  --rules.alert.resend-delay=1s # the first notification otherwise waits for the 1m default
 
 wait_http 30 postgres_exporter "http://127.0.0.1:$P_PGX/metrics"
 wait_http 30 nginx_exporter "http://127.0.0.1:$P_NGX/metrics"
@@ -296,8 +297,12 @@ for _ in 1 2 3; do
   curl -sf --max-time 5 "http://127.0.0.1:$P_AM/api/v2/alerts" >/dev/null || true
   sleep 2
 done
-poll_json 20 "alerts at the Alertmanager" 'len(d) > 0' "http://127.0.0.1:$P_AM/api/v2/alerts" || true
-sleep 3 # one more notification attempt (to the closed port) and remote-write batch
+poll_json 30 "alerts at the Alertmanager" 'len(d) > 0' "http://127.0.0.1:$P_AM/api/v2/alerts" || true
+# ... and a failed webhook delivery (to the closed port) counted there.
+am_failed() {
+  curl -sf --max-time 3 "http://127.0.0.1:$P_AM/metrics" | grep -qE '^alertmanager_notifications_failed_total\{.*integration="webhook".*\} [1-9]'
+}
+wait_for 30 "a failed notification" am_failed || warn "no failed webhook notification counted by the Alertmanager"
 
 # ---------------------------------------------------------------- scrape + write
 scrape() { # scrape NAME URL: two scrapes, a few seconds apart
@@ -320,12 +325,20 @@ NGX_VER=$(version_of "$TOOLS_BIN/nginx_exporter")
 AM_VER=$(version_of "$TOOLS_BIN/alertmanager")
 PROM_VER=$(version_of "$TOOLS_BIN/prometheus")
 
+# Sources the OTel Collector scrapes (its prometheus receiver's job names,
+# which equal the catalog source names) reach Prometheus renamed: the
+# catalog marks them `ingestion = "otel-collector"`.
+OTELCOL_YML="$REPO_ROOT/stack/configs/otel-collector/otelcol.yml"
+COLLECTOR_JOBS=" $(sed -nE 's/^[[:space:]]*-?[[:space:]]*job_name:[[:space:]]*"?([A-Za-z0-9_.-]+)"?.*/\1/p' "$OTELCOL_YML" 2>/dev/null | tr '\n' ' ') "
+log "sources the OTel Collector scrapes (from otelcol.yml):$COLLECTOR_JOBS"
 write_catalog() { # write_catalog SOURCE VERSION PROVENANCE SCRAPE-NAME
+  local ingestion=scrape
+  case "$COLLECTOR_JOBS" in *" $1 "*) ingestion=otel-collector ;; esac
   python3 "$HELPER" --source "$1" --version "$2" --provenance "$3" --out "$CATALOG_DIR/$1.toml" \
-    "$WORK/$4.1.prom" "$WORK/$4.2.prom"
+    --ingestion "$ingestion" "$WORK/$4.1.prom" "$WORK/$4.2.prom"
 }
 write_catalog node-exporter "$NODE_VER" \
-  "$(provenance prometheus-node-exporter "$NODE_VER" node-exporter ' with the upstream default collectors (Debian's extra default, systemd, turned off) on a Debian bookworm host; collectors that find no hardware here (e.g. hwmon, nvme, infiniband) expose nothing')" node
+  "$(provenance prometheus-node-exporter "$NODE_VER" node-exporter ' with the upstream default collectors (the systemd collector, on by default in the Debian build, turned off) on a Debian bookworm host; collectors that find no hardware here (e.g. hwmon, nvme, infiniband) expose nothing')" node
 write_catalog postgres-exporter "$PGX_VER" \
   "$(provenance prometheus-postgres-exporter "$PGX_VER" postgres-exporter " with its default collectors and default metrics, against PostgreSQL $PG_VER (Debian bookworm) on loopback")" postgres
 write_catalog nginx-exporter "$NGX_VER" \

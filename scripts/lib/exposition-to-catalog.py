@@ -146,6 +146,13 @@ def render(args, families: dict[str, Family]) -> str:
         f"provenance = {toml_str(args.provenance)}",
         "labels_authoritative = true",
     ]
+    if args.ingestion != "scrape":
+        out += [
+            "# The OTel Collector scrapes this source (a job_name in",
+            "# stack/configs/otel-collector/otelcol.yml) and remote-writes it: counters",
+            "# without `_total` reach Prometheus with `_total` appended (see catalog.rs).",
+            f"ingestion = {toml_str(args.ingestion)}",
+        ]
     for name in sorted(families):
         f = families[name]
         out.append("")
@@ -168,6 +175,8 @@ def main() -> int:
     ap.add_argument("--version", required=True)
     ap.add_argument("--provenance", required=True)
     ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--ingestion", default="scrape", choices=["scrape", "otel-collector"],
+                    help="how the series reach Prometheus (catalog.rs Ingestion)")
     ap.add_argument("--exclude-prefix", action="append", default=[],
                     help="drop families whose name starts with this (repeatable)")
     ap.add_argument("scrapes", nargs="+", type=Path)

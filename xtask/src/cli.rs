@@ -30,8 +30,18 @@ pub enum Command {
     Plan(PlanArgs),
     /// Check, plan, and roll the whole stack out atomically: every service
     /// reaches the new revision healthy, or all of them go back.
+    ///
+    /// Exit codes: 0 deployed (or nothing to change); 1 refused or failed
+    /// before anything changed (preflight problems are listed all at once);
+    /// 2 the rollout failed and every service was rolled back to its
+    /// previous spec (the reason, task errors and log tail are printed);
+    /// 3 the rollout failed and the rollback failed too; 4 another deploy
+    /// holds the stack's lock (its holder is named).
     Deploy(DeployArgs),
     /// Roll the stack back to the previous (or a named) recorded revision.
+    ///
+    /// Same atomic machinery and exit codes as `deploy`: 0 done, 1 refused,
+    /// 2 failed and restored, 3 restoring failed too, 4 locked.
     Rollback(RollbackArgs),
     /// Current revision, per-service state and the revision history.
     Status(StatusArgs),
@@ -133,6 +143,10 @@ pub struct RollbackArgs {
     /// Seconds every changed service must stay healthy before it counts.
     #[arg(long, default_value_t = 5)]
     pub soak: u64,
+    /// Remove a deploy lock held by a live process before starting (a dead
+    /// holder's lock is broken automatically).
+    #[arg(long)]
+    pub break_lock: bool,
 }
 
 #[derive(Debug, Args)]

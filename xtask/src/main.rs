@@ -5,7 +5,11 @@ mod cli;
 mod repo;
 mod tools;
 
+mod bench;
 mod bundle;
+mod deploy;
+mod history;
+mod plan;
 mod source;
 mod generate;
 mod pin;
@@ -28,8 +32,14 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
     let root = repo::root()?;
     match cli.command {
         cli::Command::Gen(args) => generate::run(&root, args.check),
+        cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::Check }) => bench::check::run(&root),
+        cli::Command::Check(args) => validate::run::run(&root, args.offline),
         cli::Command::Pin(args) => pin::run(&root, &args),
         cli::Command::Pins => generate::pins::run(&root),
-        other => anyhow::bail!("{other:?}: not wired yet"),
+        cli::Command::Plan(args) => plan::run(&root, args),
+        cli::Command::Deploy(args) => deploy::run(&root, args),
+        cli::Command::Rollback(args) => deploy::run_rollback(&root, args),
+        cli::Command::Status(args) => history::run_status(&root, args),
+        cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::Deploy }) => bench::deploy::run(&root),
     }
 }

@@ -71,6 +71,7 @@ log_max_file = 1
 
 [alerts]
 runbook_base_url = "alerts/runbooks"
+grafana_url = "http://localhost:3000"
 
 [images.app]
 repository = "{REGISTRY}/{repo}"

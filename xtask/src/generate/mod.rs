@@ -17,16 +17,29 @@ pub use write::GeneratedFile;
 use crate::source::Source;
 
 /// Directories whose whole content `gen` owns.
-pub const OWNED_DIRS: &[&str] = &[crate::bundle::DIR];
+pub const OWNED_DIRS: &[&str] = &["dashboards/generated", "alerts/generated", crate::bundle::DIR];
 
 /// Every generated file, in a stable order.
 pub fn all_files(source: &Source) -> Result<Vec<GeneratedFile>> {
-    // WIRE: dashboards::generated_files() and alerts::generated_files() once their crates export them.
-    let mut files: Vec<GeneratedFile> = Vec::new();
+    let mut files: Vec<GeneratedFile> = dashboards::generated_files()
+        .into_iter()
+        .map(|f| GeneratedFile { path: f.path, contents: f.contents })
+        .collect();
+    files.extend(
+        alerts::generated_files(&alerts_context(source))
+            .into_iter()
+            .map(|f| GeneratedFile { path: f.path, contents: f.contents }),
+    );
     let generated: BTreeMap<String, String> = files.iter().map(|f| (f.path.clone(), f.contents.clone())).collect();
     files.extend(stack_bundle::render(source, &generated)?);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
+}
+
+/// Where alert annotations point people: from `[alerts]` in stack.toml.
+pub fn alerts_context(source: &Source) -> alerts::Context {
+    let settings = &source.definition.alerts;
+    alerts::Context { runbook_base_url: settings.runbook_base_url.clone(), grafana_url: settings.grafana_url.clone() }
 }
 
 /// `cargo xtask gen [--check]`.

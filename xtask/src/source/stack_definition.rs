@@ -51,7 +51,10 @@ pub enum PublishMode {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSettings {
+    /// Prefix of every alert's `runbook_url`.
     pub runbook_base_url: String,
+    /// Grafana as people reach it, for dashboard links in alerts.
+    pub grafana_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -1,0 +1,194 @@
+//! PostgreSQL, from postgres_exporter (default collectors).
+//!
+//! `pg_stat_database_deadlocks` is a counter without `_total`; through the
+//! OTel Collector it is stored as `pg_stat_database_deadlocks_total` (see the
+//! note in `nginx.rs`).
+
+use super::{Target, dashboard_for, target_absent, target_down};
+use crate::builder::Alert;
+use crate::duration::Duration;
+use crate::model::{Group, RuleFile, Severity, Team};
+use crate::names::{job, subject};
+use crate::testing::{fires, quiet, series};
+use crate::Tested;
+
+const INSTANCE: &str = "10.0.1.8:9187";
+
+const TARGET: Target =
+    Target { job: job::POSTGRES_EXPORTER, instance: INSTANCE, what: "postgres-exporter", team: Team::Database };
+
+const LABELS: &[(&str, &str)] = &[("instance", INSTANCE), ("job", job::POSTGRES_EXPORTER)];
+
+fn pg(metric: &str, extra: &[(&str, &str)]) -> String {
+    let mut labels = LABELS.to_vec();
+    labels.extend_from_slice(extra);
+    labels.sort();
+    series(metric, &labels)
+}
+
+pub fn rules() -> RuleFile {
+    RuleFile::new(subject::POSTGRES).dashboard(dashboard_for(subject::POSTGRES)).group(
+        Group::new("postgres")
+            .alert(target_down(
+                "PostgresExporterDown",
+                &TARGET,
+                Severity::Warning,
+                Duration::minutes(5),
+                "PostgreSQL is not monitored.",
+            ))
+            .alert(target_absent(
+                "PostgresExporterAbsent",
+                &TARGET,
+                Severity::Warning,
+                Duration::minutes(15),
+                "PostgreSQL is not monitored.",
+            ))
+            .alert(postgres_down())
+            .alert(scrape_errors())
+            .alert(too_many_connections())
+            .alert(deadlocks())
+            .alert(long_transaction()),
+    )
+}
+
+fn postgres_down() -> Alert<Tested, Tested> {
+    let up = pg("pg_up", &[]);
+    Alert::new("PostgresDown", Severity::Critical)
+        .expr(r#"pg_up{job="postgres-exporter"} == 0"#)
+        .for_duration(Duration::minutes(1))
+        .team(Team::Database)
+        .summary("PostgreSQL does not accept connections from its exporter.")
+        .description(
+            "The exporter {{ $labels.instance }} cannot connect to PostgreSQL: the database is down, \
+             refusing connections, or its credentials changed. The ETL backend and Keycloak depend on it.",
+        )
+        .fires(fires("connection failing").at(Duration::minutes(5)).series(up.clone(), "0x10").alert(LABELS))
+        .stays_quiet(quiet("connected").at(Duration::minutes(5)).series(up, "1x10"))
+}
+
+fn scrape_errors() -> Alert<Tested, Tested> {
+    let err = pg("pg_exporter_last_scrape_error", &[]);
+    let up = pg("pg_up", &[]);
+    Alert::new("PostgresExporterScrapeErrors", Severity::Warning)
+        .expr(
+            r#"
+            pg_exporter_last_scrape_error{job="postgres-exporter"} == 1
+            and on (job, instance)
+            pg_up{job="postgres-exporter"} == 1
+            "#,
+        )
+        .for_duration(Duration::minutes(10))
+        .team(Team::Database)
+        .summary("The PostgreSQL exporter fails some of its queries.")
+        .description(
+            "{{ $labels.instance }} is connected but some collector queries fail (missing pg_monitor grant \
+             or an extension); the PostgreSQL metrics they feed are missing.",
+        )
+        .fires(
+            fires("connected, queries failing")
+                .at(Duration::minutes(15))
+                .series(err.clone(), "1x20")
+                .series(up.clone(), "1x20")
+                .alert(LABELS),
+        )
+        .stays_quiet(
+            quiet("database down is PostgresDown's job")
+                .at(Duration::minutes(15))
+                .series(err, "1x20")
+                .series(up, "0x20"),
+        )
+}
+
+fn too_many_connections() -> Alert<Tested, Tested> {
+    let backends = |db: &str| pg("pg_stat_database_numbackends", &[("datid", "1"), ("datname", db)]);
+    let max = pg("pg_settings_max_connections", &[("server", "postgres:5432")]);
+    Alert::new("PostgresTooManyConnections", Severity::Warning)
+        .expr(
+            r#"
+            sum by (job, instance) (pg_stat_database_numbackends{job="postgres-exporter"})
+            /
+            max by (job, instance) (pg_settings_max_connections{job="postgres-exporter"})
+            > 0.8
+            "#,
+        )
+        .for_duration(Duration::minutes(5))
+        .team(Team::Database)
+        .summary("PostgreSQL uses more than 80% of its connection slots.")
+        .description(
+            "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of max_connections; \
+             new connections (ETL jobs, Keycloak logins) fail when none are left.",
+        )
+        .fires(
+            fires("90 of 100 slots")
+                .at(Duration::minutes(10))
+                .series(backends("etl"), "70x20")
+                .series(backends("keycloak"), "20x20")
+                .series(max.clone(), "100x20")
+                .alert_value(LABELS, 0.9),
+        )
+        .stays_quiet(
+            quiet("30 of 100 slots")
+                .at(Duration::minutes(10))
+                .series(backends("etl"), "20x20")
+                .series(backends("keycloak"), "10x20")
+                .series(max, "100x20"),
+        )
+}
+
+fn deadlocks() -> Alert<Tested, Tested> {
+    let deadlocks = pg("pg_stat_database_deadlocks_total", &[("datid", "16384"), ("datname", "etl")]);
+    Alert::new("PostgresDeadlocks", Severity::Warning)
+        .expr(
+            r#"
+            sum by (job, instance, datname) (increase(pg_stat_database_deadlocks_total{job="postgres-exporter"}[10m])) > 5
+            "#,
+        )
+        .team(Team::Database)
+        .summary("PostgreSQL transactions keep deadlocking.")
+        .description(
+            "Database {{ $labels.datname }} on {{ $labels.instance }} had {{ $value | humanize }} deadlocks \
+             in 10 minutes; concurrent ETL writers lock rows in conflicting orders.",
+        )
+        .fires(
+            fires("one deadlock a minute")
+                .at(Duration::minutes(20))
+                .series(deadlocks.clone(), "0+1x30")
+                .alert_value(&[("datname", "etl"), ("instance", INSTANCE), ("job", job::POSTGRES_EXPORTER)], 10.0),
+        )
+        .stays_quiet(quiet("an occasional deadlock").at(Duration::minutes(20)).series(deadlocks, "0+0.2x30"))
+}
+
+fn long_transaction() -> Alert<Tested, Tested> {
+    let duration = |state: &str| {
+        pg(
+            "pg_stat_activity_max_tx_duration",
+            &[("datname", "etl"), ("server", "postgres:5432"), ("state", state)],
+        )
+    };
+    Alert::new("PostgresLongRunningTransaction", Severity::Warning)
+        .expr(
+            r#"
+            max by (job, instance, datname) (pg_stat_activity_max_tx_duration{job="postgres-exporter",datname!=""}) > 3600
+            "#,
+        )
+        .for_duration(Duration::minutes(5))
+        .team(Team::Database)
+        .summary("A PostgreSQL transaction has been open for more than an hour.")
+        .description(
+            "The oldest transaction in {{ $labels.datname }} on {{ $labels.instance }} is \
+             {{ $value | humanizeDuration }} old; it holds locks and stops vacuum from reclaiming rows.",
+        )
+        .fires(
+            fires("a 90-minute transaction")
+                .at(Duration::minutes(10))
+                .series(duration("idle in transaction"), "5400x20")
+                .series(duration("active"), "12x20")
+                .alert_value(&[("datname", "etl"), ("instance", INSTANCE), ("job", job::POSTGRES_EXPORTER)], 5400.0),
+        )
+        .stays_quiet(
+            quiet("two-minute transactions")
+                .at(Duration::minutes(10))
+                .series(duration("idle in transaction"), "0x20")
+                .series(duration("active"), "120x20"),
+        )
+}

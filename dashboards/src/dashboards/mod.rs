@@ -1,0 +1,53 @@
+//! The dashboards, one module per subject.
+
+mod common;
+mod containers;
+mod hosts;
+mod logs;
+mod monitoring;
+mod nginx;
+mod overview;
+mod postgres;
+mod services;
+
+use crate::Dashboard;
+
+/// The pinned dashboard UIDs, for links from elsewhere (alert annotations,
+/// runbooks): `/d/<uid>` finds a dashboard whatever its title or folder.
+pub mod uids {
+    /// The platform overview.
+    pub const OVERVIEW: &str = "etl-overview";
+    /// Hosts, from node-exporter.
+    pub const HOSTS: &str = "etl-hosts";
+    /// Containers per Swarm service and node, from cAdvisor.
+    pub const CONTAINERS: &str = "etl-containers";
+    /// NGINX, from nginx-prometheus-exporter.
+    pub const NGINX: &str = "etl-nginx";
+    /// PostgreSQL, from postgres_exporter.
+    pub const POSTGRES: &str = "etl-postgres";
+    /// Frontend and backend HTTP metrics, from OpenTelemetry.
+    pub const SERVICES: &str = "etl-services";
+    /// Logs, from Loki.
+    pub const LOGS: &str = "etl-logs";
+    /// The monitoring stack's own health.
+    pub const MONITORING: &str = "etl-monitoring";
+
+    /// Every UID above, in the order of [`all`](super::all).
+    pub const ALL: [&str; 8] = [
+        OVERVIEW, HOSTS, CONTAINERS, NGINX, POSTGRES, SERVICES, LOGS, MONITORING,
+    ];
+}
+
+/// Every dashboard, in a stable order.
+pub fn all() -> Vec<Dashboard> {
+    vec![
+        overview::dashboard(),
+        hosts::dashboard(),
+        containers::dashboard(),
+        nginx::dashboard(),
+        postgres::dashboard(),
+        services::dashboard(),
+        logs::dashboard(),
+        monitoring::dashboard(),
+    ]
+}

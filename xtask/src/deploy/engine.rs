@@ -1,0 +1,195 @@
+//! The connection to the Docker engine: `DOCKER_HOST` or the local socket,
+//! API version negotiated (the engine here speaks 1.41, bollard defaults to
+//! a newer one), and the few reads every command shares.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, bail};
+use bollard::Docker;
+use bollard::models::{Service, SwarmInfo, Task};
+use bollard::query_parameters::ListTasksOptions;
+use serde::de::DeserializeOwned;
+
+use super::raw::Endpoint;
+
+/// Label on every object the stack owns (as `docker stack deploy` sets it).
+pub const NAMESPACE_LABEL: &str = crate::generate::NAMESPACE_LABEL;
+/// Label `docker stack deploy` puts on services: the image as written.
+pub const IMAGE_LABEL: &str = "com.docker.stack.image";
+
+/// A connected, version-negotiated engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub docker: Docker,
+    endpoint: Endpoint,
+    api_version: String,
+}
+
+impl Engine {
+    /// Connects to `DOCKER_HOST` (or the local socket) and negotiates the
+    /// API version. The error names the engine and what it said.
+    pub async fn connect() -> Result<Engine> {
+        let endpoint = Endpoint::from_env()?;
+        let docker = match &endpoint {
+            Endpoint::Unix(p) => {
+                Docker::connect_with_unix(&format!("unix://{}", p.display()), 120, bollard::API_DEFAULT_VERSION)
+            }
+            Endpoint::Tcp(a) => Docker::connect_with_http(&format!("tcp://{a}"), 120, bollard::API_DEFAULT_VERSION),
+        }
+        .with_context(|| format!("connecting to the Docker engine at {}", endpoint.describe()))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .with_context(|| format!("the Docker engine at {} does not answer", endpoint.describe()))?;
+        let v = docker.client_version();
+        let api_version = format!("{}.{}", v.major_version, v.minor_version);
+        Ok(Engine { docker, endpoint, api_version })
+    }
+
+    /// `unix:///var/run/docker.sock (API 1.41)`.
+    pub fn describe(&self) -> String {
+        format!("{} (API {})", self.endpoint.describe(), self.api_version)
+    }
+
+    /// A raw GET, typed after fixing the keys bollard's models misspell.
+    async fn get_json<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<Option<T>> {
+        let mut url = format!("/v{}{path}", self.api_version);
+        for (i, (k, v)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(k);
+            url.push('=');
+            url.push_str(&percent_encode(v));
+        }
+        let (status, body) = self.endpoint.get(&url).await?;
+        if status == 404 {
+            return Ok(None);
+        }
+        if !(200..300).contains(&status) {
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            bail!("GET {path}: engine answered {status}: {message}");
+        }
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&body).with_context(|| format!("GET {path}: the engine's answer is not JSON"))?;
+        fix_keys(&mut value);
+        serde_json::from_value(value).map(Some).with_context(|| format!("GET {path}: unexpected JSON"))
+    }
+
+    /// Every service of the stack, with its spec intact and task counts.
+    pub async fn stack_services(&self, stack: &str) -> Result<Vec<Service>> {
+        let filters = serde_json::json!({ "label": [format!("{NAMESPACE_LABEL}={stack}")] }).to_string();
+        let services: Vec<Service> = self
+            .get_json("/services", &[("filters", filters), ("status", "true".into())])
+            .await
+            .context("listing the stack's services")?
+            .unwrap_or_default();
+        Ok(services)
+    }
+
+    /// One service by id or name, spec intact; `None` when it does not exist.
+    pub async fn inspect_service(&self, id: &str) -> Result<Option<Service>> {
+        self.get_json(&format!("/services/{}", percent_encode(id)), &[]).await
+    }
+
+    /// Tasks of the given services (all states); with `up_to_date`, only the
+    /// tasks whose spec is the service's current one (the engine's internal
+    /// `_up-to-date` filter, as `docker service ps`/`--detach=false` use).
+    pub async fn tasks(&self, service_ids: &[String], up_to_date: bool) -> Result<Vec<Task>> {
+        if service_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+        filters.insert("service".into(), service_ids.to_vec());
+        if up_to_date {
+            filters.insert("_up-to-date".into(), vec!["true".into()]);
+        }
+        let tasks = self
+            .docker
+            .list_tasks(Some(ListTasksOptions { filters: Some(filters) }))
+            .await
+            .context("listing tasks")?;
+        Ok(tasks)
+    }
+
+    /// The engine's Swarm state.
+    pub async fn swarm_info(&self) -> Result<SwarmInfo> {
+        let info = self.docker.info().await.context("docker info")?;
+        Ok(info.swarm.unwrap_or_default())
+    }
+}
+
+/// The engine writes `Healthcheck`; bollard reads `HealthCheck`.
+fn fix_keys(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(h) = map.remove("Healthcheck") {
+                map.insert("HealthCheck".into(), h);
+            }
+            map.values_mut().for_each(fix_keys);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(fix_keys),
+        _ => {}
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The HTTP status of an engine error, if it is one.
+pub fn status_of(err: &bollard::errors::Error) -> Option<u16> {
+    match err {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// The engine's own message for an error (no `Docker responded with …` noise).
+pub fn message_of(err: &bollard::errors::Error) -> String {
+    match err {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The short service name: `<stack>_<svc>` → `svc`.
+pub fn short_name<'a>(stack: &str, full: &'a str) -> &'a str {
+    full.strip_prefix(stack).and_then(|r| r.strip_prefix('_')).unwrap_or(full)
+}
+
+/// `<stack>_<svc>`.
+pub fn full_name(stack: &str, short: &str) -> String {
+    format!("{stack}_{short}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_json_keeps_the_health_check() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/engine_service.json")).unwrap();
+        fix_keys(&mut value);
+        let service: Service = serde_json::from_value(value).unwrap();
+        let health = service.spec.unwrap().task_template.unwrap().container_spec.unwrap().health_check.unwrap();
+        assert_eq!(health.interval, Some(1_000_000_000));
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(short_name("mon", "mon_prometheus"), "prometheus");
+        assert_eq!(full_name("mon", "grafana"), "mon_grafana");
+        assert_eq!(percent_encode("{\"a\":1}"), "%7B%22a%22%3A1%7D");
+    }
+}

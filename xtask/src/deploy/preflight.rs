@@ -1,0 +1,106 @@
+//! Everything that would make a rollout fail for reasons known up front,
+//! reported all at once, before anything changes: the engine is a Swarm
+//! manager, secrets and external networks exist, every image can be
+//! pulled (asked of the registry through the engine, as a node would),
+//! configs a revision needs still exist, placement constraints match a
+//! node.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+use super::desired::Desired;
+use super::engine::{Engine, message_of};
+use super::world::World;
+use crate::plan::Plan;
+
+/// Every problem, one line each (empty: go).
+pub async fn check(engine: &Engine, desired: &Desired, plan: &Plan, world: &World) -> Vec<String> {
+    let mut problems = Vec::new();
+    for s in &plan.secrets_missing {
+        problems.push(format!("secret `{s}` does not exist: create it with `printf %s VALUE | docker secret create {s} -`"));
+    }
+    for n in &plan.networks_missing {
+        problems.push(format!(
+            "network `{n}` does not exist: create it (`docker network create -d overlay --attachable {n}`) or deploy with --init"
+        ));
+    }
+    for need in desired.networks.iter().filter(|n| n.external) {
+        if let Some(net) = world.networks.get(&need.name) {
+            if net.scope != "swarm" {
+                problems.push(format!("network `{}` is a {} `{}` network; services need a swarm-scoped overlay", need.name, net.scope, net.driver));
+            }
+        }
+    }
+    if desired.from_revision.is_some() {
+        for name in &desired.config_names {
+            if !world.configs.contains_key(name) {
+                problems.push(format!("config `{name}` of that revision no longer exists (pruned): it cannot be restored"));
+            }
+        }
+    }
+    problems.extend(unplaceable(desired, world));
+    problems.extend(unpullable(engine, desired).await);
+    problems
+}
+
+/// Images the registry does not serve (or that the engine cannot reach).
+async fn unpullable(engine: &Engine, desired: &Desired) -> Vec<String> {
+    let checks = desired.images.iter().map(|image| async move {
+        let ask = engine.docker.inspect_registry_image(image, None);
+        match tokio::time::timeout(Duration::from_secs(30), ask).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(format!("image `{image}` cannot be pulled: {}", message_of(&e))),
+            Err(_) => Some(format!("image `{image}`: the registry did not answer within 30s")),
+        }
+    });
+    join_all(checks).await.into_iter().flatten().collect()
+}
+
+/// Services whose `node.labels.K == V` / `node.role == R` constraints no
+/// node satisfies (Swarm would leave their tasks pending forever).
+fn unplaceable(desired: &Desired, world: &World) -> Vec<String> {
+    let mut out = Vec::new();
+    if world.nodes.is_empty() {
+        return out;
+    }
+    for (name, spec) in &desired.services {
+        let constraints = spec
+            .task_template
+            .as_ref()
+            .and_then(|t| t.placement.as_ref())
+            .and_then(|p| p.constraints.clone())
+            .unwrap_or_default();
+        let ok = world.nodes.iter().any(|node| constraints.iter().all(|c| satisfies(node, c).unwrap_or(true)));
+        if !ok {
+            out.push(format!(
+                "service `{name}`: no node satisfies its placement constraints {constraints:?} (e.g. `docker node update --label-add monitoring=true <node>`)"
+            ));
+        }
+    }
+    out
+}
+
+/// `Some(matches)` for the constraint forms understood, `None` otherwise.
+pub fn satisfies(node: &bollard::models::Node, constraint: &str) -> Option<bool> {
+    let (key, value, equal) = if let Some((k, v)) = constraint.split_once("==") {
+        (k.trim(), v.trim(), true)
+    } else if let Some((k, v)) = constraint.split_once("!=") {
+        (k.trim(), v.trim(), false)
+    } else {
+        return None;
+    };
+    let spec = node.spec.as_ref();
+    let actual = if let Some(label) = key.strip_prefix("node.labels.") {
+        spec.and_then(|s| s.labels.as_ref()).and_then(|l| l.get(label)).cloned()
+    } else if key == "node.role" {
+        spec.and_then(|s| s.role).map(|r| r.to_string())
+    } else if key == "node.hostname" {
+        node.description.as_ref().and_then(|d| d.hostname.clone())
+    } else if key == "node.id" {
+        node.id.clone()
+    } else {
+        return None;
+    };
+    Some((actual.as_deref() == Some(value)) == equal)
+}

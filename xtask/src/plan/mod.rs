@@ -1,0 +1,152 @@
+//! `cargo xtask plan`: the desired stack against what runs in the Swarm,
+//! service by service (create / update with the differing fields / remove
+//! / unchanged), and the configs, secrets, networks and volumes a deploy
+//! would need. `deploy` and `rollback` act on the same [`Plan`].
+
+mod render;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use bollard::models::{Service, ServiceSpec};
+use serde::Serialize;
+
+use crate::cli::{OutputFormat, PlanArgs};
+use crate::deploy::compare::{self, FieldChange};
+use crate::deploy::desired::Desired;
+use crate::deploy::engine::Engine;
+use crate::deploy::world::World;
+use crate::history::revision::Action;
+
+pub use render::{human, json};
+
+/// One service's fate.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServicePlan {
+    pub name: String,
+    pub action: Action,
+    /// For updates: every differing field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+    /// The running service (update, remove, unchanged).
+    #[serde(skip)]
+    pub current: Option<Service>,
+    /// The spec to apply (create, update; unchanged: the desired one).
+    #[serde(skip)]
+    pub desired: Option<ServiceSpec>,
+}
+
+impl ServicePlan {
+    /// Field names that differ, deduplicated, in order.
+    pub fn changed_fields(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in &self.changes {
+            if !out.contains(&c.field) {
+                out.push(c.field.clone());
+            }
+        }
+        out
+    }
+
+    pub fn current_spec(&self) -> Option<&ServiceSpec> {
+        self.current.as_ref().and_then(|s| s.spec.as_ref())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    pub services: Vec<ServicePlan>,
+    pub configs_to_create: Vec<String>,
+    /// Secrets the services need that do not exist (a deploy refuses).
+    pub secrets_missing: Vec<String>,
+    /// External networks that do not exist (a deploy refuses; `--init`
+    /// creates them).
+    pub networks_missing: Vec<String>,
+    /// Stack networks a deploy would create.
+    pub networks_to_create: Vec<String>,
+    /// Named volumes not on this node yet (Swarm creates them with the
+    /// first task; they are never removed by a deploy or a rollback).
+    pub volumes_to_create: Vec<String>,
+}
+
+impl Plan {
+    pub fn compute(desired: &Desired, world: &World) -> Plan {
+        let mut services = Vec::new();
+        for (name, spec) in &desired.services {
+            let current = world.services.get(name);
+            let (action, changes) = match current.and_then(|s| s.spec.as_ref()) {
+                None => (Action::Create, Vec::new()),
+                Some(running) => {
+                    let changes = compare::diff(running, spec);
+                    (if changes.is_empty() { Action::Unchanged } else { Action::Update }, changes)
+                }
+            };
+            services.push(ServicePlan { name: name.clone(), action, changes, current: current.cloned(), desired: Some(spec.clone()) });
+        }
+        for (name, service) in &world.services {
+            if !desired.services.contains_key(name) {
+                services.push(ServicePlan {
+                    name: name.clone(),
+                    action: Action::Remove,
+                    changes: Vec::new(),
+                    current: Some(service.clone()),
+                    desired: None,
+                });
+            }
+        }
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut configs_to_create: Vec<String> =
+            desired.configs.iter().filter(|c| !world.configs.contains_key(&c.name)).map(|c| c.name.clone()).collect();
+        configs_to_create.sort();
+        let secrets_missing = desired.secrets.iter().filter(|s| !world.secrets.contains_key(*s)).cloned().collect();
+        let network_exists = |n: &str| world.networks.contains_key(n) || world.networks.values().any(|v| v.id == n);
+        let networks_missing =
+            desired.networks.iter().filter(|n| n.external && !network_exists(&n.name)).map(|n| n.name.clone()).collect();
+        let networks_to_create =
+            desired.networks.iter().filter(|n| !n.external && !network_exists(&n.name)).map(|n| n.name.clone()).collect();
+        let volumes_to_create = desired.volumes.iter().filter(|v| !world.volumes.contains(*v)).cloned().collect();
+        Plan {
+            stack: desired.stack.clone(),
+            services,
+            configs_to_create,
+            secrets_missing,
+            networks_missing,
+            networks_to_create,
+            volumes_to_create,
+        }
+    }
+
+    /// Services that would change.
+    pub fn touched(&self) -> impl Iterator<Item = &ServicePlan> {
+        self.services.iter().filter(|s| s.action != Action::Unchanged)
+    }
+
+    pub fn is_noop(&self) -> bool {
+        self.touched().next().is_none() && self.configs_to_create.is_empty() && self.networks_to_create.is_empty()
+    }
+
+    pub fn count(&self, action: Action) -> usize {
+        self.services.iter().filter(|s| s.action == action).count()
+    }
+}
+
+/// `cargo xtask plan`.
+pub fn run(root: &Path, args: PlanArgs) -> Result<ExitCode> {
+    let runtime = crate::deploy::runtime()?;
+    runtime.block_on(async {
+        let (bundle, stack) = crate::deploy::load_target(root, &args.target)?;
+        let engine = Engine::connect().await?;
+        let world = World::observe(&engine, &stack).await?;
+        let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
+        let plan = Plan::compute(&desired, &world);
+        let revisions = crate::history::store::list(&engine, &stack).await.unwrap_or_default();
+        let current = crate::history::current(&revisions).map(|s| s.revision.number);
+        match args.output {
+            OutputFormat::Human => print!("{}", human(&plan, &engine.describe(), current)),
+            OutputFormat::Json => println!("{}", json(&plan, &engine.describe(), current)),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

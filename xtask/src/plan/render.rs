@@ -1,0 +1,90 @@
+//! A plan for people (like a good infrastructure plan: symbols, one line
+//! per service, the differing fields under it) and for machines (JSON with
+//! a `format` number; fields are only ever added).
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use super::Plan;
+use crate::deploy::compare;
+use crate::history::revision::Action;
+
+pub fn human(plan: &Plan, engine: &str, current: Option<u64>) -> String {
+    let mut out = String::new();
+    let rev = current.map_or("no revision recorded yet".to_owned(), |n| format!("current revision {n}"));
+    let _ = writeln!(out, "Stack `{}` on {engine}, {rev}\n", plan.stack);
+    let list = |out: &mut String, title: &str, sign: &str, items: &[String]| {
+        if !items.is_empty() {
+            let _ = writeln!(out, "{title} ({}):", items.len());
+            for i in items {
+                let _ = writeln!(out, "  {sign} {i}");
+            }
+            out.push('\n');
+        }
+    };
+    list(&mut out, "Configs to create", "+", &plan.configs_to_create);
+    list(&mut out, "Networks to create", "+", &plan.networks_to_create);
+    list(&mut out, "Volumes created by Swarm at first start", "+", &plan.volumes_to_create);
+    list(&mut out, "MISSING external networks (`deploy --init` creates them)", "!", &plan.networks_missing);
+    list(&mut out, "MISSING secrets (create each with `docker secret create NAME -`)", "!", &plan.secrets_missing);
+
+    let width = plan.services.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let _ = writeln!(out, "Services:");
+    for s in &plan.services {
+        let (sign, word) = match s.action {
+            Action::Create => ("+", "create"),
+            Action::Update => ("~", "update"),
+            Action::Remove => ("-", "remove"),
+            Action::Unchanged => ("=", "unchanged"),
+        };
+        let detail = match s.action {
+            Action::Create => s
+                .desired
+                .as_ref()
+                .and_then(|d| d.task_template.as_ref()?.container_spec.as_ref()?.image.clone())
+                .unwrap_or_default(),
+            Action::Update => s.changed_fields().join(", "),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "  {sign} {:<width$}  {word:<9}  {detail}", s.name);
+        for c in &s.changes {
+            let path = c.path.strip_prefix("TaskTemplate.ContainerSpec.").or_else(|| c.path.strip_prefix("TaskTemplate.")).unwrap_or(&c.path);
+            let _ = writeln!(out, "      {path}: {}", compare::describe(c));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nPlan: {} to create, {} to update, {} to remove, {} unchanged.",
+        plan.count(Action::Create),
+        plan.count(Action::Update),
+        plan.count(Action::Remove),
+        plan.count(Action::Unchanged)
+    );
+    if !plan.secrets_missing.is_empty() || !plan.networks_missing.is_empty() {
+        let _ = writeln!(out, "A deploy would refuse to start: see MISSING above.");
+    }
+    out
+}
+
+pub fn json(plan: &Plan, engine: &str, current: Option<u64>) -> String {
+    let value = json!({
+        "format": 1,
+        "stack": plan.stack,
+        "engine": engine,
+        "current_revision": current,
+        "summary": {
+            "create": plan.count(Action::Create),
+            "update": plan.count(Action::Update),
+            "remove": plan.count(Action::Remove),
+            "unchanged": plan.count(Action::Unchanged),
+        },
+        "services": plan.services,
+        "configs_to_create": plan.configs_to_create,
+        "networks_to_create": plan.networks_to_create,
+        "volumes_to_create": plan.volumes_to_create,
+        "networks_missing": plan.networks_missing,
+        "secrets_missing": plan.secrets_missing,
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}

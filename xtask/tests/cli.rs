@@ -1,0 +1,111 @@
+//! The real CLI on the real repository and on broken copies of it: what a
+//! person running `cargo xtask ...` sees.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn xtask(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask")).env("MONITORING_REPO", root).args(args).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// A copy of everything `gen` and `check` read, to break on purpose.
+fn copy_of_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["stack", "dashboards", "alerts"] {
+        copy_dir(&repo().join(sub), &dir.path().join(sub));
+    }
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == "src" && from.ends_with("xtask") {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn generated_files_are_up_to_date() {
+    let out = xtask(&repo(), &["gen", "--check"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn gen_is_byte_identical_on_every_run() {
+    let copy = copy_of_repo();
+    let first = xtask(copy.path(), &["gen"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let out = xtask(copy.path(), &["gen"]);
+    assert!(text(&out).contains(", 0 changed"), "{}", text(&out));
+}
+
+#[test]
+fn a_stale_generated_file_is_named_with_the_fix() {
+    let copy = copy_of_repo();
+    let victim = "dashboards/generated/etl-hosts.json";
+    let path = copy.path().join(victim);
+    let edited = std::fs::read_to_string(&path).unwrap().replacen("\"Hosts\"", "\"Hosts (edited by hand)\"", 1);
+    std::fs::write(&path, edited).unwrap();
+    std::fs::write(copy.path().join("alerts/generated/rules/leftover.rules.yml"), "groups: []\n").unwrap();
+
+    let out = xtask(copy.path(), &["gen", "--check"]);
+    assert!(!out.status.success());
+    let report = text(&out);
+    assert!(report.contains(&format!("{victim}: stale")), "{report}");
+    assert!(report.contains("alerts/generated/rules/leftover.rules.yml: no longer generated"), "{report}");
+    assert!(report.contains("run `cargo xtask gen`"), "{report}");
+
+    let out = xtask(copy.path(), &["check", "--offline"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains(victim), "{}", text(&out));
+}
+
+#[test]
+fn a_service_naming_an_unpinned_image_is_refused() {
+    let copy = copy_of_repo();
+    let stack = copy.path().join("stack/stack.toml");
+    let edited = std::fs::read_to_string(&stack).unwrap().replace("tag = \"v3.5.3\"", "tag = \"v3.6.0\"");
+    std::fs::write(&stack, edited).unwrap();
+    let out = xtask(copy.path(), &["gen"]);
+    assert!(!out.status.success());
+    let report = text(&out);
+    assert!(report.contains("image `prometheus`") && report.contains("v3.6.0"), "{report}");
+    assert!(report.contains("cargo xtask pin --image prometheus"), "{report}");
+}
+
+#[test]
+fn a_malformed_stack_file_names_file_and_line() {
+    let copy = copy_of_repo();
+    let stack = copy.path().join("stack/stack.toml");
+    let text_before = std::fs::read_to_string(&stack).unwrap();
+    let line = text_before.lines().position(|l| l.starts_with("endpoint_mode")).unwrap() + 1;
+    std::fs::write(&stack, text_before.replace("endpoint_mode = \"vip\"", "endpoint_mode = \"ipvs\"")).unwrap();
+    let out = xtask(copy.path(), &["gen"]);
+    assert!(!out.status.success());
+    let report = text(&out);
+    assert!(report.contains(&format!("stack.toml:{line}")), "{report}");
+}
+
+#[test]
+fn the_repository_passes_check() {
+    let out = xtask(&repo(), &["check"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

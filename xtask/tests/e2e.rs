@@ -1,0 +1,293 @@
+//! End to end against the real Swarm: `cargo xtask deploy | rollback |
+//! status` on small stacks of the test images (scripts/build-test-images.sh,
+//! pulled by digest from the local registry), one uniquely named stack per
+//! scenario. Every scenario checks the spec of every service afterwards,
+//! not only the exit code. Skipped (with a message) when no engine is
+//! reachable, failed when that happens in CI.
+
+#[path = "e2e/harness.rs"]
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::{Knobs, TestStack, signal, stderr_lines, unix_now, wait_for, wait_line};
+
+const CRASH: &str = r#"["-c", "echo probe starting; echo 'fatal: bad config' >&2; exit 3"]"#;
+const NEVER_HEALTHY: &str = r#"["CMD-SHELL", "exit 1"]"#;
+
+fn code(out: &std::process::Output) -> Option<i32> {
+    out.status.code()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Deploys the default stack (revision 1) and checks it.
+fn first(stack: &TestStack) -> harness::Snapshot {
+    let v1 = stack.render();
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(0), "first deploy failed:\n{}", stderr(&out));
+    stack.assert_specs(&v1, "after the first deploy");
+    v1
+}
+
+/// Number of series with a sample in the 5 minutes before `t`.
+fn count_at(stack: &TestStack, t: f64) -> Option<f64> {
+    let r = stack.query("count({__name__=~\".+\"})", t)?;
+    r.first()?["value"][1].as_str()?.parse().ok()
+}
+
+fn revision_outcome(stack: &TestStack, number: u64) -> String {
+    let status = stack.status_json();
+    status["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["number"] == number)
+        .map(|h| h["outcome"].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no revision {number} in {status:#}"))
+}
+
+#[test]
+fn first_deploy() {
+    let Some(stack) = TestStack::new("first_deploy") else { return };
+    let started = Instant::now();
+    let v1 = first(&stack);
+    stack.assert_healthy(Duration::from_secs(10), "after the first deploy");
+    let status = stack.status_json();
+    assert_eq!(status["current_revision"], 1);
+    for svc in status["services"].as_array().unwrap() {
+        assert_eq!(svc["matches_revision"], true, "{svc}");
+    }
+    assert_eq!(v1.len(), 4);
+    eprintln!("first_deploy: {:.1}s", started.elapsed().as_secs_f64());
+}
+
+#[test]
+fn noop_redeploy_touches_nothing() {
+    let Some(stack) = TestStack::new("noop") else { return };
+    let v1 = first(&stack);
+    let before = stack.versions();
+    let t = Instant::now();
+    let out = stack.deploy(&[]);
+    let took = t.elapsed();
+    assert_eq!(code(&out), Some(0));
+    assert!(stdout(&out).contains("nothing to change"), "{}", stdout(&out));
+    assert_eq!(stack.versions(), before, "a no-op deploy bumped a service version");
+    stack.assert_specs(&v1, "after the no-op");
+    assert_eq!(stack.status_json()["current_revision"], 1, "a no-op must not record a revision");
+    eprintln!("noop redeploy: {:.2}s", took.as_secs_f64());
+}
+
+#[test]
+fn config_change_rolls_only_its_services() {
+    let Some(mut stack) = TestStack::new("config_change") else { return };
+    first(&stack);
+    let before = stack.versions();
+    stack.knobs.probe_conf = "v2".into();
+    let v2 = stack.render();
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    stack.assert_specs(&v2, "after the config change");
+    let after = stack.versions();
+    for (name, version) in &before {
+        if name == "probe" {
+            assert_ne!(after[name], *version, "probe uses the changed config and must be updated");
+        } else {
+            assert_eq!(after[name], *version, "`{name}` does not use the changed config but was updated");
+        }
+    }
+    stack.assert_healthy(Duration::from_secs(10), "after the config change");
+}
+
+#[test]
+fn crash_on_start_is_rolled_back() {
+    let Some(mut stack) = TestStack::new("crash") else { return };
+    let v1 = first(&stack);
+    stack.knobs.probe_args = CRASH.into();
+    stack.knobs.probe_conf = "v2".into();
+    stack.render();
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(2), "expected 'rolled back':\n{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("fatal: bad config"), "the log tail of the failing service is reported:\n{err}");
+    assert!(err.contains("exit 3") || err.contains("non-zero exit (3)"), "the task error is reported:\n{err}");
+    stack.assert_specs(&v1, "after the rollback");
+    stack.assert_healthy(Duration::from_secs(20), "after the rollback");
+    assert_eq!(revision_outcome(&stack, 2), "rolled-back");
+}
+
+#[test]
+fn never_healthy_is_rolled_back() {
+    let Some(mut stack) = TestStack::new("unhealthy") else { return };
+    let v1 = first(&stack);
+    stack.knobs.probe_health = NEVER_HEALTHY.into();
+    stack.knobs.probe_start_period = "0s".into();
+    stack.render();
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(2), "expected 'rolled back':\n{}", stderr(&out));
+    stack.assert_specs(&v1, "after the rollback");
+    stack.assert_healthy(Duration::from_secs(20), "after the rollback");
+}
+
+#[test]
+fn one_failure_rolls_back_both_changed_services() {
+    let Some(mut stack) = TestStack::new("two_changed") else { return };
+    let v1 = first(&stack);
+    // probe: a healthy change; worker: crashes. Both must end on v1.
+    stack.knobs.probe_conf = "v2".into();
+    stack.knobs.worker_conf = "v2".into();
+    stack.knobs.worker_args = CRASH.into();
+    stack.render();
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("worker"), "the failing service is named");
+    stack.assert_specs(&v1, "after the rollback (probe was healthy on v2 and must be back on v1 too)");
+    stack.assert_healthy(Duration::from_secs(20), "after the rollback");
+}
+
+#[test]
+fn interrupt_rolls_back() {
+    let Some(mut stack) = TestStack::new("interrupt") else { return };
+    let v1 = first(&stack);
+    // Healthy only after a long time: the rollout sits in `starting`.
+    stack.knobs.probe_health = NEVER_HEALTHY.into();
+    stack.knobs.probe_start_period = "120s".into();
+    stack.knobs.probe_conf = "v2".into();
+    stack.render();
+    let mut child = stack.spawn_deploy(&[]);
+    let lines = stderr_lines(&mut child);
+    wait_line(&lines, "probe: updating", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
+    signal(&child, "INT");
+    let status = child.wait().expect("deploy");
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert_eq!(status.code(), Some(2), "expected 'rolled back' after SIGINT; stderr tail: {rest:?}");
+    stack.assert_specs(&v1, "after the interrupt");
+    stack.assert_healthy(Duration::from_secs(20), "after the interrupt");
+    assert_eq!(revision_outcome(&stack, 2), "rolled-back");
+}
+
+#[test]
+fn killed_deploy_is_finished_by_the_next_run() {
+    let Some(mut stack) = TestStack::new("sigkill") else { return };
+    let v1 = first(&stack);
+    stack.knobs.probe_health = NEVER_HEALTHY.into();
+    stack.knobs.probe_start_period = "120s".into();
+    stack.knobs.probe_conf = "v2".into();
+    let v2 = stack.render();
+
+    // 1. Killed mid-rollout; `status` finds the dead deploy and rolls it back.
+    let mut child = stack.spawn_deploy(&[]);
+    let lines = stderr_lines(&mut child);
+    wait_line(&lines, "probe: updating", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(1));
+    signal(&child, "KILL");
+    child.wait().unwrap();
+    let running = stack.running();
+    assert_eq!(running["probe"].0, v2["probe"], "the killed deploy had updated probe");
+    let status = stack.status_json();
+    assert_eq!(status["history"][0]["outcome"], "rolled-back", "status finishes the dead deploy: {status:#}");
+    assert!(status["lock"].is_null(), "the stale lock is gone");
+    stack.assert_specs(&v1, "after status finished the dead deploy");
+    stack.assert_healthy(Duration::from_secs(20), "after status finished the dead deploy");
+
+    // 2. Killed again; this time the next `deploy` (of v1) finishes it.
+    let mut child = stack.spawn_deploy(&[]);
+    let lines = stderr_lines(&mut child);
+    wait_line(&lines, "probe: updating", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(1));
+    signal(&child, "KILL");
+    child.wait().unwrap();
+    stack.knobs = Knobs::default();
+    stack.render();
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("never finished"), "the deploy says it rolled back a dead one:\n{}", stderr(&out));
+    assert!(stdout(&out).contains("nothing to change"), "v1 is what runs after the recovery:\n{}", stdout(&out));
+    stack.assert_specs(&v1, "after deploy finished the dead deploy");
+    assert_eq!(revision_outcome(&stack, 3), "rolled-back");
+}
+
+#[test]
+fn concurrent_deploy_fails_fast_naming_the_holder() {
+    let Some(mut stack) = TestStack::new("concurrent") else { return };
+    let v1 = first(&stack);
+    stack.knobs.probe_health = NEVER_HEALTHY.into();
+    stack.knobs.probe_start_period = "120s".into();
+    stack.knobs.probe_conf = "v2".into();
+    stack.render();
+    let mut child = stack.spawn_deploy(&[]);
+    let lines = stderr_lines(&mut child);
+    wait_line(&lines, "probe: updating", Duration::from_secs(30));
+    let t = Instant::now();
+    let second = stack.deploy(&[]);
+    assert!(t.elapsed() < Duration::from_secs(10), "the second deploy must fail fast");
+    assert_eq!(code(&second), Some(4), "expected 'locked':\n{}", stderr(&second));
+    let err = stderr(&second);
+    assert!(err.contains(&format!("pid {}", child.id())), "the holder is named:\n{err}");
+    assert!(err.contains("deploy"), "{err}");
+    signal(&child, "INT");
+    assert_eq!(child.wait().unwrap().code(), Some(2));
+    stack.assert_specs(&v1, "after the interrupted first deploy");
+}
+
+#[test]
+fn rollback_to_an_older_revision() {
+    let Some(mut stack) = TestStack::new("rollback_to") else { return };
+    let v1 = first(&stack);
+    stack.knobs.probe_conf = "v2".into();
+    let v2 = stack.render();
+    assert_eq!(code(&stack.deploy(&[])), Some(0));
+    stack.knobs.worker_conf = "v3".into();
+    stack.knobs.probe_conf = "v3".into();
+    let v3 = stack.render();
+    assert_eq!(code(&stack.deploy(&[])), Some(0));
+    stack.assert_specs(&v3, "at revision 3");
+
+    let out = stack.xtask(&["rollback", "--to", "1", "--soak", "2", "--deadline", "60"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    stack.assert_specs(&v1, "after rollback --to 1");
+    stack.assert_healthy(Duration::from_secs(10), "after rollback --to 1");
+    let status = stack.status_json();
+    assert_eq!(status["current_revision"], 4);
+    assert_eq!(status["history"][0]["rollback_to"], 1);
+
+    // Without --to: the successful revision before the current one (3).
+    let out = stack.xtask(&["rollback", "--soak", "2", "--deadline", "60"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    stack.assert_specs(&v3, "after rollback (to the previous revision)");
+    let _ = v2;
+}
+
+#[test]
+fn prometheus_data_survives_rollout_and_rollback() {
+    let Some(mut stack) = TestStack::new("prometheus_data") else { return };
+    first(&stack);
+    // Let Prometheus scrape itself for a few seconds, then pick an instant
+    // in the past: its data there can only be read back from the volume.
+    wait_for(Duration::from_secs(60), "Prometheus to have ingested samples", || {
+        count_at(&stack, unix_now()).is_some_and(|c| c > 50.0)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let t0 = unix_now() - 1.0;
+    let series = count_at(&stack, t0).expect("series at t0");
+
+    stack.knobs.scrape_interval = "2s".into();
+    let v2 = stack.render();
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    stack.assert_specs(&v2, "after the Prometheus config change");
+    wait_for(Duration::from_secs(60), "Prometheus back after the rollout", || count_at(&stack, unix_now()).is_some());
+    assert_eq!(count_at(&stack, t0), Some(series), "series at t0 after a rollout (stop-first on the same volume)");
+
+    let out = stack.xtask(&["rollback", "--soak", "2", "--deadline", "60"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    wait_for(Duration::from_secs(60), "Prometheus back after the rollback", || count_at(&stack, unix_now()).is_some());
+    assert_eq!(count_at(&stack, t0), Some(series), "series at t0 after a rollback");
+}

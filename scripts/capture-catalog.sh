@@ -38,7 +38,7 @@ need_root
 # Bound the whole run: re-exec under `timeout` once.
 if [ -z "${CAPTURE_CATALOG_INNER:-}" ]; then
   export CAPTURE_CATALOG_INNER=1
-  exec timeout --kill-after=10 "${CAPTURE_TIMEOUT:-300}" "$0" "$@"
+  exec timeout --kill-after=10 "${CAPTURE_TIMEOUT:-300}" bash "$0" "$@"
 fi
 
 started=$(now)
@@ -51,8 +51,10 @@ for b in prometheus alertmanager node_exporter postgres_exporter nginx_exporter;
   [ -x "$TOOLS_BIN/$b" ] || die "$TOOLS_BIN/$b missing: run scripts/install-tools.sh first"
 done
 command -v nginx >/dev/null || die "nginx missing (apt-get install nginx)"
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
-[ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || die "PostgreSQL server missing (apt-get install postgresql)"
+PG_BIN=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n1)
+if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
+  die "PostgreSQL server missing (apt-get install postgresql)"
+fi
 id postgres >/dev/null 2>&1 || die "no postgres user (apt-get install postgresql)"
 command -v python3 >/dev/null || die "python3 missing"
 command -v curl >/dev/null || die "curl missing"
@@ -211,6 +213,7 @@ else
   [ -f "$am_share/default.tmpl" ] || die "no default.tmpl next to $TOOLS_BIN/alertmanager ($am_share)"
   mkdir -p "$WORK/am/share/prometheus/alertmanager"
   cp "$am_share"/*.tmpl "$WORK/am/share/prometheus/alertmanager/"
+  # shellcheck disable=SC2016 # $1 and $@ belong to the inner sh
   start alertmanager unshare --mount --propagation private sh -c \
     'mount -t overlay overlay -o "lowerdir=$1:/usr/share" /usr/share && shift && exec "$@"' \
     sh "$WORK/am/share" "${AM_CMD[@]}"

@@ -109,3 +109,35 @@ fn the_repository_passes_check() {
     let out = xtask(&repo(), &["check"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn a_metric_no_exporter_exposes_is_named_where_it_is_used() {
+    let copy = copy_of_repo();
+    let catalog = copy.path().join("stack/catalog/node-exporter.toml");
+    let toml = std::fs::read_to_string(&catalog).unwrap();
+    let start = toml.find("[metrics.node_load5]").unwrap();
+    let end = start + toml[start..].find("\n\n").unwrap() + 2;
+    std::fs::write(&catalog, format!("{}{}", &toml[..start], &toml[end..])).unwrap();
+
+    let out = xtask(copy.path(), &["check", "--offline"]);
+    assert!(!out.status.success());
+    let report = text(&out);
+    let line = report.lines().find(|l| l.contains("node_load5")).unwrap_or_else(|| panic!("{report}"));
+    assert!(line.starts_with("dashboards/generated/etl-hosts.json: panel "), "{line}");
+    assert!(line.contains("[promql]"), "{line}");
+}
+
+#[test]
+fn an_alert_whose_runbook_section_is_gone_is_named() {
+    let copy = copy_of_repo();
+    let runbook = copy.path().join("alerts/runbooks/hosts.md");
+    let edited = std::fs::read_to_string(&runbook).unwrap().replace("## HostRebooted", "## Host rebooted (renamed)");
+    std::fs::write(&runbook, edited).unwrap();
+
+    let out = xtask(copy.path(), &["check", "--offline"]);
+    assert!(!out.status.success());
+    let report = text(&out);
+    let line = report.lines().find(|l| l.contains("HostRebooted")).unwrap_or_else(|| panic!("{report}"));
+    assert!(line.starts_with("alerts/generated/rules/hosts.rules.yml: group "), "{line}");
+    assert!(line.contains("[rule-lint]") && line.contains("runbook"), "{line}");
+}

@@ -182,8 +182,9 @@ struct Measured {
 
 fn measure(rt: &tokio::runtime::Runtime, engine: &Engine, docker: &Path, base: &Side, ours: &Side) -> Result<Measured> {
     let healthy = Knobs::default();
+    // Config names carry the stack name: each side has its own fingerprints.
     let v1 = base.render(&healthy)?;
-    ours.render(&healthy)?;
+    let ours_v1 = ours.render(&healthy)?;
 
     eprintln!("== first deploy");
     let (base_first, rc) = base.run_baseline(docker)?;
@@ -202,14 +203,14 @@ fn measure(rt: &tokio::runtime::Runtime, engine: &Engine, docker: &Path, base: &
     eprintln!("== failed deploy: prometheus and worker change (healthy), probe crashes");
     let failing = Knobs { scrape_interval: "2s", worker_conf: "v2", probe_conf: "v2", probe_args: CRASH };
     let v2 = base.render(&failing)?;
-    ours.render(&failing)?;
+    let ours_v2 = ours.render(&failing)?;
     let (base_failed, base_failed_exit) = base.run_baseline(docker)?;
     let base_state = rt.block_on(classify(engine, &base.stack, &v1, &v2))?;
     let (ours_failed, ours_failed_exit) = ours.run_ours()?;
-    let ours_state = rt.block_on(classify(engine, &ours.stack, &v1, &v2))?;
+    let ours_state = rt.block_on(classify(engine, &ours.stack, &ours_v1, &ours_v2))?;
     std::thread::sleep(Duration::from_secs(20));
     let base_state_later = rt.block_on(classify(engine, &base.stack, &v1, &v2))?;
-    let ours_state_later = rt.block_on(classify(engine, &ours.stack, &v1, &v2))?;
+    let ours_state_later = rt.block_on(classify(engine, &ours.stack, &ours_v1, &ours_v2))?;
     Ok(Measured {
         v1,
         base_first,

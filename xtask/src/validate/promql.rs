@@ -28,7 +28,6 @@
 
 // `cargo xtask check` (validate/run.rs, maintained elsewhere) is what calls
 // this module; until it does, its API is only used by the tests below.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::collections::BTreeSet;
 use std::time::Duration;

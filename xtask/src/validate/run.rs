@@ -127,9 +127,24 @@ fn promql(root: &Path, source: &Source) -> Vec<Finding> {
             )
         })
         .collect();
+    // Variable queries (`label_values(metric, label)`) name metrics too.
+    let variable_queries: Vec<(String, String, String)> = dashboards
+        .iter()
+        .flat_map(|d| {
+            d.variables().iter().filter_map(move |v| match v.kind() {
+                dashboards::VariableKind::Query { datasource, query, .. } if datasource.type_id() == "prometheus" => Some((
+                    format!("{}/{}.json", dashboards::GENERATED_DIR, d.uid()),
+                    format!("variable ${}", v.name()),
+                    query.clone(),
+                )),
+                _ => None,
+            })
+        })
+        .collect();
     let rules = alerts::expressions(&ctx);
     let mut exprs: Vec<super::promql::Expr> = panel_queries
         .iter()
+        .chain(&variable_queries)
         .map(|(file, location, expr)| super::promql::Expr {
             file,
             location: location.clone(),

@@ -1,6 +1,8 @@
 //! The committed bundle as Docker sees it: `docker stack config` (the 28.x
 //! client's own compose loader, no daemon needed) must accept it.
 
+#![allow(clippy::unwrap_used)] // a test that cannot read its own fixture should panic
+
 use std::path::Path;
 use std::process::Command;
 

@@ -1,6 +1,8 @@
 //! The real CLI on the real repository and on broken copies of it: what a
 //! person running `cargo xtask ...` sees.
 
+#![allow(clippy::unwrap_used)] // a test that cannot read its own fixture should panic
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

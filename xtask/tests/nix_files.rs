@@ -2,6 +2,8 @@
 //! parses and is formatted, `flake.lock` is a real lock, the pure pins and
 //! the image layout logic evaluate (see scripts/check-nix.sh).
 
+#![allow(clippy::unwrap_used)] // a test that cannot read its own fixture should panic
+
 use std::path::Path;
 use std::process::Command;
 

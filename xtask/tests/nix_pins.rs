@@ -7,6 +7,8 @@
 //! it is missing the tests fail if CI is set and are skipped otherwise (as in
 //! the Nix sandbox of `nix flake check`, where `checks.pins` does this job).
 
+#![allow(clippy::unwrap_used)] // a test that cannot read its own fixture should panic
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! docker-registry, started by scripts/start-registry.sh), with images pushed
 //! by the real Docker engine.
 
+#![allow(clippy::unwrap_used)] // a test that cannot read its own fixture should panic
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -202,10 +202,8 @@ mod dollar {
         let mut out = String::with_capacity(s.len());
         let mut chars = s.chars();
         while let Some(c) = chars.next() {
-            if c == '$' {
-                if chars.next() != Some('$') {
-                    return Err(format!("`{s}`: variable interpolation is not supported in a rendered bundle (write `$$` for `$`)"));
-                }
+            if c == '$' && chars.next() != Some('$') {
+                return Err(format!("`{s}`: variable interpolation is not supported in a rendered bundle (write `$$` for `$`)"));
             }
             out.push(c);
         }

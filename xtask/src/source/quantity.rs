@@ -30,17 +30,11 @@ impl Duration {
     pub fn nanos(&self) -> i64 {
         self.nanos
     }
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
 }
 
 impl ByteSize {
     pub fn bytes(&self) -> i64 {
         self.bytes
-    }
-    pub fn as_str(&self) -> &str {
-        &self.text
     }
 }
 

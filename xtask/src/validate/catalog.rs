@@ -402,6 +402,7 @@ impl Catalog {
 
     /// The catalog plus more target labels (labels Prometheus or relabelling
     /// attach to every scraped series), e.g. read from a scrape config.
+    #[cfg(test)]
     pub fn with_target_labels(mut self, labels: impl IntoIterator<Item = String>) -> Catalog {
         self.target_labels.extend(labels);
         self
@@ -410,6 +411,7 @@ impl Catalog {
     /// The family a series name belongs to: the name itself, or the family of
     /// a `_bucket`/`_sum`/`_count`/`_created` series of a histogram or summary
     /// (and `_created` of a counter).
+    #[cfg(test)]
     pub fn lookup(&self, metric: &str) -> Option<&MetricInfo> {
         self.lookup_with_suffix(metric).map(|(info, _)| info)
     }
@@ -479,6 +481,7 @@ impl Catalog {
     }
 
     /// Labels Prometheus or relabelling attach to every scraped series.
+    #[cfg(test)]
     pub fn target_labels(&self) -> impl Iterator<Item = &str> {
         self.target_labels.iter().map(String::as_str)
     }
@@ -489,14 +492,17 @@ impl Catalog {
     }
 
     /// The files the catalog was loaded from, in load order.
+    #[cfg(test)]
     pub fn sources(&self) -> &[SourceInfo] {
         &self.sources
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.metrics.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.metrics.is_empty()
     }

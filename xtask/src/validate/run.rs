@@ -50,8 +50,22 @@ pub fn all(root: &Path, offline: bool, timings: &mut Timings) -> Result<Vec<Find
     findings.extend(timings.time("promql + catalog", || promql(root, &source)));
     if !offline {
         let tag = |image: &str| source.definition.images.get(image).map(|i| i.tag.clone()).unwrap_or_default();
-        findings.extend(timings.time("promtool", || super::promtool::check(root, &tag("prometheus"))));
-        findings.extend(timings.time("amtool", || super::amtool::check(root, &tag("alertmanager"))));
+        // The two tools are independent: run them side by side.
+        let (prometheus, alertmanager) = (tag("prometheus"), tag("alertmanager"));
+        let (promtool, amtool) = std::thread::scope(|scope| {
+            let promtool = scope.spawn(|| timed(|| super::promtool::check(root, &prometheus)));
+            let amtool = scope.spawn(|| timed(|| super::amtool::check(root, &alertmanager)));
+            (promtool.join(), amtool.join())
+        });
+        for (name, result) in [("promtool", promtool), ("amtool", amtool)] {
+            match result {
+                Ok((found, took)) => {
+                    findings.extend(found);
+                    timings.entries.push((name, took));
+                }
+                Err(_) => findings.push(Finding::new(name, "", "", "the check panicked")),
+            }
+        }
     }
     findings.sort();
     findings.dedup();
@@ -70,6 +84,11 @@ pub fn run(root: &Path, offline: bool) -> Result<ExitCode> {
     }
     eprintln!("check: {} problem(s)", findings.len());
     Ok(ExitCode::FAILURE)
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = Instant::now();
+    (f(), start.elapsed())
 }
 
 const DATASOURCES: &str = "stack/configs/grafana/provisioning/datasources.yml";

@@ -5,6 +5,8 @@
 //! not only the exit code. Skipped (with a message) when no engine is
 //! reachable, failed when that happens in CI.
 
+#![allow(clippy::unwrap_used)] // a test that cannot read its own fixture should panic
+
 #[path = "e2e/harness.rs"]
 mod harness;
 
@@ -54,10 +56,26 @@ fn revision_outcome(stack: &TestStack, number: u64) -> String {
 }
 
 #[test]
-fn first_deploy() {
-    let Some(stack) = TestStack::new("first_deploy") else { return };
+fn first_deploy_with_init() {
+    // No network yet: plan says so, deploy refuses without --init and
+    // changes nothing, deploy --init creates it and rolls out.
+    let Some(stack) = TestStack::without_network("first_deploy") else { return };
+    let v1 = stack.render();
+    let plan = stack.xtask(&["plan", "--output", "json"]);
+    assert_eq!(code(&plan), Some(0));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["networks_missing"][0], stack.network.as_str());
+    assert_eq!(plan["summary"]["create"], 4);
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--init"), "{}", stderr(&out));
+    assert!(stack.running().is_empty(), "a refused deploy created services");
+
     let started = Instant::now();
-    let v1 = first(&stack);
+    let out = stack.deploy(&["--init"]);
+    assert_eq!(code(&out), Some(0), "first deploy failed:\n{}", stderr(&out));
+    eprintln!("first deploy: {:.1}s", started.elapsed().as_secs_f64());
+    stack.assert_specs(&v1, "after the first deploy");
     stack.assert_healthy(Duration::from_secs(10), "after the first deploy");
     let status = stack.status_json();
     assert_eq!(status["current_revision"], 1);
@@ -65,7 +83,23 @@ fn first_deploy() {
         assert_eq!(svc["matches_revision"], true, "{svc}");
     }
     assert_eq!(v1.len(), 4);
-    eprintln!("first_deploy: {:.1}s", started.elapsed().as_secs_f64());
+}
+
+#[test]
+fn preflight_reports_every_problem_before_any_change() {
+    let Some(mut stack) = TestStack::without_network("preflight") else { return };
+    stack.knobs.worker_secret = true;
+    stack.break_image("prometheus");
+    stack.render();
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("3 problem(s)"), "all problems at once:\n{err}");
+    assert!(err.contains(&format!("secret `{}_api_token` does not exist", stack.name)), "{err}");
+    assert!(err.contains(&format!("network `{}` does not exist", stack.network)), "{err}");
+    assert!(err.contains("monitoring-test/prometheus") && err.contains("cannot be pulled"), "{err}");
+    assert!(stack.running().is_empty(), "nothing may change");
+    assert!(stack.config_names().is_empty(), "not even configs: {:?}", stack.config_names());
 }
 
 #[test]
@@ -232,6 +266,11 @@ fn concurrent_deploy_fails_fast_naming_the_holder() {
     let err = stderr(&second);
     assert!(err.contains(&format!("pid {}", child.id())), "the holder is named:\n{err}");
     assert!(err.contains("deploy"), "{err}");
+    // `status` meanwhile reports the live rollout and leaves it alone.
+    let status = stack.status_json();
+    assert!(status["in_progress"].as_str().is_some_and(|s| s.contains("in progress")), "{status:#}");
+    assert!(status["lock"].as_str().is_some_and(|s| s.contains(&format!("pid {}", child.id()))), "{status:#}");
+    assert_eq!(status["history"][0]["outcome"], "in-progress");
     signal(&child, "INT");
     assert_eq!(child.wait().unwrap().code(), Some(2));
     stack.assert_specs(&v1, "after the interrupted first deploy");
@@ -290,4 +329,40 @@ fn prometheus_data_survives_rollout_and_rollback() {
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     wait_for(Duration::from_secs(60), "Prometheus back after the rollback", || count_at(&stack, unix_now()).is_some());
     assert_eq!(count_at(&stack, t0), Some(series), "series at t0 after a rollback");
+}
+
+#[test]
+fn takes_over_a_stack_deployed_by_docker_stack_deploy() {
+    // Same labels and names as `docker stack deploy`: a stack it deployed is
+    // taken over without touching a service, then rolled out as usual.
+    let Some(mut stack) = TestStack::new("takeover") else { return };
+    let v1 = stack.render();
+    let docker =
+        if std::path::Path::new("/usr/local/bin/docker").exists() { "/usr/local/bin/docker" } else { "docker" };
+    let file = stack.dir.path().join("stack/rendered/docker-stack.yml");
+    let out = std::process::Command::new(docker)
+        .args(["stack", "deploy", "--detach=true", "-c"])
+        .arg(&file)
+        .arg(&stack.name)
+        .output()
+        .expect("docker stack deploy");
+    assert!(out.status.success(), "docker stack deploy: {}", stderr(&out));
+    stack.assert_specs(&v1, "after docker stack deploy");
+    stack.assert_healthy(Duration::from_secs(30), "after docker stack deploy");
+    let before = stack.versions();
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("nothing to change"), "{}", stdout(&out));
+    assert_eq!(stack.versions(), before, "taking over bumped a service version");
+
+    stack.knobs.probe_conf = "v2".into();
+    let v2 = stack.render();
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    stack.assert_specs(&v2, "after the first xtask rollout");
+    let after = stack.versions();
+    assert!(
+        before.iter().all(|(k, v)| (k == "probe") != (after[k] == *v)),
+        "only probe changes: {before:?} → {after:?}"
+    );
 }

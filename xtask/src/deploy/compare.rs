@@ -46,14 +46,32 @@ pub fn normalized(spec: &ServiceSpec) -> Value {
 
 /// Same service, as far as Swarm is concerned.
 pub fn same(current: &ServiceSpec, desired: &ServiceSpec) -> bool {
-    normalized(current) == normalized(desired)
+    let (c, d) = pair(current, desired);
+    c == d
 }
 
 /// Every differing field, in spec order.
 pub fn diff(current: &ServiceSpec, desired: &ServiceSpec) -> Vec<FieldChange> {
+    let (c, d) = pair(current, desired);
     let mut out = Vec::new();
-    walk(String::new(), Some(&normalized(current)), Some(&normalized(desired)), &mut out);
+    walk(String::new(), Some(&c), Some(&d), &mut out);
     out
+}
+
+/// Both sides normalised. `docker stack deploy` (with its default
+/// `--resolve-image always`) adds `Placement.Platforms` from the image
+/// manifest; a desired spec without platforms does not care, so a stack
+/// first deployed by `docker stack deploy` is taken over without a restart.
+fn pair(current: &ServiceSpec, desired: &ServiceSpec) -> (Value, Value) {
+    let mut c = normalized(current);
+    let d = normalized(desired);
+    if d.pointer("/TaskTemplate/Placement/Platforms").is_none() {
+        if let Some(p) = c.pointer_mut("/TaskTemplate/Placement").and_then(Value::as_object_mut) {
+            p.remove("Platforms");
+        }
+        strip(&mut c, "");
+    }
+    (c, d)
 }
 
 fn strip(value: &mut Value, key: &str) {
@@ -103,7 +121,9 @@ fn walk(path: String, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<FieldC
                 walk(format!("{path}[{i}]"), Some(p), Some(q), out);
             }
         }
-        (x, y) if x != y => out.push(FieldChange { field: field_name(&path).to_owned(), path, from: x.cloned(), to: y.cloned() }),
+        (x, y) if x != y => {
+            out.push(FieldChange { field: field_name(&path).to_owned(), path, from: x.cloned(), to: y.cloned() })
+        }
         _ => {}
     }
 }
@@ -111,9 +131,26 @@ fn walk(path: String, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<FieldC
 /// Keys in the order a person reads a spec (the rest alphabetically after).
 fn order_of(key: &str) -> (usize, String) {
     const ORDER: &[&str] = &[
-        "Name", "Labels", "TaskTemplate", "ContainerSpec", "Image", "Args", "Env", "Mounts", "Configs", "Secrets",
-        "HealthCheck", "Resources", "RestartPolicy", "Placement", "Networks", "LogDriver", "Mode", "UpdateConfig",
-        "RollbackConfig", "EndpointSpec",
+        "Name",
+        "Labels",
+        "TaskTemplate",
+        "ContainerSpec",
+        "Image",
+        "Args",
+        "Env",
+        "Mounts",
+        "Configs",
+        "Secrets",
+        "HealthCheck",
+        "Resources",
+        "RestartPolicy",
+        "Placement",
+        "Networks",
+        "LogDriver",
+        "Mode",
+        "UpdateConfig",
+        "RollbackConfig",
+        "EndpointSpec",
     ];
     (ORDER.iter().position(|k| *k == key).unwrap_or(ORDER.len()), key.to_owned())
 }
@@ -147,7 +184,8 @@ pub fn field_name(path: &str) -> &'static str {
     NAMES
         .iter()
         .find(|(prefix, _)| {
-            path == *prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+            path == *prefix
+                || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
         })
         .map_or("spec", |(_, name)| name)
 }
@@ -165,8 +203,10 @@ pub fn describe(change: &FieldChange) -> String {
         if text.chars().count() > 100 { format!("{}…", text.chars().take(99).collect::<String>()) } else { text }
     };
     if let (Some(Value::Array(x)), Some(Value::Array(y))) = (&change.from, &change.to) {
-        let removed: Vec<String> = x.iter().filter(|v| !y.contains(v)).map(|v| format!("-{}", short(&Some(v.clone())))).collect();
-        let added: Vec<String> = y.iter().filter(|v| !x.contains(v)).map(|v| format!("+{}", short(&Some(v.clone())))).collect();
+        let removed: Vec<String> =
+            x.iter().filter(|v| !y.contains(v)).map(|v| format!("-{}", short(&Some(v.clone())))).collect();
+        let added: Vec<String> =
+            y.iter().filter(|v| !x.contains(v)).map(|v| format!("+{}", short(&Some(v.clone())))).collect();
         if !removed.is_empty() || !added.is_empty() {
             return removed.into_iter().chain(added).collect::<Vec<_>>().join("  ");
         }
@@ -178,8 +218,13 @@ pub fn describe(change: &FieldChange) -> String {
 fn human_number(key: &str, n: &serde_json::Number) -> String {
     let Some(v) = n.as_i64() else { return n.to_string() };
     match key {
-        "Interval" | "Timeout" | "StartPeriod" | "StartInterval" | "Delay" | "Monitor" | "Window" | "StopGracePeriod" => {
-            if v % 1_000_000_000 == 0 { format!("{}s", v / 1_000_000_000) } else { format!("{}ms", v / 1_000_000) }
+        "Interval" | "Timeout" | "StartPeriod" | "StartInterval" | "Delay" | "Monitor" | "Window"
+        | "StopGracePeriod" => {
+            if v % 1_000_000_000 == 0 {
+                format!("{}s", v / 1_000_000_000)
+            } else {
+                format!("{}ms", v / 1_000_000)
+            }
         }
         "NanoCPUs" => format!("{} cpus", v as f64 / 1e9),
         "MemoryBytes" if v % (1 << 20) == 0 => format!("{}M", v >> 20),

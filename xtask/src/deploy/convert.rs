@@ -42,7 +42,13 @@ pub fn volume_name(stack: &str, key: &str) -> String {
 }
 
 /// The full spec of service `short` of the stack.
-pub fn service_spec(stack: &str, short: &str, svc: &compose::Service, file: &ComposeFile, ids: &Ids) -> Result<ServiceSpec> {
+pub fn service_spec(
+    stack: &str,
+    short: &str,
+    svc: &compose::Service,
+    file: &ComposeFile,
+    ids: &Ids,
+) -> Result<ServiceSpec> {
     let at = || format!("service `{short}`");
     let namespace = HashMap::from([(NAMESPACE_LABEL.to_owned(), stack.to_owned())]);
 
@@ -56,7 +62,11 @@ pub fn service_spec(stack: &str, short: &str, svc: &compose::Service, file: &Com
         .map(|m| match m.kind {
             compose::MountKind::Volume => Mount {
                 typ: Some(MountType::VOLUME),
-                source: Some(if file.volumes.contains_key(&m.source) { volume_name(stack, &m.source) } else { m.source.clone() }),
+                source: Some(if file.volumes.contains_key(&m.source) {
+                    volume_name(stack, &m.source)
+                } else {
+                    m.source.clone()
+                }),
                 target: Some(m.target.clone()),
                 read_only: m.read_only.then_some(true),
                 volume_options: Some(MountVolumeOptions { labels: Some(namespace.clone()), ..Default::default() }),
@@ -74,7 +84,11 @@ pub fn service_spec(stack: &str, short: &str, svc: &compose::Service, file: &Com
 
     let mut configs = Vec::new();
     for c in &svc.configs {
-        let name = &file.configs.get(&c.source).with_context(|| format!("{}: config `{}` is not in the file", at(), c.source))?.name;
+        let name = &file
+            .configs
+            .get(&c.source)
+            .with_context(|| format!("{}: config `{}` is not in the file", at(), c.source))?
+            .name;
         configs.push(TaskSpecContainerSpecConfigs {
             file: Some(TaskSpecContainerSpecFile1 {
                 name: Some(c.target.clone()),
@@ -89,7 +103,11 @@ pub fn service_spec(stack: &str, short: &str, svc: &compose::Service, file: &Com
     }
     let mut secrets = Vec::new();
     for s in &svc.secrets {
-        let name = &file.secrets.get(&s.source).with_context(|| format!("{}: secret `{}` is not in the file", at(), s.source))?.name;
+        let name = &file
+            .secrets
+            .get(&s.source)
+            .with_context(|| format!("{}: secret `{}` is not in the file", at(), s.source))?
+            .name;
         secrets.push(TaskSpecContainerSpecSecrets {
             file: Some(TaskSpecContainerSpecFile {
                 name: Some(s.target.clone()),
@@ -164,10 +182,10 @@ pub fn service_spec(stack: &str, short: &str, svc: &compose::Service, file: &Com
         window: Some(nanos(&d.restart_policy.window).with_context(at)?),
         max_attempts: None,
     };
-    let placement = d.placement.as_ref().map(|p| TaskSpecPlacement {
-        constraints: Some(p.constraints.clone()),
-        ..Default::default()
-    });
+    let placement = d
+        .placement
+        .as_ref()
+        .map(|p| TaskSpecPlacement { constraints: Some(p.constraints.clone()), ..Default::default() });
 
     let mode = match d.mode.as_str() {
         "replicated" => ServiceSpecMode {
@@ -227,7 +245,9 @@ pub fn service_spec(stack: &str, short: &str, svc: &compose::Service, file: &Com
         }),
         mode: Some(mode),
         update_config: Some(update_config(&d.update_config).with_context(|| format!("{}: update_config", at()))?),
-        rollback_config: Some(rollback_config(&d.rollback_config).with_context(|| format!("{}: rollback_config", at()))?),
+        rollback_config: Some(
+            rollback_config(&d.rollback_config).with_context(|| format!("{}: rollback_config", at()))?,
+        ),
         networks: None,
         endpoint_spec: Some(endpoint),
     })
@@ -307,6 +327,89 @@ pub fn nano_cpus(text: &str) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FILE: &str = r#"
+version: "3.8"
+services:
+  prometheus:
+    image: reg/prometheus:3@sha256:aa
+    command: ["--config.file=/etc/prometheus/prometheus.yml"]
+    environment: {A: "1"}
+    ports: [{target: 9090, published: 9090, protocol: tcp, mode: host}]
+    volumes:
+      - {type: volume, source: prometheus_data, target: /prometheus}
+      - {type: bind, source: /proc, target: /host/proc, read_only: true}
+    configs: [{source: prometheus_yml, target: /etc/prometheus/prometheus.yml}]
+    secrets: [{source: token, target: token}]
+    networks: [etl]
+    healthcheck: {test: [CMD, wget, http://127.0.0.1:9090/-/ready], interval: 15s, timeout: 5s, retries: 3, start_period: 1m}
+    logging: {driver: json-file, options: {max-size: 10m}}
+    deploy:
+      mode: replicated
+      replicas: 1
+      endpoint_mode: dnsrr
+      placement: {constraints: ["node.labels.monitoring == true"]}
+      resources: {limits: {cpus: "0.25", memory: 256M}, reservations: {cpus: "0.1", memory: 64M}}
+      restart_policy: {condition: any, delay: 5s, window: 30s}
+      update_config: {parallelism: 1, delay: 0s, failure_action: rollback, monitor: 10s, max_failure_ratio: 0.0, order: stop-first}
+      rollback_config: {parallelism: 1, delay: 0s, failure_action: pause, monitor: 10s, max_failure_ratio: 0.0, order: stop-first}
+configs:
+  prometheus_yml: {name: mon_prometheus_yml_0123456789ab, file: ./configs/x}
+secrets:
+  token: {name: mon_token, external: true}
+networks:
+  etl: {name: etl_network, external: true}
+volumes:
+  prometheus_data: {}
+"#;
+
+    /// Names, labels and units as `docker stack deploy` would make them.
+    #[test]
+    fn like_docker_stack_deploy() {
+        let file: ComposeFile = serde_saphyr::from_str(FILE).unwrap();
+        let ids = Ids {
+            configs: HashMap::from([("mon_prometheus_yml_0123456789ab".into(), "cid".into())]),
+            secrets: HashMap::new(),
+            networks: HashMap::from([("etl_network".into(), "nid".into())]),
+        };
+        let spec = service_spec("mon", "prometheus", &file.services["prometheus"], &file, &ids).unwrap();
+        assert_eq!(spec.name.as_deref(), Some("mon_prometheus"));
+        let labels = spec.labels.as_ref().unwrap();
+        assert_eq!(labels[NAMESPACE_LABEL], "mon");
+        assert_eq!(labels[IMAGE_LABEL], "reg/prometheus:3@sha256:aa");
+        let tt = spec.task_template.as_ref().unwrap();
+        let cs = tt.container_spec.as_ref().unwrap();
+        assert_eq!(cs.args.as_deref(), Some(&["--config.file=/etc/prometheus/prometheus.yml".to_owned()][..]));
+        assert_eq!(cs.env.as_deref(), Some(&["A=1".to_owned()][..]));
+        let mounts = cs.mounts.as_ref().unwrap();
+        assert_eq!(mounts[0].source.as_deref(), Some("mon_prometheus_data"));
+        assert_eq!(mounts[0].volume_options.as_ref().unwrap().labels.as_ref().unwrap()[NAMESPACE_LABEL], "mon");
+        assert_eq!((mounts[1].source.as_deref(), mounts[1].read_only), (Some("/proc"), Some(true)));
+        let config = &cs.configs.as_ref().unwrap()[0];
+        assert_eq!(
+            (config.config_id.as_deref(), config.config_name.as_deref()),
+            (Some("cid"), Some("mon_prometheus_yml_0123456789ab"))
+        );
+        assert_eq!(config.file.as_ref().unwrap().mode, Some(0o444));
+        let secret = &cs.secrets.as_ref().unwrap()[0];
+        assert_eq!((secret.secret_id.as_deref(), secret.secret_name.as_deref()), (None, Some("mon_token")));
+        let health = cs.health_check.as_ref().unwrap();
+        assert_eq!(
+            (health.interval, health.start_period, health.retries),
+            (Some(15_000_000_000), Some(60_000_000_000), Some(3))
+        );
+        let net = &tt.networks.as_ref().unwrap()[0];
+        assert_eq!(
+            (net.target.as_deref(), net.aliases.as_deref()),
+            (Some("nid"), Some(&["prometheus".to_owned()][..]))
+        );
+        let limits = tt.resources.as_ref().unwrap().limits.as_ref().unwrap();
+        assert_eq!((limits.nano_cpus, limits.memory_bytes), (Some(250_000_000), Some(256 << 20)));
+        assert_eq!(spec.update_config.as_ref().unwrap().monitor, Some(10_000_000_000));
+        let endpoint = spec.endpoint_spec.as_ref().unwrap();
+        assert_eq!(endpoint.mode, Some(EndpointSpecModeEnum::DNSRR));
+        assert_eq!(endpoint.ports.as_ref().unwrap()[0].publish_mode, Some(EndpointPortConfigPublishModeEnum::HOST));
+    }
 
     #[test]
     fn cpus_are_exact() {

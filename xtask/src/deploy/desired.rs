@@ -75,8 +75,10 @@ impl Desired {
         let volumes = file.volumes.keys().map(|k| convert::volume_name(stack, k)).collect();
         let images = file.services.values().map(|s| s.image.clone()).collect();
         let config_names = services.values().flat_map(config_names).collect();
-        let mut digest_input = std::fs::read(bundle.dir.join(crate::bundle::STACK_FILE)).context("reading the stack file")?;
-        digest_input.extend(std::fs::read(bundle.dir.join(crate::bundle::CONFIGS_LOCK)).context("reading the configs lock")?);
+        let mut digest_input =
+            std::fs::read(bundle.dir.join(crate::bundle::STACK_FILE)).context("reading the stack file")?;
+        digest_input
+            .extend(std::fs::read(bundle.dir.join(crate::bundle::CONFIGS_LOCK)).context("reading the configs lock")?);
         Ok(Desired {
             stack: stack.to_owned(),
             services,
@@ -113,7 +115,9 @@ impl Desired {
             let tt = spec.task_template.as_ref();
             let cs = tt.and_then(|t| t.container_spec.as_ref());
             desired.images.extend(cs.and_then(|c| c.image.clone()));
-            desired.secrets.extend(cs.and_then(|c| c.secrets.clone()).into_iter().flatten().filter_map(|s| s.secret_name));
+            desired
+                .secrets
+                .extend(cs.and_then(|c| c.secrets.clone()).into_iter().flatten().filter_map(|s| s.secret_name));
             for m in cs.and_then(|c| c.mounts.clone()).into_iter().flatten() {
                 if m.typ == Some(MountType::VOLUME) {
                     desired.volumes.extend(m.source);

@@ -105,11 +105,8 @@ impl Engine {
         if up_to_date {
             filters.insert("_up-to-date".into(), vec!["true".into()]);
         }
-        let tasks = self
-            .docker
-            .list_tasks(Some(ListTasksOptions { filters: Some(filters) }))
-            .await
-            .context("listing tasks")?;
+        let tasks =
+            self.docker.list_tasks(Some(ListTasksOptions { filters: Some(filters) })).await.context("listing tasks")?;
         Ok(tasks)
     }
 
@@ -178,8 +175,7 @@ mod tests {
 
     #[test]
     fn engine_json_keeps_the_health_check() {
-        let mut value: serde_json::Value =
-            serde_json::from_str(include_str!("testdata/engine_service.json")).unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(include_str!("testdata/engine_service.json")).unwrap();
         fix_keys(&mut value);
         let service: Service = serde_json::from_value(value).unwrap();
         let health = service.spec.unwrap().task_template.unwrap().container_spec.unwrap().health_check.unwrap();

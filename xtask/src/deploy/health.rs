@@ -99,7 +99,11 @@ pub async fn watch(
                 errors_in_a_row += 1;
                 let err = s.err().or(a.err()).or(f.err()).map(|e| format!("{e:#}")).unwrap_or_default();
                 if errors_in_a_row >= 10 {
-                    return Err(vec![Failure { service: "engine".into(), reason: format!("cannot read the Swarm: {err}"), ..Default::default() }]);
+                    return Err(vec![Failure {
+                        service: "engine".into(),
+                        reason: format!("cannot read the Swarm: {err}"),
+                        ..Default::default()
+                    }]);
                 }
                 progress.note(&format!("reading the Swarm failed (retrying): {err}"));
                 tokio::time::sleep(POLL).await;
@@ -159,7 +163,11 @@ pub async fn watch(
                 out.push(f);
             }
             if out.is_empty() {
-                out.push(Failure { service: "stack".into(), reason: "deadline reached while soaking".into(), ..Default::default() });
+                out.push(Failure {
+                    service: "stack".into(),
+                    reason: "deadline reached while soaking".into(),
+                    ..Default::default()
+                });
             }
             return Err(out);
         }
@@ -192,7 +200,8 @@ fn assess(w: &Watched, service: Option<&Service>, tasks: &[&Task], fresh: &HashS
     };
     let Some(service) = service else {
         a.summary = "service is gone".into();
-        a.failure = Some(Failure { service: w.name.clone(), reason: "the service disappeared".into(), ..Default::default() });
+        a.failure =
+            Some(Failure { service: w.name.clone(), reason: "the service disappeared".into(), ..Default::default() });
         return a;
     };
     let spec = service.spec.as_ref();
@@ -221,7 +230,8 @@ fn assess(w: &Watched, service: Option<&Service>, tasks: &[&Task], fresh: &HashS
     failed.sort_by_key(|t| t.created_at.clone());
     // For the report, also those Swarm already rolled back from (no longer
     // of the current spec once it did).
-    let mut failed_since: Vec<&&Task> = tasks.iter().filter(|t| w.cutoff.is_some() && after_cutoff(t) && ended(t)).collect();
+    let mut failed_since: Vec<&&Task> =
+        tasks.iter().filter(|t| w.cutoff.is_some() && after_cutoff(t) && ended(t)).collect();
     failed_since.sort_by_key(|t| t.created_at.clone());
     let update = service.update_status.as_ref();
     let update_state = update.and_then(|u| u.state);
@@ -258,9 +268,8 @@ fn assess(w: &Watched, service: Option<&Service>, tasks: &[&Task], fresh: &HashS
         v
     };
     a.failed_task = failed_since.last().and_then(|t| t.id.clone());
-    a.failed_container = failed_since
-        .last()
-        .and_then(|t| t.status.as_ref()?.container_status.as_ref()?.container_id.clone());
+    a.failed_container =
+        failed_since.last().and_then(|t| t.status.as_ref()?.container_status.as_ref()?.container_id.clone());
     if !forward {
         return a;
     }
@@ -314,7 +323,8 @@ fn describe_task(t: &Task) -> String {
     let err = status.and_then(|s| s.err.clone()).filter(|e| !e.is_empty());
     let msg = status.and_then(|s| s.message.clone()).unwrap_or_default();
     let exit = status.and_then(|s| s.container_status.as_ref()).and_then(|c| c.exit_code);
-    let mut out = format!("{} {state}", t.name.clone().or(t.slot.map(|s| format!("slot {s}"))).unwrap_or_else(|| "task".into()));
+    let mut out =
+        format!("{} {state}", t.name.clone().or(t.slot.map(|s| format!("slot {s}"))).unwrap_or_else(|| "task".into()));
     if let Some(code) = exit.filter(|c| *c != 0 || state == "complete") {
         out.push_str(&format!(" (exit {code})"));
     }
@@ -329,7 +339,10 @@ async fn enrich(engine: &Engine, failure: &mut Failure, states: &[Assessment]) {
         return;
     }
     let options = LogsOptions { stdout: true, stderr: true, tail: (LOG_LINES * 2).to_string(), ..Default::default() };
-    let collect = |stream: futures_util::stream::BoxStream<'static, Result<bollard::container::LogOutput, bollard::errors::Error>>| async move {
+    let collect = |stream: futures_util::stream::BoxStream<
+        'static,
+        Result<bollard::container::LogOutput, bollard::errors::Error>,
+    >| async move {
         let mut lines = Vec::new();
         let mut stream = stream;
         while let Some(item) = stream.next().await {
@@ -341,20 +354,22 @@ async fn enrich(engine: &Engine, failure: &mut Failure, states: &[Assessment]) {
         lines
     };
     // The failed container's last health check, when it ran on this node.
-    if let Some(container) = &state.failed_container {
-        if let Ok(c) = engine.docker.inspect_container(container, None::<bollard::query_parameters::InspectContainerOptions>).await {
-            let health = c.state.and_then(|s| s.health);
-            let last = health.as_ref().and_then(|h| h.log.as_ref()).and_then(|l| l.last().cloned());
-            if let (Some(h), Some(log)) = (health, last) {
-                let status = h.status.map(|s| s.to_string()).unwrap_or_default();
-                let output = log.output.unwrap_or_default().trim().replace('\n', " ");
-                failure.task_errors.push(format!(
-                    "health check {status}: last probe exit {}{}",
-                    log.exit_code.unwrap_or_default(),
-                    if output.is_empty() { String::new() } else { format!(", output: {output}") }
-                ));
-            }
+    let inspected = match &state.failed_container {
+        Some(id) => {
+            engine.docker.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await.ok()
         }
+        None => None,
+    };
+    let health = inspected.and_then(|c| c.state).and_then(|s| s.health);
+    let last = health.as_ref().and_then(|h| h.log.as_ref()).and_then(|l| l.last().cloned());
+    if let (Some(h), Some(log)) = (health, last) {
+        let status = h.status.map(|s| s.to_string()).unwrap_or_default();
+        let output = log.output.unwrap_or_default().trim().replace('\n', " ");
+        failure.task_errors.push(format!(
+            "health check {status}: last probe exit {}{}",
+            log.exit_code.unwrap_or_default(),
+            if output.is_empty() { String::new() } else { format!(", output: {output}") }
+        ));
     }
     let mut lines = Vec::new();
     if let Some(task) = &state.failed_task {

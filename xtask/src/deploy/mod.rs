@@ -20,6 +20,8 @@ mod raw;
 pub mod recover;
 mod revert;
 mod rollout;
+#[cfg(test)]
+mod roundtrip_test;
 pub mod setup;
 pub mod world;
 
@@ -91,9 +93,19 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let (bundle, stack) = load_target(root, &args.target)?;
     if args.target.bundle.is_none() && !args.skip_check {
-        // WIRE: the full `cargo xtask check` once validate/ exposes it; until
-        // then the bundle must at least be what `gen` renders from source.
-        check_bundle_fresh(root)?;
+        // `cargo xtask check` of the repository the bundle comes from
+        // (includes: the bundle is what `gen` renders from the sources).
+        let findings = crate::validate::run::all(root, false, &mut crate::validate::run::Timings::default())?;
+        if !findings.is_empty() {
+            for f in &findings {
+                eprintln!("{f}");
+            }
+            eprintln!(
+                "deploy refused, nothing was changed: `cargo xtask check` found {} problem(s) (--skip-check skips it)",
+                findings.len()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
     }
     let progress = Progress::new();
     let engine = Engine::connect().await?;
@@ -116,7 +128,8 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
 
     let lock = lock::acquire(&engine, &stack, "deploy", args.break_lock).await?;
     let outcome = async {
-        let opts = rollout::Options { deadline: Duration::from_secs(args.deadline), soak: Duration::from_secs(args.soak) };
+        let opts =
+            rollout::Options { deadline: Duration::from_secs(args.deadline), soak: Duration::from_secs(args.soak) };
         if let Some((holder, why)) = &lock.broke {
             progress.note(&format!("broke the deploy lock of {holder} ({why})"));
         }
@@ -140,7 +153,16 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
         }
         print!("{}", crate::plan::human(&plan, &engine.describe(), current));
         let number = revisions.iter().map(|s| s.revision.number).max().unwrap_or(0) + 1;
-        let ended = rollout::execute(&engine, &desired, &plan, &world, Kind::Deploy, number, opts, &progress).await?;
+        let ended = rollout::execute(
+            &engine,
+            &desired,
+            &plan,
+            &world,
+            rollout::Next { number, kind: Kind::Deploy },
+            opts,
+            &progress,
+        )
+        .await?;
         report(&engine, &stack, ended, started).await
     }
     .await;
@@ -158,7 +180,8 @@ async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
     setup::ensure_swarm(&engine, false, &progress).await?;
     let lock = lock::acquire(&engine, &stack, "rollback", args.break_lock).await?;
     let outcome = async {
-        let opts = rollout::Options { deadline: Duration::from_secs(args.deadline), soak: Duration::from_secs(args.soak) };
+        let opts =
+            rollout::Options { deadline: Duration::from_secs(args.deadline), soak: Duration::from_secs(args.soak) };
         if let Some((holder, why)) = &lock.broke {
             progress.note(&format!("broke the deploy lock of {holder} ({why})"));
         }
@@ -169,7 +192,10 @@ async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
         let current = crate::history::current(&revisions);
         let target = match args.to {
             Some(n) => {
-                let found = revisions.iter().find(|s| s.revision.number == n).with_context(|| format!("stack `{stack}` has no revision {n}"))?;
+                let found = revisions
+                    .iter()
+                    .find(|s| s.revision.number == n)
+                    .with_context(|| format!("stack `{stack}` has no revision {n}"))?;
                 anyhow::ensure!(
                     found.outcome == Outcome::Succeeded,
                     "revision {n} {}: only a revision that succeeded can be rolled back to",
@@ -178,12 +204,15 @@ async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
                 found
             }
             None => {
-                let cur = current.with_context(|| format!("stack `{stack}` has no successful revision to roll back from"))?;
+                let cur =
+                    current.with_context(|| format!("stack `{stack}` has no successful revision to roll back from"))?;
                 revisions
                     .iter()
                     .rev()
                     .find(|s| s.outcome == Outcome::Succeeded && s.revision.number < cur.revision.number)
-                    .with_context(|| format!("revision {} is the first successful one: nothing to roll back to", cur.revision.number))?
+                    .with_context(|| {
+                        format!("revision {} is the first successful one: nothing to roll back to", cur.revision.number)
+                    })?
             }
         };
         let desired = Desired::from_revision(target);
@@ -204,7 +233,16 @@ async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
         println!("rolling `{stack}` back to revision {} ({})", target.revision.number, target.revision.started_at);
         print!("{}", crate::plan::human(&plan, &engine.describe(), current.map(|c| c.revision.number)));
         let number = revisions.iter().map(|s| s.revision.number).max().unwrap_or(0) + 1;
-        let ended = rollout::execute(&engine, &desired, &plan, &world, Kind::Rollback, number, opts, &progress).await?;
+        let ended = rollout::execute(
+            &engine,
+            &desired,
+            &plan,
+            &world,
+            rollout::Next { number, kind: Kind::Rollback },
+            opts,
+            &progress,
+        )
+        .await?;
         report(&engine, &stack, ended, started).await
     }
     .await;
@@ -224,7 +262,10 @@ async fn finish_dead_first(
 ) -> Result<Option<ExitCode>> {
     let recovered = recover::finish_dead(engine, stack, command, opts.deadline, progress).await?;
     if let Some(bad) = recovered.iter().find(|r| r.outcome == Outcome::RollbackFailed) {
-        eprintln!("error: revision {} died mid-way and rolling it back failed; fix the services below, then retry:", bad.number);
+        eprintln!(
+            "error: revision {} died mid-way and rolling it back failed; fix the services below, then retry:",
+            bad.number
+        );
         for f in &bad.failures {
             eprintln!("  {}", f.report());
         }
@@ -240,15 +281,24 @@ async fn report(engine: &Engine, stack: &str, ended: Ended, started: Instant) ->
         Ended::Succeeded(stored) => {
             let revisions = store::list(engine, stack).await.unwrap_or_default();
             match prune::prune(engine, stack, &revisions).await {
-                Ok(removed) if !removed.is_empty() => eprintln!("pruned {} unused config(s): {}", removed.len(), removed.join(", ")),
+                Ok(removed) if !removed.is_empty() => {
+                    eprintln!("pruned {} unused config(s): {}", removed.len(), removed.join(", "))
+                }
                 Ok(_) => {}
                 Err(e) => eprintln!("warning: pruning old configs failed (harmless, retried next time): {e:#}"),
             }
-            println!("revision {} of `{stack}` is live: {} ({secs:.1}s)", stored.revision.number, stored.revision.summary());
+            println!(
+                "revision {} of `{stack}` is live: {} ({secs:.1}s)",
+                stored.revision.number,
+                stored.revision.summary()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Ended::RolledBack(stored, failures) => {
-            eprintln!("\nrevision {} FAILED and was rolled back; every service runs its previous spec again ({secs:.1}s).", stored.revision.number);
+            eprintln!(
+                "\nrevision {} FAILED and was rolled back; every service runs its previous spec again ({secs:.1}s).",
+                stored.revision.number
+            );
             eprintln!("reason:");
             for f in &failures {
                 eprintln!("  {}", f.report());
@@ -268,18 +318,4 @@ async fn report(engine: &Engine, stack: &str, ended: Ended, started: Instant) ->
             Ok(ExitCode::from(EXIT_ROLLBACK_FAILED))
         }
     }
-}
-
-/// The bundle on disk is what `gen` renders from the sources now.
-fn check_bundle_fresh(root: &Path) -> Result<()> {
-    let source = crate::source::Source::load(root)?;
-    let files = crate::generate::all_files(&source)?;
-    let drift = crate::generate::write::drift(root, &files, crate::generate::OWNED_DIRS)?;
-    if !drift.is_empty() {
-        anyhow::bail!(
-            "the rendered bundle is stale, nothing was deployed:\n  {}\nrun `cargo xtask gen` (or pass --skip-check)",
-            drift.describe().join("\n  ")
-        );
-    }
-    Ok(())
 }

@@ -18,7 +18,9 @@ use crate::plan::Plan;
 pub async fn check(engine: &Engine, desired: &Desired, plan: &Plan, world: &World) -> Vec<String> {
     let mut problems = Vec::new();
     for s in &plan.secrets_missing {
-        problems.push(format!("secret `{s}` does not exist: create it with `printf %s VALUE | docker secret create {s} -`"));
+        problems.push(format!(
+            "secret `{s}` does not exist: create it with `printf %s VALUE | docker secret create {s} -`"
+        ));
     }
     for n in &plan.networks_missing {
         problems.push(format!(
@@ -26,16 +28,18 @@ pub async fn check(engine: &Engine, desired: &Desired, plan: &Plan, world: &Worl
         ));
     }
     for need in desired.networks.iter().filter(|n| n.external) {
-        if let Some(net) = world.networks.get(&need.name) {
-            if net.scope != "swarm" {
-                problems.push(format!("network `{}` is a {} `{}` network; services need a swarm-scoped overlay", need.name, net.scope, net.driver));
-            }
+        if let Some(net) = world.networks.get(&need.name).filter(|n| n.scope != "swarm") {
+            problems.push(format!(
+                "network `{}` is a {} `{}` network; services need a swarm-scoped overlay",
+                need.name, net.scope, net.driver
+            ));
         }
     }
     if desired.from_revision.is_some() {
         for name in &desired.config_names {
             if !world.configs.contains_key(name) {
-                problems.push(format!("config `{name}` of that revision no longer exists (pruned): it cannot be restored"));
+                problems
+                    .push(format!("config `{name}` of that revision no longer exists (pruned): it cannot be restored"));
             }
         }
     }

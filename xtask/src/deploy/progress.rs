@@ -20,7 +20,8 @@ pub struct Progress {
 impl Progress {
     /// Bars on a terminal, log lines elsewhere.
     pub fn new() -> Progress {
-        let multi = std::io::stderr().is_terminal().then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let multi =
+            std::io::stderr().is_terminal().then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Progress { multi, bars: Mutex::default(), last: Mutex::default(), start: Instant::now() }
     }
 

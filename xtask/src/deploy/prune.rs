@@ -41,7 +41,8 @@ pub async fn prune(engine: &Engine, stack: &str, revisions: &[Stored]) -> Result
         if store::is_state(&config) {
             continue;
         }
-        let (Some(id), Some(name)) = (config.id.as_deref(), config.spec.as_ref().and_then(|s| s.name.as_deref())) else {
+        let (Some(id), Some(name)) = (config.id.as_deref(), config.spec.as_ref().and_then(|s| s.name.as_deref()))
+        else {
             continue;
         };
         // In use by a service outside the stack: the engine refuses, fine.

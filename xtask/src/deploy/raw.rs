@@ -35,7 +35,9 @@ impl Endpoint {
         }
         if let Some(addr) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
             if std::env::var_os("DOCKER_TLS_VERIFY").is_some() {
-                bail!("DOCKER_HOST={host} with DOCKER_TLS_VERIFY: TLS engines are not supported; use an SSH tunnel to the socket");
+                bail!(
+                    "DOCKER_HOST={host} with DOCKER_TLS_VERIFY: TLS engines are not supported; use an SSH tunnel to the socket"
+                );
             }
             return Ok(Endpoint::Tcp(addr.trim_end_matches('/').to_owned()));
         }
@@ -51,7 +53,9 @@ impl Endpoint {
 
     /// `GET path` (with query), returning the status and the decoded body.
     pub async fn get(&self, path: &str) -> Result<(u16, Vec<u8>)> {
-        let request = format!("GET {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: cargo-xtask\r\nAccept: application/json\r\n\r\n");
+        let request = format!(
+            "GET {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: cargo-xtask\r\nAccept: application/json\r\n\r\n"
+        );
         let raw = match self {
             Endpoint::Unix(p) => {
                 let stream = tokio::net::UnixStream::connect(p)

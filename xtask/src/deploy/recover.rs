@@ -33,11 +33,15 @@ pub async fn finish_dead(
     for mut stored in revisions.into_iter().rev().filter(|s| s.outcome == Outcome::InProgress) {
         let rev = &stored.revision;
         progress.note(&format!(
-            "revision {} ({:?} by {} at {}, pid {}) never finished: rolling it back first",
-            rev.number, rev.kind, rev.by, rev.started_at, rev.pid
+            "revision {} ({} by {} at {}, pid {}) never finished: rolling it back first",
+            rev.number,
+            rev.kind.as_str(),
+            rev.by,
+            rev.started_at,
+            rev.pid
         ));
         let (by, _, _) = who();
-        let reason = format!("the {:?} process died mid-way; rolled back by `{command}` of {by}", rev.kind).to_lowercase();
+        let reason = format!("the {} process died mid-way; rolled back by `{command}` of {by}", rev.kind.as_str());
         let until = tokio::time::Instant::now() + deadline;
         let revision = stored.revision.clone();
         let (outcome, failures) = match revert::revert(engine, &revision, until, progress).await {
@@ -47,7 +51,10 @@ pub async fn finish_dead(
         let detail = if failures.is_empty() {
             reason
         } else {
-            format!("{reason}; rollback: {}", failures.iter().map(|f| format!("{}: {}", f.service, f.reason)).collect::<Vec<_>>().join("; "))
+            format!(
+                "{reason}; rollback: {}",
+                failures.iter().map(|f| format!("{}: {}", f.service, f.reason)).collect::<Vec<_>>().join("; ")
+            )
         };
         store::finish(engine, &mut stored, outcome, Some(&detail)).await?;
         progress.finish();

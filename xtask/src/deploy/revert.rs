@@ -112,7 +112,8 @@ pub async fn update(engine: &Engine, id: &str, spec: ServiceSpec) -> Result<(), 
             .map_err(|e| format!("reading the service: {e:#}"))?
             .ok_or("the service is gone")?;
         let version = service.version.and_then(|v| v.index).ok_or("the service has no version")?;
-        let version = i32::try_from(version).map_err(|_| format!("service version {version} does not fit the API's i32"))?;
+        let version =
+            i32::try_from(version).map_err(|_| format!("service version {version} does not fit the API's i32"))?;
         let options = bollard::query_parameters::UpdateServiceOptions { version, ..Default::default() };
         match engine.docker.update_service(id, spec.clone(), options, None).await {
             Ok(_) => return Ok(()),

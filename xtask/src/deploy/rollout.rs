@@ -39,18 +39,25 @@ pub enum Ended {
     RollbackFailed(Stored, Vec<Failure>, Vec<Failure>),
 }
 
+/// The revision a rollout records.
+#[derive(Debug, Clone, Copy)]
+pub struct Next {
+    pub number: u64,
+    pub kind: Kind,
+}
+
 /// Applies `plan` (computed from `desired` against `world`) as revision
-/// `number`.
+/// `next`.
 pub async fn execute(
     engine: &Engine,
     desired: &Desired,
     plan: &Plan,
     world: &World,
-    kind: Kind,
-    number: u64,
+    next: Next,
     opts: Options,
     progress: &Progress,
 ) -> Result<Ended> {
+    let Next { number, kind } = next;
     let stack = &desired.stack;
     let started = tokio::time::Instant::now();
     let deadline = started + opts.deadline;
@@ -84,7 +91,12 @@ pub async fn execute(
             labels: Some(HashMap::from([(NAMESPACE_LABEL.to_owned(), stack.clone())])),
             ..Default::default()
         };
-        let id = engine.docker.create_network(request).await.map_err(|e| anyhow::anyhow!("creating network {name}: {}", message_of(&e)))?.id;
+        let id = engine
+            .docker
+            .create_network(request)
+            .await
+            .map_err(|e| anyhow::anyhow!("creating network {name}: {}", message_of(&e)))?
+            .id;
         ids.networks.insert(name.clone(), id);
     }
 
@@ -120,15 +132,24 @@ pub async fn execute(
             .map(|sp| {
                 let current = sp.current_spec().cloned();
                 let record = match sp.action {
-                    Action::Create => ServiceRecord { action: sp.action, previous: None, next: specs.get(sp.name.as_str()).cloned(), changed: vec![] },
+                    Action::Create => ServiceRecord {
+                        action: sp.action,
+                        previous: None,
+                        next: specs.get(sp.name.as_str()).cloned(),
+                        changed: vec![],
+                    },
                     Action::Update => ServiceRecord {
                         action: sp.action,
                         previous: current,
                         next: specs.get(sp.name.as_str()).cloned(),
                         changed: sp.changed_fields(),
                     },
-                    Action::Remove => ServiceRecord { action: sp.action, previous: current, next: None, changed: vec![] },
-                    Action::Unchanged => ServiceRecord { action: sp.action, previous: None, next: current, changed: vec![] },
+                    Action::Remove => {
+                        ServiceRecord { action: sp.action, previous: current, next: None, changed: vec![] }
+                    }
+                    Action::Unchanged => {
+                        ServiceRecord { action: sp.action, previous: None, next: current, changed: vec![] }
+                    }
                 };
                 (sp.name.clone(), record)
             })
@@ -140,7 +161,9 @@ pub async fn execute(
 
     // 3. Apply and watch, racing the deadline and signals.
     let forward = async {
-        let applied = join_all(plan.touched().map(|sp| apply_one(engine, sp, specs.get(sp.name.as_str()).cloned(), progress))).await;
+        let applied =
+            join_all(plan.touched().map(|sp| apply_one(engine, sp, specs.get(sp.name.as_str()).cloned(), progress)))
+                .await;
         let mut watched = Vec::new();
         let mut failures = Vec::new();
         for r in applied {
@@ -155,8 +178,20 @@ pub async fn execute(
         }
         health::watch(engine, stack, &watched, Mode::Forward { soak: opts.soak }, deadline, progress).await
     };
+    // The watch stops at the deadline by itself; this also bounds the
+    // API calls before it (a create that hangs on a registry, say).
+    let bounded = async {
+        match tokio::time::timeout_at(deadline + Duration::from_secs(5), forward).await {
+            Ok(r) => r,
+            Err(_) => Err(vec![Failure {
+                service: "rollout".into(),
+                reason: "deadline reached while applying".into(),
+                ..Default::default()
+            }]),
+        }
+    };
     let result = tokio::select! {
-        r = forward => r,
+        r = bounded => r,
         why = interrupted() => Err(vec![Failure { service: "rollout".into(), reason: why.into(), ..Default::default() }]),
     };
     let failures = match result {
@@ -173,7 +208,11 @@ pub async fn execute(
     for f in &failures {
         progress.note(&format!("FAILED {}", f.report()));
     }
-    progress.note(&format!("rolling back all {} changed service(s) to revision {}'s predecessors", revision.touched().count(), number));
+    progress.note(&format!(
+        "rolling back all {} changed service(s) to revision {}'s predecessors",
+        revision.touched().count(),
+        number
+    ));
     let _quiet = ignore_signals_while_reverting();
     let revert_deadline = tokio::time::Instant::now() + opts.deadline;
     let reason = failures.iter().map(|f| format!("{}: {}", f.service, f.reason)).collect::<Vec<_>>().join("; ");
@@ -183,8 +222,10 @@ pub async fn execute(
             Ended::RolledBack(stored, failures)
         }
         Err(revert_failures) => {
-            let why = revert_failures.iter().map(|f| format!("{}: {}", f.service, f.reason)).collect::<Vec<_>>().join("; ");
-            store::finish(engine, &mut stored, Outcome::RollbackFailed, Some(&format!("{reason}; rollback: {why}"))).await?;
+            let why =
+                revert_failures.iter().map(|f| format!("{}: {}", f.service, f.reason)).collect::<Vec<_>>().join("; ");
+            store::finish(engine, &mut stored, Outcome::RollbackFailed, Some(&format!("{reason}; rollback: {why}")))
+                .await?;
             Ended::RollbackFailed(stored, failures, revert_failures)
         }
     };
@@ -193,7 +234,12 @@ pub async fn execute(
 }
 
 /// Creates, updates or removes one service; what to watch afterwards.
-async fn apply_one(engine: &Engine, sp: &ServicePlan, spec: Option<ServiceSpec>, progress: &Progress) -> Result<Option<Watched>, Failure> {
+async fn apply_one(
+    engine: &Engine,
+    sp: &ServicePlan,
+    spec: Option<ServiceSpec>,
+    progress: &Progress,
+) -> Result<Option<Watched>, Failure> {
     let fail = |reason: String| Failure { service: sp.name.clone(), reason, ..Default::default() };
     let current_id = sp.current.as_ref().and_then(|s| s.id.clone());
     let id = match (sp.action, spec) {
@@ -228,13 +274,8 @@ async fn apply_one(engine: &Engine, sp: &ServicePlan, spec: Option<ServiceSpec>,
     };
     // Tasks created before our change (say, failed tasks of the same spec
     // from an earlier attempt) do not count against it.
-    let cutoff = engine
-        .inspect_service(&id)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|s| s.updated_at)
-        .and_then(|t| Instant::parse(&t));
+    let cutoff =
+        engine.inspect_service(&id).await.ok().flatten().and_then(|s| s.updated_at).and_then(|t| Instant::parse(&t));
     Ok(Some(Watched { name: sp.name.clone(), id, cutoff }))
 }
 
@@ -260,7 +301,9 @@ fn ignore_signals_while_reverting() -> AbortOnDrop {
     AbortOnDrop(tokio::spawn(async {
         loop {
             let _ = interrupted().await;
-            eprintln!("rollback in progress: it finishes by itself (if killed, the next deploy/status/rollback finishes it)");
+            eprintln!(
+                "rollback in progress: it finishes by itself (if killed, the next deploy/status/rollback finishes it)"
+            );
         }
     }))
 }

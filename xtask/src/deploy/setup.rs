@@ -38,7 +38,11 @@ pub async fn ensure_swarm(engine: &Engine, init: bool, progress: &Progress) -> R
                 advertise_addr: Some("127.0.0.1".into()),
                 ..Default::default()
             };
-            engine.docker.init_swarm(request).await.map_err(|e| anyhow::anyhow!("docker swarm init: {}", message_of(&e)))?;
+            engine
+                .docker
+                .init_swarm(request)
+                .await
+                .map_err(|e| anyhow::anyhow!("docker swarm init: {}", message_of(&e)))?;
             progress.note("--init: this engine is now a single-node Swarm (advertise address 127.0.0.1)");
             Ok(())
         }
@@ -79,14 +83,13 @@ pub async fn init_objects(engine: &Engine, desired: &Desired, world: &World, pro
     if let [node] = world.nodes.as_slice() {
         let mut wanted: HashMap<String, String> = HashMap::new();
         for spec in desired.services.values() {
-            let constraints = spec.task_template.as_ref().and_then(|t| t.placement.as_ref()).and_then(|p| p.constraints.clone());
+            let constraints =
+                spec.task_template.as_ref().and_then(|t| t.placement.as_ref()).and_then(|p| p.constraints.clone());
             for c in constraints.into_iter().flatten() {
-                if let Some((k, v)) = c.split_once("==") {
-                    if let Some(label) = k.trim().strip_prefix("node.labels.") {
-                        if super::preflight::satisfies(node, &c) == Some(false) {
-                            wanted.insert(label.to_owned(), v.trim().to_owned());
-                        }
-                    }
+                let Some((k, v)) = c.split_once("==") else { continue };
+                let Some(label) = k.trim().strip_prefix("node.labels.") else { continue };
+                if super::preflight::satisfies(node, &c) == Some(false) {
+                    wanted.insert(label.to_owned(), v.trim().to_owned());
                 }
             }
         }
@@ -99,7 +102,11 @@ pub async fn init_objects(engine: &Engine, desired: &Desired, world: &World, pro
             let labels = spec.labels.get_or_insert_with(HashMap::new);
             labels.extend(wanted.clone());
             let options = UpdateNodeOptions { version: i64::try_from(version).unwrap_or(i64::MAX) };
-            engine.docker.update_node(&id, spec, options).await.map_err(|e| anyhow::anyhow!("labelling the node: {}", message_of(&e)))?;
+            engine
+                .docker
+                .update_node(&id, spec, options)
+                .await
+                .map_err(|e| anyhow::anyhow!("labelling the node: {}", message_of(&e)))?;
             let list: Vec<String> = wanted.iter().map(|(k, v)| format!("{k}={v}")).collect();
             progress.note(&format!("--init: labelled the only node with {}", list.join(", ")));
             changed = true;

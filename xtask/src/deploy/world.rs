@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, Result};
 use bollard::models::{Node, Service};
-use bollard::query_parameters::{ListConfigsOptions, ListNetworksOptions, ListNodesOptions, ListSecretsOptions, ListVolumesOptions};
+use bollard::query_parameters::{
+    ListConfigsOptions, ListNetworksOptions, ListNodesOptions, ListSecretsOptions, ListVolumesOptions,
+};
 
 use super::convert::Ids;
 use super::engine::{Engine, short_name};
@@ -48,16 +50,10 @@ impl World {
                 Some((short_name(stack, &name).to_owned(), s))
             })
             .collect();
-        let configs = configs
-            .context("listing configs")?
-            .into_iter()
-            .filter_map(|c| Some((c.spec?.name?, c.id?)))
-            .collect();
-        let secrets = secrets
-            .context("listing secrets")?
-            .into_iter()
-            .filter_map(|c| Some((c.spec?.name?, c.id?)))
-            .collect();
+        let configs =
+            configs.context("listing configs")?.into_iter().filter_map(|c| Some((c.spec?.name?, c.id?))).collect();
+        let secrets =
+            secrets.context("listing secrets")?.into_iter().filter_map(|c| Some((c.spec?.name?, c.id?))).collect();
         let mut by_name: HashMap<String, Network> = HashMap::new();
         for n in networks.context("listing networks")? {
             let (Some(name), Some(id)) = (n.name, n.id) else { continue };
@@ -67,13 +63,8 @@ impl World {
                 by_name.insert(name, net);
             }
         }
-        let volumes = volumes
-            .context("listing volumes")?
-            .volumes
-            .unwrap_or_default()
-            .into_iter()
-            .map(|v| v.name)
-            .collect();
+        let volumes =
+            volumes.context("listing volumes")?.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect();
         Ok(World { services, configs, secrets, networks: by_name, volumes, nodes: nodes.unwrap_or_default() })
     }
 

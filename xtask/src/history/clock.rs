@@ -34,7 +34,13 @@ impl Instant {
     /// other than `Z` are accepted as `+hh:mm`/`-hh:mm`.
     pub fn parse(text: &str) -> Option<Instant> {
         let b = text.as_bytes();
-        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') || b[13] != b':' || b[16] != b':' {
+        if b.len() < 20
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || (b[10] != b'T' && b[10] != b' ')
+            || b[13] != b':'
+            || b[16] != b':'
+        {
             return None;
         }
         let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();

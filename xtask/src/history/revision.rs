@@ -65,6 +65,15 @@ pub enum Kind {
     Rollback,
 }
 
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Deploy => "deploy",
+            Kind::Rollback => "rollback",
+        }
+    }
+}
+
 /// One service in a revision. `previous` is the full spec as it ran
 /// before (none for a created service), `next` the full spec after (none
 /// for a removed one). Unchanged services carry `next` only, so every
@@ -115,7 +124,8 @@ impl Revision {
 
     /// Config names the stack uses after this revision.
     pub fn configs_used(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.services.values().filter_map(|r| r.next.as_ref()).flat_map(config_names).collect();
+        let mut names: Vec<String> =
+            self.services.values().filter_map(|r| r.next.as_ref()).flat_map(config_names).collect();
         names.sort();
         names.dedup();
         names
@@ -173,11 +183,14 @@ fn user_from_uid() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.to_owned();
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        (f.nth(1)? == uid).then(|| name.to_owned())
-    }).or(Some(format!("uid{uid}")))
+    passwd
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)? == uid).then(|| name.to_owned())
+        })
+        .or(Some(format!("uid{uid}")))
 }
 
 pub fn hostname() -> String {
@@ -188,4 +201,74 @@ pub fn hostname() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown-host".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::{TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecConfigs};
+
+    use super::*;
+
+    fn spec(image: &str, config: &str) -> ServiceSpec {
+        ServiceSpec {
+            name: Some("mon_prometheus".into()),
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(image.into()),
+                    configs: Some(vec![TaskSpecContainerSpecConfigs {
+                        config_name: Some(config.into()),
+                        config_id: Some("id1".into()),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn record_round_trips_and_summarises() {
+        let rev = Revision {
+            format: Revision::FORMAT,
+            stack: "mon".into(),
+            number: 7,
+            kind: Kind::Deploy,
+            rollback_to: None,
+            started_at: "2026-11-26T14:00:00Z".into(),
+            by: "ops@host".into(),
+            pid: 42,
+            bundle_digest: Some("sha256:00".into()),
+            services: BTreeMap::from([
+                (
+                    "prometheus".to_owned(),
+                    ServiceRecord {
+                        action: Action::Update,
+                        previous: Some(spec("p:1", "mon_prometheus_yml_a")),
+                        next: Some(spec("p:1", "mon_prometheus_yml_b")),
+                        changed: vec!["configs".into()],
+                    },
+                ),
+                (
+                    "grafana".to_owned(),
+                    ServiceRecord {
+                        action: Action::Unchanged,
+                        previous: None,
+                        next: Some(spec("g:1", "mon_ini")),
+                        changed: vec![],
+                    },
+                ),
+            ]),
+            configs_created: vec!["mon_prometheus_yml_b".into()],
+        };
+        let json = serde_json::to_string(&rev).unwrap();
+        assert!(json.contains("\"action\":\"update\""), "{json}");
+        let back: Revision = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, rev);
+        assert_eq!(rev.summary(), "1 updated (prometheus: configs)");
+        assert_eq!(rev.configs_used(), ["mon_ini", "mon_prometheus_yml_b"]);
+        assert_eq!(rev.touched().count(), 1);
+        assert_eq!(Outcome::parse("rolled-back"), Some(Outcome::RolledBack));
+    }
 }

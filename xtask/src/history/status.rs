@@ -42,6 +42,9 @@ async fn status(root: &Path, args: StatusArgs) -> Result<ExitCode> {
             }
             _ => match lock::acquire(&engine, &stack, "status", false).await {
                 Ok(held) => {
+                    if let Some((holder, why)) = &held.broke {
+                        progress.note(&format!("broke the deploy lock of {holder} ({why})"));
+                    }
                     let result = recover::finish_dead(&engine, &stack, "status", RECOVERY_DEADLINE, &progress).await;
                     held.release().await?;
                     if result?.iter().any(|r| r.outcome == Outcome::RollbackFailed) {
@@ -85,7 +88,14 @@ async fn status(root: &Path, args: StatusArgs) -> Result<ExitCode> {
         }));
     }
     let missing: Vec<&String> = current
-        .map(|c| c.revision.services.iter().filter(|(n, r)| r.next.is_some() && !world.services.contains_key(*n)).map(|(n, _)| n).collect())
+        .map(|c| {
+            c.revision
+                .services
+                .iter()
+                .filter(|(n, r)| r.next.is_some() && !world.services.contains_key(*n))
+                .map(|(n, _)| n)
+                .collect()
+        })
         .unwrap_or_default();
     let history: Vec<serde_json::Value> = revisions
         .iter()
@@ -124,22 +134,38 @@ async fn status(root: &Path, args: StatusArgs) -> Result<ExitCode> {
 }
 
 fn human(v: &serde_json::Value) -> String {
-    let s = |x: &serde_json::Value| x.as_str().map(str::to_owned).unwrap_or_else(|| if x.is_null() { "-".into() } else { x.to_string() });
+    let s = |x: &serde_json::Value| {
+        x.as_str().map(str::to_owned).unwrap_or_else(|| if x.is_null() { "-".into() } else { x.to_string() })
+    };
     let mut out = String::new();
     let _ = writeln!(out, "Stack `{}` on {}", s(&v["stack"]), s(&v["engine"]));
-    let _ = writeln!(out, "Current revision: {}", if v["current_revision"].is_null() { "none recorded".into() } else { s(&v["current_revision"]) });
-    let _ = writeln!(out, "Lock: {}", if v["lock"].is_null() { "free".into() } else { format!("held by {}", s(&v["lock"])) });
+    let _ = writeln!(
+        out,
+        "Current revision: {}",
+        if v["current_revision"].is_null() { "none recorded".into() } else { s(&v["current_revision"]) }
+    );
+    let _ = writeln!(
+        out,
+        "Lock: {}",
+        if v["lock"].is_null() { "free".into() } else { format!("held by {}", s(&v["lock"])) }
+    );
     if !v["in_progress"].is_null() {
         let _ = writeln!(out, "NOTE: {}", s(&v["in_progress"]));
     }
-    let _ = writeln!(out, "\n{:<24} {:>8}  {:<20} {}", "SERVICE", "TASKS", "UPDATE", "REVISION");
+    let _ = writeln!(out, "\n{:<24} {:>8}  {:<20} REVISION", "SERVICE", "TASKS", "UPDATE");
     for svc in v["services"].as_array().into_iter().flatten() {
         let tasks = format!("{}/{}", s(&svc["running"]), s(&svc["desired"]));
         let rev = match svc["matches_revision"].as_bool() {
             Some(true) => "matches".to_owned(),
             Some(false) => format!(
                 "DIFFERS ({})",
-                svc["differs_in"].as_array().into_iter().flatten().filter_map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+                svc["differs_in"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             None => "not in revision".to_owned(),
         };

@@ -105,7 +105,12 @@ pub async fn begin(engine: &Engine, revision: &Revision) -> Result<Stored> {
         (OUTCOME_LABEL.to_owned(), Outcome::InProgress.as_str().to_owned()),
     ]);
     let name = config_name(&revision.stack, revision.number);
-    let spec = ConfigSpec { name: Some(name.clone()), labels: Some(labels.clone()), data: Some(data.clone()), templating: None };
+    let spec = ConfigSpec {
+        name: Some(name.clone()),
+        labels: Some(labels.clone()),
+        data: Some(data.clone()),
+        templating: None,
+    };
     let created = engine
         .docker
         .create_config(spec)
@@ -147,7 +152,11 @@ pub async fn finish(engine: &Engine, stored: &mut Stored, outcome: Outcome, reas
         match engine.docker.update_config(&stored.config_id, spec, options).await {
             Ok(()) => break,
             Err(e) if attempt < 2 => {
-                let fresh = engine.docker.inspect_config(&stored.config_id).await.with_context(|| format!("re-reading {name}"))?;
+                let fresh = engine
+                    .docker
+                    .inspect_config(&stored.config_id)
+                    .await
+                    .with_context(|| format!("re-reading {name}"))?;
                 stored.version = fresh.version.and_then(|v| v.index).unwrap_or(stored.version);
                 let _ = e;
             }
@@ -177,5 +186,9 @@ pub async fn trim(engine: &Engine, revisions: &[Stored]) -> Result<usize> {
 
 fn truncate(s: &str, max: usize) -> String {
     let one_line = s.replace('\n', " | ");
-    if one_line.chars().count() <= max { one_line } else { format!("{}…", one_line.chars().take(max - 1).collect::<String>()) }
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        format!("{}…", one_line.chars().take(max - 1).collect::<String>())
+    }
 }

@@ -83,7 +83,13 @@ impl Plan {
                     (if changes.is_empty() { Action::Unchanged } else { Action::Update }, changes)
                 }
             };
-            services.push(ServicePlan { name: name.clone(), action, changes, current: current.cloned(), desired: Some(spec.clone()) });
+            services.push(ServicePlan {
+                name: name.clone(),
+                action,
+                changes,
+                current: current.cloned(),
+                desired: Some(spec.clone()),
+            });
         }
         for (name, service) in &world.services {
             if !desired.services.contains_key(name) {
@@ -97,15 +103,29 @@ impl Plan {
             }
         }
         services.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut configs_to_create: Vec<String> =
-            desired.configs.iter().filter(|c| !world.configs.contains_key(&c.name)).map(|c| c.name.clone()).collect();
+        // Only configs some service mounts: others would be pruned again
+        // after every deploy.
+        let mut configs_to_create: Vec<String> = desired
+            .configs
+            .iter()
+            .filter(|c| desired.config_names.contains(&c.name) && !world.configs.contains_key(&c.name))
+            .map(|c| c.name.clone())
+            .collect();
         configs_to_create.sort();
         let secrets_missing = desired.secrets.iter().filter(|s| !world.secrets.contains_key(*s)).cloned().collect();
         let network_exists = |n: &str| world.networks.contains_key(n) || world.networks.values().any(|v| v.id == n);
-        let networks_missing =
-            desired.networks.iter().filter(|n| n.external && !network_exists(&n.name)).map(|n| n.name.clone()).collect();
-        let networks_to_create =
-            desired.networks.iter().filter(|n| !n.external && !network_exists(&n.name)).map(|n| n.name.clone()).collect();
+        let networks_missing = desired
+            .networks
+            .iter()
+            .filter(|n| n.external && !network_exists(&n.name))
+            .map(|n| n.name.clone())
+            .collect();
+        let networks_to_create = desired
+            .networks
+            .iter()
+            .filter(|n| !n.external && !network_exists(&n.name))
+            .map(|n| n.name.clone())
+            .collect();
         let volumes_to_create = desired.volumes.iter().filter(|v| !world.volumes.contains(*v)).cloned().collect();
         Plan {
             stack: desired.stack.clone(),
@@ -138,6 +158,7 @@ pub fn run(root: &Path, args: PlanArgs) -> Result<ExitCode> {
     runtime.block_on(async {
         let (bundle, stack) = crate::deploy::load_target(root, &args.target)?;
         let engine = Engine::connect().await?;
+        crate::deploy::setup::ensure_swarm(&engine, false, &crate::deploy::progress::Progress::new()).await?;
         let world = World::observe(&engine, &stack).await?;
         let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
         let plan = Plan::compute(&desired, &world);

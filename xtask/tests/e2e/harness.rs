@@ -33,6 +33,8 @@ pub struct Knobs {
     pub probe_conf: String,
     pub worker_conf: String,
     pub scrape_interval: String,
+    /// worker mounts secret `<stack>_api_token` (which nobody creates).
+    pub worker_secret: bool,
 }
 
 impl Default for Knobs {
@@ -45,6 +47,7 @@ impl Default for Knobs {
             probe_conf: "v1".into(),
             worker_conf: "v1".into(),
             scrape_interval: "1s".into(),
+            worker_secret: false,
         }
     }
 }
@@ -69,6 +72,8 @@ pub struct TestStack {
     pub knobs: Knobs,
     rt: tokio::runtime::Runtime,
     docker: Docker,
+    scenario: String,
+    started: Instant,
 }
 
 static SWEEP: Once = Once::new();
@@ -88,6 +93,15 @@ impl TestStack {
     /// when Docker or the test images are missing outside CI. In CI
     /// (`CI` set) a missing engine fails the test with its error.
     pub fn new(scenario: &str) -> Option<TestStack> {
+        Self::create(scenario, true)
+    }
+
+    /// Like [`TestStack::new`], without creating the stack's network.
+    pub fn without_network(scenario: &str) -> Option<TestStack> {
+        Self::create(scenario, false)
+    }
+
+    fn create(scenario: &str, with_network: bool) -> Option<TestStack> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let ready = rt.block_on(async {
             let docker = Docker::connect_with_defaults().map_err(|e| e.to_string())?;
@@ -106,7 +120,9 @@ impl TestStack {
                 if std::env::var_os("CI").is_some() {
                     panic!("e2e {scenario}: {e}");
                 }
-                eprintln!("e2e {scenario}: SKIPPED: {e} (scripts/start-docker.sh, start-registry.sh, build-test-images.sh)");
+                eprintln!(
+                    "e2e {scenario}: SKIPPED: {e} (scripts/start-docker.sh, start-registry.sh, build-test-images.sh)"
+                );
                 return None;
             }
         };
@@ -117,6 +133,9 @@ impl TestStack {
         let prom_port = free_port();
         let dir = tempfile::Builder::new().prefix(&format!("{name}-")).tempdir().expect("tempdir");
         rt.block_on(async {
+            if !with_network {
+                return;
+            }
             let req = NetworkCreateRequest {
                 name: network.clone(),
                 driver: Some("overlay".into()),
@@ -126,7 +145,17 @@ impl TestStack {
             };
             docker.create_network(req).await.expect("creating the test network");
         });
-        let stack = TestStack { name, network, dir, prom_port, knobs: Knobs::default(), rt, docker };
+        let stack = TestStack {
+            name,
+            network,
+            dir,
+            prom_port,
+            knobs: Knobs::default(),
+            rt,
+            docker,
+            scenario: scenario.to_owned(),
+            started: Instant::now(),
+        };
         stack.write_lock(&images);
         eprintln!("e2e {scenario}: stack {} in {}", stack.name, stack.dir.path().display());
         Some(stack)
@@ -171,6 +200,14 @@ impl TestStack {
                 .replace("@PROBE_CONF@", &k.probe_conf)
                 .replace("@WORKER_CONF@", &k.worker_conf)
                 .replace("@SCRAPE_INTERVAL@", &k.scrape_interval)
+                .replace(
+                    "@WORKER_SECRETS@",
+                    if k.worker_secret { r#"secrets = [{ source = "api_token", target = "api_token" }]"# } else { "" },
+                )
+                .replace(
+                    "@SECRETS@",
+                    if k.worker_secret { "[secrets.api_token]\ndescription = \"never created\"\n" } else { "" },
+                )
         };
         let root = self.dir.path();
         std::fs::create_dir_all(root.join("configs")).unwrap();
@@ -211,6 +248,36 @@ impl TestStack {
         out
     }
 
+    /// Pins `image` to a digest the registry does not have.
+    pub fn break_image(&self, image: &str) {
+        let path = self.dir.path().join("stack/images.lock");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut out = String::new();
+        let mut inside = false;
+        for line in text.lines() {
+            if line.starts_with("name = ") {
+                inside = line == format!("name = \"{image}\"");
+            }
+            if inside && line.starts_with("digest = ") {
+                out.push_str(&format!("digest = \"sha256:{}\"\n", "0".repeat(64)));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        std::fs::write(path, out).unwrap();
+    }
+
+    /// Configs carrying the stack's namespace label.
+    pub fn config_names(&self) -> Vec<String> {
+        let filters = [("label".to_owned(), vec![format!("{NAMESPACE}={}", self.name)])].into();
+        let configs =
+            self.rt.block_on(self.docker.list_configs(Some(ListConfigsOptions { filters: Some(filters) }))).unwrap();
+        let mut names: Vec<String> = configs.into_iter().filter_map(|c| c.spec?.name).collect();
+        names.sort();
+        names
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
         cmd.args(args).env("MONITORING_REPO", self.dir.path()).env_remove("DOCKER_TLS_VERIFY");
@@ -229,21 +296,22 @@ impl TestStack {
         out
     }
 
-    /// `deploy` with test-sized soak and deadline.
+    /// `deploy` with test-sized soak and deadline. `--skip-check`: `check`
+    /// validates the repository's own stack, not this test stack.
     pub fn deploy(&self, extra: &[&str]) -> Output {
-        let mut args = vec!["deploy", "--soak", "2", "--deadline", "60"];
+        let mut args = vec!["deploy", "--skip-check", "--soak", "2", "--deadline", "60"];
         args.extend_from_slice(extra);
         self.xtask(&args)
     }
 
     /// `deploy` in the background, stderr piped.
     pub fn spawn_deploy(&self, extra: &[&str]) -> Child {
-        let mut args = vec!["deploy", "--soak", "2", "--deadline", "60"];
+        let mut args = vec!["deploy", "--skip-check", "--soak", "2", "--deadline", "60"];
         args.extend_from_slice(extra);
         self.command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawning deploy")
     }
 
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
 
@@ -267,7 +335,12 @@ impl TestStack {
             let name = spec["Name"].as_str().unwrap().strip_prefix(&format!("{}_", self.name)).unwrap().to_owned();
             let state = ServiceState {
                 image: cs["Image"].as_str().unwrap_or_default().to_owned(),
-                configs: cs["Configs"].as_array().into_iter().flatten().map(|c| c["ConfigName"].as_str().unwrap().to_owned()).collect(),
+                configs: cs["Configs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c["ConfigName"].as_str().unwrap().to_owned())
+                    .collect(),
                 args: strings(&cs["Args"]),
                 health: strings(&cs["Healthcheck"]["Test"]),
             };
@@ -328,7 +401,8 @@ impl TestStack {
             ]
             .into();
             let tasks = self.docker.list_tasks(Some(ListTasksOptions { filters: Some(filters) })).await.unwrap();
-            let running = tasks.iter().filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING)).count();
+            let running =
+                tasks.iter().filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING)).count();
             if want == 0 || running as u64 != want {
                 out.push(format!("{name}: {running}/{want} running"));
             }
@@ -363,6 +437,12 @@ impl TestStack {
 
 impl Drop for TestStack {
     fn drop(&mut self) {
+        eprintln!(
+            "e2e {}: scenario took {:.1}s; removing {}",
+            self.scenario,
+            self.started.elapsed().as_secs_f64(),
+            self.name
+        );
         let name = self.name.clone();
         let network = self.network.clone();
         let docker = self.docker.clone();
@@ -384,7 +464,11 @@ pub async fn remove_stack(docker: &Docker, stack: &str, network: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let containers = docker
-            .list_containers(Some(ListContainersOptions { all: true, filters: Some(label.clone().into()), ..Default::default() }))
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(label.clone().into()),
+                ..Default::default()
+            }))
             .await
             .unwrap_or_default();
         if containers.is_empty() || Instant::now() > deadline {
@@ -406,10 +490,8 @@ pub async fn remove_stack(docker: &Docker, stack: &str, network: &str) {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    let configs = docker
-        .list_configs(Some(ListConfigsOptions { filters: Some(label.clone().into()) }))
-        .await
-        .unwrap_or_default();
+    let configs =
+        docker.list_configs(Some(ListConfigsOptions { filters: Some(label.clone().into()) })).await.unwrap_or_default();
     for c in configs {
         let _ = docker.delete_config(c.id.as_deref().unwrap_or_default()).await;
     }
@@ -459,7 +541,13 @@ fn raw_get(path: &str) -> String {
 
 pub fn encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 

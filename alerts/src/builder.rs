@@ -169,17 +169,9 @@ pub fn dedent(text: &str) -> String {
     let last = lines.iter().rposition(|l| !l.trim().is_empty());
     let (Some(first), Some(last)) = (first, last) else { return String::new() };
     let lines = &lines[first..=last];
-    let indent = lines
-        .iter()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start().len())
-        .min()
-        .unwrap_or(0);
-    lines
-        .iter()
-        .map(|l| if l.trim().is_empty() { "" } else { l[indent..].trim_end() })
-        .collect::<Vec<_>>()
-        .join("\n")
+    let indent =
+        lines.iter().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
+    lines.iter().map(|l| if l.trim().is_empty() { "" } else { l[indent..].trim_end() }).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]

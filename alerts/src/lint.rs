@@ -38,12 +38,7 @@ pub fn lint(files: &[RuleFile], runbooks: &Runbooks) -> Vec<Problem> {
     for file in files {
         for group in &file.groups {
             let mut report = |rule: &str, message: String| {
-                problems.push(Problem {
-                    file: file.path(),
-                    group: group.name.clone(),
-                    rule: rule.to_string(),
-                    message,
-                })
+                problems.push(Problem { file: file.path(), group: group.name.clone(), rule: rule.to_string(), message })
             };
             for alert in group.alerts() {
                 for message in alert_problems(alert, runbooks) {
@@ -86,7 +81,10 @@ pub fn lint_log_alerts(rules: &[LogAlert], runbooks: &Runbooks) -> Vec<Problem> 
                 message,
             })
         };
-        if r.uid.is_empty() || r.uid.len() > 40 || !r.uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if r.uid.is_empty()
+            || r.uid.len() > 40
+            || !r.uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             report(format!("uid {:?} must be 1-40 characters of [A-Za-z0-9_-]", r.uid));
         }
         if !uids.insert(r.uid.clone()) {
@@ -158,7 +156,9 @@ fn alert_problems(a: &AlertRule, runbooks: &Runbooks) -> Vec<String> {
     if a.labels().values().any(|v| v.contains("$value")) {
         out.push("a label uses $value: every new value would make a new alert".into());
     }
-    if (a.expr.contains("absent(") || a.expr.contains("absent_over_time(")) && a.for_duration.is_none_or(|d| d.is_zero()) {
+    if (a.expr.contains("absent(") || a.expr.contains("absent_over_time("))
+        && a.for_duration.is_none_or(|d| d.is_zero())
+    {
         out.push("uses absent() without `for`: it would fire during every restart and rollout".into());
     }
     out.extend(test_problems(a));

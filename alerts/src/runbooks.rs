@@ -37,15 +37,8 @@ macro_rules! embedded {
 
 /// The runbooks compiled into the crate, so tests and the xtask can lint
 /// without knowing where the repository is.
-const EMBEDDED: &[(&str, &str)] = embedded!(
-    "containers.md",
-    "hosts.md",
-    "logs.md",
-    "monitoring.md",
-    "nginx.md",
-    "postgres.md",
-    "services.md",
-);
+const EMBEDDED: &[(&str, &str)] =
+    embedded!("containers.md", "hosts.md", "logs.md", "monitoring.md", "nginx.md", "postgres.md", "services.md",);
 
 impl Runbooks {
     pub fn embedded() -> Self {
@@ -92,8 +85,7 @@ impl Runbooks {
     /// Checks a runbook URL: `…/<file>#<anchor>` must name an existing file
     /// and heading. Returns what is wrong.
     pub fn check_url(&self, url: &str) -> Result<(), String> {
-        let (path, fragment) =
-            url.split_once('#').ok_or_else(|| format!("runbook_url {url:?} has no #anchor"))?;
+        let (path, fragment) = url.split_once('#').ok_or_else(|| format!("runbook_url {url:?} has no #anchor"))?;
         let file = path.rsplit('/').next().unwrap_or(path);
         let anchors = self
             .anchors(file)

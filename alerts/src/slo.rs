@@ -158,13 +158,8 @@ impl Slo {
         } else {
             (self.ticket_alert_name(), &TICKET, Severity::Warning, Duration::minutes(15), "within days")
         };
-        let labels: Vec<(&str, &str)> = self
-            .sli
-            .labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .chain([("slo", self.id.as_str())])
-            .collect();
+        let labels: Vec<(&str, &str)> =
+            self.sli.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain([("slo", self.id.as_str())]).collect();
         let slowest = tier[1].burn;
         let fastest = tier[0].burn;
         Alert::new(&name, severity)
@@ -174,7 +169,9 @@ impl Slo {
             .dashboard(self.dashboard)
             .summary(&format!(
                 "The {} SLO ({}%) is burning its 30-day error budget {}.",
-                self.id, self.objective_percent, if page { "fast" } else { "steadily" }
+                self.id,
+                self.objective_percent,
+                if page { "fast" } else { "steadily" }
             ))
             .description(&format!(
                 "{{{{ $value | humanizePercentage }}}} of {{{{ $labels.job }}}} events were bad ({}) \
@@ -192,8 +189,9 @@ impl Slo {
     /// catch it (the faster one may too, with the same `$value`).
     fn firing_case(&self, tier: &[BurnWindow; 2], labels: &[(&str, &str)]) -> Firing {
         let ratio = round6(tier[1].burn * self.budget() * 1.1);
-        let mut case = fires(&format!("steady {} bad-event ratio, 1.1x the {}x burn threshold", ratio, fmt_burn(tier[1].burn)))
-            .at(Duration::minutes(60));
+        let mut case =
+            fires(&format!("steady {} bad-event ratio, 1.1x the {}x burn threshold", ratio, fmt_burn(tier[1].burn)))
+                .at(Duration::minutes(60));
         for s in (self.sli.synthesize)(ratio) {
             case = case.series(s.series, s.values);
         }
@@ -203,8 +201,9 @@ impl Slo {
     /// 10% below the lower threshold of the tier: neither condition holds.
     fn quiet_case(&self, tier: &[BurnWindow; 2]) -> Quiet {
         let ratio = round6(tier[1].burn * self.budget() * 0.9);
-        let mut case = quiet(&format!("steady {} bad-event ratio, 0.9x the {}x burn threshold", ratio, fmt_burn(tier[1].burn)))
-            .at(Duration::minutes(60));
+        let mut case =
+            quiet(&format!("steady {} bad-event ratio, 0.9x the {}x burn threshold", ratio, fmt_burn(tier[1].burn)))
+                .at(Duration::minutes(60));
         for s in (self.sli.synthesize)(ratio) {
             case = case.series(s.series, s.values);
         }

@@ -123,10 +123,8 @@ impl Firing {
 
 /// Writes a series selector: `name{k="v",...}` with escaped values.
 pub fn series(name: &str, labels: &[(&str, &str)]) -> String {
-    let body: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
+    let body: Vec<String> =
+        labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
     format!("{name}{{{}}}", body.join(","))
 }
 
@@ -136,10 +134,8 @@ mod tests {
 
     #[test]
     fn builds_cases() {
-        let f = fires("busy")
-            .at(Duration::minutes(20))
-            .series("up{job=\"x\"}", "0x30")
-            .alert_value(&[("job", "x")], 0.0);
+        let f =
+            fires("busy").at(Duration::minutes(20)).series("up{job=\"x\"}", "0x30").alert_value(&[("job", "x")], 0.0);
         assert!(f.case().is_firing());
         assert_eq!(f.case().eval_time, Duration::minutes(20));
         let q = quiet("idle").series("up{job=\"x\"}", "1x30");

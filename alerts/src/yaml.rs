@@ -245,14 +245,20 @@ mod tests {
     #[test]
     fn nested_structure() {
         let doc = m(vec![
-            ("groups", Yaml::Seq(vec![m(vec![
-                ("name", Yaml::str("g")),
-                ("rules", Yaml::Seq(vec![m(vec![
-                    ("alert", Yaml::str("A")),
-                    ("expr", Yaml::str("sum(x)\n/\nsum(y)")),
-                    ("labels", m(vec![("severity", Yaml::str("warning"))])),
-                ])])),
-            ])])),
+            (
+                "groups",
+                Yaml::Seq(vec![m(vec![
+                    ("name", Yaml::str("g")),
+                    (
+                        "rules",
+                        Yaml::Seq(vec![m(vec![
+                            ("alert", Yaml::str("A")),
+                            ("expr", Yaml::str("sum(x)\n/\nsum(y)")),
+                            ("labels", m(vec![("severity", Yaml::str("warning"))])),
+                        ])]),
+                    ),
+                ])]),
+            ),
             ("empty_list", Yaml::Seq(vec![])),
             ("empty_map", Yaml::Map(vec![])),
             ("count", Yaml::int(3)),
@@ -358,10 +364,8 @@ count: 3
 
     #[test]
     fn sequences_of_scalars_and_nested_sequences() {
-        let doc = m(vec![(
-            "rule_files",
-            Yaml::Seq(vec![Yaml::str("a.yml"), Yaml::Seq(vec![Yaml::int(1), Yaml::int(2)])]),
-        )]);
+        let doc =
+            m(vec![("rule_files", Yaml::Seq(vec![Yaml::str("a.yml"), Yaml::Seq(vec![Yaml::int(1), Yaml::int(2)])]))]);
         assert_eq!(document(&[], &doc), "rule_files:\n  - \"a.yml\"\n  - - 1\n    - 2\n");
     }
 }

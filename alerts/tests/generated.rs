@@ -46,7 +46,11 @@ fn output_is_deterministic_and_newline_terminated() {
         assert!(!f.contents.contains('\r'), "{}", f.path);
     }
     let mut paths: Vec<&str> = a.iter().map(|f| f.path.as_str()).collect();
-    let sorted = { let mut p = paths.clone(); p.sort(); p };
+    let sorted = {
+        let mut p = paths.clone();
+        p.sort();
+        p
+    };
     assert_eq!(paths, sorted);
     paths.dedup();
     assert_eq!(paths.len(), a.len());

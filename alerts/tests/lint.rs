@@ -74,10 +74,12 @@ fn good(name: &str) -> AlertRule {
         .team(Team::Platform)
         .summary("A target is down.")
         .description("{{ $labels.instance }} is down.")
-        .fires(fires("down").at(Duration::minutes(10)).series(r#"up{instance="a",job="x"}"#, "0x20").alert(&[
-            ("instance", "a"),
-            ("job", "x"),
-        ]))
+        .fires(
+            fires("down")
+                .at(Duration::minutes(10))
+                .series(r#"up{instance="a",job="x"}"#, "0x20")
+                .alert(&[("instance", "a"), ("job", "x")]),
+        )
         .stays_quiet(quiet("up").series(r#"up{instance="a",job="x"}"#, "1x20"))
         .into_rule()
 }
@@ -247,7 +249,8 @@ fn catches_log_alert_defects() {
         (&rules[3].title, "environment variable"),
     ] {
         assert!(
-            text.iter().any(|t| t.contains(rule.as_str()) && t.contains(fragment)
+            text.iter().any(|t| t.contains(rule.as_str())
+                && t.contains(fragment)
                 && t.contains("alerts/generated/grafana/log-alerts.yml")),
             "{fragment} for {rule}: {text:#?}"
         );

@@ -92,8 +92,7 @@ fn generated_rules_pass_promtool_check_and_tests() {
             grafana_url: "https://grafana.example.com/".into(),
         },
     ] {
-        let files: Vec<(String, String)> =
-            generated_files(&ctx).into_iter().map(|f| (f.path, f.contents)).collect();
+        let files: Vec<(String, String)> = generated_files(&ctx).into_iter().map(|f| (f.path, f.contents)).collect();
         check_and_test(&promtool, &files);
     }
 }
@@ -111,10 +110,7 @@ fn awkward_strings_survive_promtool() {
         .summary(r#"Quotes "x", backslashes \, single braces { } and unicode ✓."#)
         .description("Line one: {{ $labels.job }}\nline \"two\" \\ {{ $value | humanize }} ✓ #not-a-comment")
         .fires(
-            fires("value 3")
-                .at(Duration::minutes(2))
-                .series("awkward_metric", "3x5")
-                .alert_value(&[("job", odd)], 3.0),
+            fires("value 3").at(Duration::minutes(2)).series("awkward_metric", "3x5").alert_value(&[("job", odd)], 3.0),
         )
         .stays_quiet(quiet("value 1").at(Duration::minutes(2)).series("awkward_metric", "1x5"));
     let file = RuleFile::new("awkward").group(Group::new("awkward \"group\" ✓").alert(alert)).resolve_links(&Context {

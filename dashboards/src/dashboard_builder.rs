@@ -103,9 +103,7 @@ impl DashboardBuilder {
     pub fn row(mut self, title: impl Into<String>) -> Self {
         let id = self.take_id();
         let pos = self.layout.full_width_row();
-        self.dashboard
-            .elements
-            .push(Element::Row(Row::new(title).with_id(id).at(pos)));
+        self.dashboard.elements.push(Element::Row(Row::new(title).with_id(id).at(pos)));
         self
     }
 
@@ -115,9 +113,7 @@ impl DashboardBuilder {
         let id = self.take_id();
         let (w, h) = panel.requested_size();
         let pos = self.layout.place(w, h);
-        self.dashboard
-            .elements
-            .push(Element::Panel(panel.with_id(id).at(pos)));
+        self.dashboard.elements.push(Element::Panel(panel.with_id(id).at(pos)));
         self
     }
 
@@ -167,11 +163,7 @@ mod tests {
             .panel(Panel::stat("A", "a", Unit::Short).target(Target::prometheus("up")))
             .panel(Panel::stat("B", "b", Unit::Short).target(Target::prometheus("up")))
             .row("Second")
-            .panel(
-                Panel::time_series("C", "c", Unit::Short)
-                    .size(24, 8)
-                    .target(Target::prometheus("up")),
-            )
+            .panel(Panel::time_series("C", "c", Unit::Short).size(24, 8).target(Target::prometheus("up")))
             .build()
     }
 
@@ -207,11 +199,7 @@ mod tests {
     #[test]
     fn element_keeps_hand_ids_and_positions() {
         let d = Dashboard::builder("etl-sample", "Sample")
-            .element(Element::Panel(
-                Panel::stat("X", "x", Unit::Short)
-                    .with_id(7)
-                    .at(GridPos::new(3, 4, 5, 6)),
-            ))
+            .element(Element::Panel(Panel::stat("X", "x", Unit::Short).with_id(7).at(GridPos::new(3, 4, 5, 6))))
             .build();
         assert_eq!(d.elements()[0].id(), 7);
         assert_eq!(d.elements()[0].grid_pos(), GridPos::new(3, 4, 5, 6));

@@ -19,11 +19,7 @@ pub enum Datasource {
 
 impl Datasource {
     /// Every provisioned data source, in a stable order.
-    pub const ALL: [Datasource; 3] = [
-        Datasource::Prometheus,
-        Datasource::Loki,
-        Datasource::Alertmanager,
-    ];
+    pub const ALL: [Datasource; 3] = [Datasource::Prometheus, Datasource::Loki, Datasource::Alertmanager];
 
     /// The UID pinned in Grafana's data source provisioning.
     pub const fn uid(self) -> &'static str {
@@ -54,9 +50,7 @@ impl Datasource {
 
     /// The data source whose plugin type id is `type_id`, if it is one of ours.
     pub fn from_type_id(type_id: &str) -> Option<Datasource> {
-        Datasource::ALL
-            .into_iter()
-            .find(|ds| ds.type_id() == type_id)
+        Datasource::ALL.into_iter().find(|ds| ds.type_id() == type_id)
     }
 }
 

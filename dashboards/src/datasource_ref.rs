@@ -29,26 +29,18 @@ pub enum DatasourceRef {
 impl DatasourceRef {
     /// A reference to the datasource variable `name` of plugin type `kind`.
     pub fn variable(kind: Datasource, name: impl Into<String>) -> Self {
-        DatasourceRef::Variable {
-            kind,
-            name: name.into(),
-        }
+        DatasourceRef::Variable { kind, name: name.into() }
     }
 
     /// A raw reference, for dashboards built by hand.
     pub fn other(type_id: impl Into<String>, uid: impl Into<String>) -> Self {
-        DatasourceRef::Other {
-            type_id: type_id.into(),
-            uid: uid.into(),
-        }
+        DatasourceRef::Other { type_id: type_id.into(), uid: uid.into() }
     }
 
     /// The plugin type id written to `type`.
     pub fn type_id(&self) -> &str {
         match self {
-            DatasourceRef::Provisioned(ds) | DatasourceRef::Variable { kind: ds, .. } => {
-                ds.type_id()
-            }
+            DatasourceRef::Provisioned(ds) | DatasourceRef::Variable { kind: ds, .. } => ds.type_id(),
             DatasourceRef::Other { type_id, .. } => type_id,
         }
     }

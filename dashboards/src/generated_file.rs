@@ -18,9 +18,6 @@ pub struct GeneratedFile {
 pub fn generated_files() -> Vec<GeneratedFile> {
     all()
         .iter()
-        .map(|d| GeneratedFile {
-            path: format!("{GENERATED_DIR}/{}.json", d.uid()),
-            contents: d.to_json(),
-        })
+        .map(|d| GeneratedFile { path: format!("{GENERATED_DIR}/{}.json", d.uid()), contents: d.to_json() })
         .collect()
 }

@@ -26,19 +26,14 @@ impl GridPos {
 
     /// Whether the two rectangles share any cell.
     pub fn overlaps(&self, other: &GridPos) -> bool {
-        let x_apart =
-            self.x.saturating_add(self.w) <= other.x || other.x.saturating_add(other.w) <= self.x;
-        let y_apart =
-            self.y.saturating_add(self.h) <= other.y || other.y.saturating_add(other.h) <= self.y;
+        let x_apart = self.x.saturating_add(self.w) <= other.x || other.x.saturating_add(other.w) <= self.x;
+        let y_apart = self.y.saturating_add(self.h) <= other.y || other.y.saturating_add(other.h) <= self.y;
         !(x_apart || y_apart)
     }
 
     /// Whether the rectangle is non-empty and within the 24 columns.
     pub fn fits_grid(&self) -> bool {
-        self.w >= 1
-            && self.h >= 1
-            && self.w <= GRID_COLUMNS
-            && self.x.saturating_add(self.w) <= GRID_COLUMNS
+        self.w >= 1 && self.h >= 1 && self.w <= GRID_COLUMNS && self.x.saturating_add(self.w) <= GRID_COLUMNS
     }
 
     pub(crate) fn to_json(self) -> Value {

@@ -45,8 +45,7 @@ pub(crate) fn pretty(value: Value) -> String {
     let canonical = canonical(value);
     // Serializing a `Value` only fails for maps with non-string keys, which
     // `Value` cannot hold; fall back to the compact form rather than panic.
-    let mut text =
-        serde_json::to_string_pretty(&canonical).unwrap_or_else(|_| canonical.to_string());
+    let mut text = serde_json::to_string_pretty(&canonical).unwrap_or_else(|_| canonical.to_string());
     text.push('\n');
     text
 }

@@ -88,11 +88,7 @@ mod tests {
         let mut g = GridLayout::new();
         let mut placed: Vec<GridPos> = Vec::new();
         for i in 0..300u32 {
-            let pos = if i % 17 == 0 {
-                g.full_width_row()
-            } else {
-                g.place((i * 7) % 26, (i * 5) % 11)
-            };
+            let pos = if i % 17 == 0 { g.full_width_row() } else { g.place((i * 7) % 26, (i * 5) % 11) };
             assert!(pos.fits_grid(), "{pos:?}");
             for earlier in &placed {
                 assert!(!pos.overlaps(earlier), "{pos:?} overlaps {earlier:?}");

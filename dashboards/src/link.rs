@@ -35,40 +35,18 @@ pub enum DashboardLink {
 
 impl DashboardLink {
     /// A drop-down of all dashboards tagged with every one of `tags`.
-    pub fn tagged<S: Into<String>>(
-        title: impl Into<String>,
-        tags: impl IntoIterator<Item = S>,
-    ) -> Self {
-        DashboardLink::Tagged {
-            title: title.into(),
-            tags: tags.into_iter().map(Into::into).collect(),
-        }
+    pub fn tagged<S: Into<String>>(title: impl Into<String>, tags: impl IntoIterator<Item = S>) -> Self {
+        DashboardLink::Tagged { title: title.into(), tags: tags.into_iter().map(Into::into).collect() }
     }
 
     /// A link to the dashboard with UID `uid`.
-    pub fn dashboard(
-        title: impl Into<String>,
-        uid: impl Into<String>,
-        tooltip: impl Into<String>,
-    ) -> Self {
-        DashboardLink::Dashboard {
-            title: title.into(),
-            uid: uid.into(),
-            tooltip: tooltip.into(),
-        }
+    pub fn dashboard(title: impl Into<String>, uid: impl Into<String>, tooltip: impl Into<String>) -> Self {
+        DashboardLink::Dashboard { title: title.into(), uid: uid.into(), tooltip: tooltip.into() }
     }
 
     /// A link to an arbitrary URL.
-    pub fn url(
-        title: impl Into<String>,
-        url: impl Into<String>,
-        tooltip: impl Into<String>,
-    ) -> Self {
-        DashboardLink::Url {
-            title: title.into(),
-            url: url.into(),
-            tooltip: tooltip.into(),
-        }
+    pub fn url(title: impl Into<String>, url: impl Into<String>, tooltip: impl Into<String>) -> Self {
+        DashboardLink::Url { title: title.into(), url: url.into(), tooltip: tooltip.into() }
     }
 
     /// The link text.
@@ -115,8 +93,7 @@ impl DashboardLink {
                 "tooltip": "",
                 "type": "dashboards"
             }),
-            DashboardLink::Dashboard { title, tooltip, .. }
-            | DashboardLink::Url { title, tooltip, .. } => json!({
+            DashboardLink::Dashboard { title, tooltip, .. } | DashboardLink::Url { title, tooltip, .. } => json!({
                 "asDropdown": false,
                 "icon": "dashboard",
                 // Carrying the variables over keeps e.g. the selected node

@@ -57,37 +57,23 @@ impl Panel {
     }
 
     /// A line chart.
-    pub fn time_series(
-        title: impl Into<String>,
-        description: impl Into<String>,
-        unit: Unit,
-    ) -> Self {
-        Panel::new(PanelKind::time_series(), title)
-            .description(description)
-            .unit(unit)
+    pub fn time_series(title: impl Into<String>, description: impl Into<String>, unit: Unit) -> Self {
+        Panel::new(PanelKind::time_series(), title).description(description).unit(unit)
     }
 
     /// A big number with a sparkline.
     pub fn stat(title: impl Into<String>, description: impl Into<String>, unit: Unit) -> Self {
-        Panel::new(PanelKind::stat(), title)
-            .description(description)
-            .unit(unit)
-            .size(4, 4)
+        Panel::new(PanelKind::stat(), title).description(description).unit(unit).size(4, 4)
     }
 
     /// A dial.
     pub fn gauge(title: impl Into<String>, description: impl Into<String>, unit: Unit) -> Self {
-        Panel::new(PanelKind::gauge(), title)
-            .description(description)
-            .unit(unit)
-            .size(4, 6)
+        Panel::new(PanelKind::gauge(), title).description(description).unit(unit).size(4, 6)
     }
 
     /// Horizontal bars, for ranking series.
     pub fn bar_gauge(title: impl Into<String>, description: impl Into<String>, unit: Unit) -> Self {
-        Panel::new(PanelKind::bar_gauge(), title)
-            .description(description)
-            .unit(unit)
+        Panel::new(PanelKind::bar_gauge(), title).description(description).unit(unit)
     }
 
     /// A table of series and labels.
@@ -97,24 +83,12 @@ impl Panel {
 
     /// Log lines.
     pub fn logs(title: impl Into<String>, description: impl Into<String>) -> Self {
-        Panel::new(PanelKind::Logs, title)
-            .description(description)
-            .size(24, 12)
+        Panel::new(PanelKind::Logs, title).description(description).size(24, 12)
     }
 
     /// Markdown text.
-    pub fn text(
-        title: impl Into<String>,
-        description: impl Into<String>,
-        markdown: impl Into<String>,
-    ) -> Self {
-        Panel::new(
-            PanelKind::Text {
-                content: markdown.into(),
-            },
-            title,
-        )
-        .description(description)
+    pub fn text(title: impl Into<String>, description: impl Into<String>, markdown: impl Into<String>) -> Self {
+        Panel::new(PanelKind::Text { content: markdown.into() }, title).description(description)
     }
 
     /// The tooltip next to the title: what the panel shows and how to read it.
@@ -137,10 +111,7 @@ impl Panel {
     pub fn target(mut self, mut target: Target) -> Self {
         if !target.has_ref_id() {
             let taken: Vec<&str> = self.targets.iter().filter_map(Target::ref_id_str).collect();
-            let free = (0..)
-                .map(ref_id_for)
-                .find(|id| !taken.contains(&id.as_str()))
-                .unwrap_or_default();
+            let free = (0..).map(ref_id_for).find(|id| !taken.contains(&id.as_str())).unwrap_or_default();
             target.set_ref_id(free);
         }
         if self.datasource.is_none() {
@@ -246,9 +217,7 @@ impl Panel {
     #[must_use]
     pub fn reduce(mut self, how: Reduce) -> Self {
         match &mut self.kind {
-            PanelKind::Stat { reduce, .. }
-            | PanelKind::Gauge { reduce }
-            | PanelKind::BarGauge { reduce } => {
+            PanelKind::Stat { reduce, .. } | PanelKind::Gauge { reduce } | PanelKind::BarGauge { reduce } => {
                 *reduce = how;
             }
             _ => {}
@@ -268,10 +237,7 @@ impl Panel {
     /// Table: show column `from` as `to`.
     #[must_use]
     pub fn rename_column(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
-        if let PanelKind::Table {
-            renamed_columns, ..
-        } = &mut self.kind
-        {
+        if let PanelKind::Table { renamed_columns, .. } = &mut self.kind {
             renamed_columns.push((from.into(), to.into()));
         }
         self
@@ -368,10 +334,7 @@ impl Panel {
             p.insert("datasource".into(), ds.to_json());
         }
         if self.kind.needs_targets() {
-            p.insert(
-                "targets".into(),
-                Value::Array(self.targets.iter().map(Target::to_json).collect()),
-            );
+            p.insert("targets".into(), Value::Array(self.targets.iter().map(Target::to_json).collect()));
         }
         p.insert("fieldConfig".into(), self.field_config());
         p.insert("options".into(), self.options());
@@ -398,19 +361,10 @@ impl Panel {
         if let Some(decimals) = self.decimals {
             defaults.insert("decimals".into(), json!(decimals));
         }
-        defaults.insert(
-            "thresholds".into(),
-            self.thresholds.clone().unwrap_or_default().to_json(),
-        );
+        defaults.insert("thresholds".into(), self.thresholds.clone().unwrap_or_default().to_json());
         defaults.insert(
             "mappings".into(),
-            Value::Array(
-                self.mappings
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| m.to_json(i))
-                    .collect(),
-            ),
+            Value::Array(self.mappings.iter().enumerate().map(|(i, m)| m.to_json(i)).collect()),
         );
         let color_mode = match self.kind {
             PanelKind::TimeSeries { .. } => "palette-classic",
@@ -432,10 +386,7 @@ impl Panel {
                 );
             }
             PanelKind::Table { .. } => {
-                defaults.insert(
-                    "custom".into(),
-                    json!({ "align": "auto", "cellOptions": { "type": "auto" } }),
-                );
+                defaults.insert("custom".into(), json!({ "align": "auto", "cellOptions": { "type": "auto" } }));
             }
             _ => {}
         }
@@ -453,11 +404,7 @@ impl Panel {
                 };
                 json!({ "legend": legend, "tooltip": { "mode": "multi", "sort": "desc" } })
             }
-            PanelKind::Stat {
-                sparkline,
-                background,
-                reduce,
-            } => json!({
+            PanelKind::Stat { sparkline, background, reduce } => json!({
                 "colorMode": if *background { "background" } else { "value" },
                 "graphMode": if *sparkline { "area" } else { "none" },
                 "justifyMode": "auto",
@@ -478,10 +425,8 @@ impl Panel {
                 "showUnfilled": true
             }),
             PanelKind::Table { sort_by, .. } => {
-                let sort: Vec<Value> = sort_by
-                    .iter()
-                    .map(|(column, desc)| json!({ "desc": desc, "displayName": column }))
-                    .collect();
+                let sort: Vec<Value> =
+                    sort_by.iter().map(|(column, desc)| json!({ "desc": desc, "displayName": column })).collect();
                 json!({ "cellHeight": "sm", "showHeader": true, "sortBy": sort })
             }
             PanelKind::Logs => json!({
@@ -499,25 +444,14 @@ impl Panel {
     }
 
     fn transformations(&self) -> Option<Value> {
-        let PanelKind::Table {
-            hidden_columns,
-            renamed_columns,
-            ..
-        } = &self.kind
-        else {
+        let PanelKind::Table { hidden_columns, renamed_columns, .. } = &self.kind else {
             return None;
         };
         if hidden_columns.is_empty() && renamed_columns.is_empty() {
             return None;
         }
-        let exclude: Map<String, Value> = hidden_columns
-            .iter()
-            .map(|c| (c.clone(), json!(true)))
-            .collect();
-        let rename: Map<String, Value> = renamed_columns
-            .iter()
-            .map(|(from, to)| (from.clone(), json!(to)))
-            .collect();
+        let exclude: Map<String, Value> = hidden_columns.iter().map(|c| (c.clone(), json!(true))).collect();
+        let rename: Map<String, Value> = renamed_columns.iter().map(|(from, to)| (from.clone(), json!(to))).collect();
         Some(json!([{
             "id": "organize",
             "options": { "excludeByName": exclude, "indexByName": {}, "renameByName": rename }
@@ -536,25 +470,15 @@ mod tests {
             .target(Target::prometheus("a").ref_id("B"))
             .target(Target::prometheus("b"))
             .target(Target::prometheus("c"));
-        let ids: Vec<&str> = p
-            .target_list()
-            .iter()
-            .filter_map(Target::ref_id_str)
-            .collect();
+        let ids: Vec<&str> = p.target_list().iter().filter_map(Target::ref_id_str).collect();
         assert_eq!(ids, ["B", "A", "C"]);
     }
 
     #[test]
     fn first_target_sets_the_panel_datasource() {
         let p = Panel::logs("l", "d").target(Target::loki("{service=\"x\"}"));
-        assert_eq!(
-            p.datasource_ref(),
-            Some(&DatasourceRef::Provisioned(Datasource::Loki))
-        );
-        assert_eq!(
-            p.to_json()["datasource"],
-            json!({"type": "loki", "uid": "loki"})
-        );
+        assert_eq!(p.datasource_ref(), Some(&DatasourceRef::Provisioned(Datasource::Loki)));
+        assert_eq!(p.to_json()["datasource"], json!({"type": "loki", "uid": "loki"}));
     }
 
     #[test]
@@ -566,10 +490,7 @@ mod tests {
         assert_eq!(d["unit"], json!("percentunit"));
         assert_eq!(d["min"], json!(0));
         assert_eq!(d["max"], json!(1));
-        assert_eq!(
-            d["thresholds"]["steps"][1],
-            json!({"color": "red", "value": 0.9})
-        );
+        assert_eq!(d["thresholds"]["steps"][1], json!({"color": "red", "value": 0.9}));
         assert_eq!(d["color"]["mode"], json!("thresholds"));
     }
 
@@ -578,31 +499,16 @@ mod tests {
         let p = Panel::time_series("t", "d", Unit::Bytes).stacked();
         let v = p.to_json();
         assert_eq!(v["type"], json!("timeseries"));
-        assert_eq!(
-            v["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"],
-            json!("normal")
-        );
+        assert_eq!(v["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"], json!("normal"));
     }
 
     #[test]
     fn table_transformations_hide_and_rename_columns() {
-        let p = Panel::table("t", "d")
-            .hide_column("Time")
-            .rename_column("Value", "Bytes")
-            .sort_by("Bytes", true);
+        let p = Panel::table("t", "d").hide_column("Time").rename_column("Value", "Bytes").sort_by("Bytes", true);
         let v = p.to_json();
-        assert_eq!(
-            v["transformations"][0]["options"]["excludeByName"],
-            json!({"Time": true})
-        );
-        assert_eq!(
-            v["transformations"][0]["options"]["renameByName"],
-            json!({"Value": "Bytes"})
-        );
-        assert_eq!(
-            v["options"]["sortBy"],
-            json!([{"desc": true, "displayName": "Bytes"}])
-        );
+        assert_eq!(v["transformations"][0]["options"]["excludeByName"], json!({"Time": true}));
+        assert_eq!(v["transformations"][0]["options"]["renameByName"], json!({"Value": "Bytes"}));
+        assert_eq!(v["options"]["sortBy"], json!([{"desc": true, "displayName": "Bytes"}]));
     }
 
     #[test]
@@ -615,9 +521,7 @@ mod tests {
 
     #[test]
     fn kind_specific_setters_ignore_other_kinds() {
-        let p = Panel::stat("s", "d", Unit::Short)
-            .stacked()
-            .hide_column("x");
+        let p = Panel::stat("s", "d", Unit::Short).stacked().hide_column("x");
         assert_eq!(p.kind(), &PanelKind::stat());
     }
 }

@@ -74,42 +74,27 @@ pub enum PanelKind {
 impl PanelKind {
     /// A plain line chart.
     pub fn time_series() -> Self {
-        PanelKind::TimeSeries {
-            stacked: false,
-            legend_table: false,
-        }
+        PanelKind::TimeSeries { stacked: false, legend_table: false }
     }
 
     /// A stat with a sparkline, showing the last value.
     pub fn stat() -> Self {
-        PanelKind::Stat {
-            sparkline: true,
-            background: false,
-            reduce: Reduce::LastNotNull,
-        }
+        PanelKind::Stat { sparkline: true, background: false, reduce: Reduce::LastNotNull }
     }
 
     /// A gauge showing the last value.
     pub fn gauge() -> Self {
-        PanelKind::Gauge {
-            reduce: Reduce::LastNotNull,
-        }
+        PanelKind::Gauge { reduce: Reduce::LastNotNull }
     }
 
     /// A bar gauge showing the last value.
     pub fn bar_gauge() -> Self {
-        PanelKind::BarGauge {
-            reduce: Reduce::LastNotNull,
-        }
+        PanelKind::BarGauge { reduce: Reduce::LastNotNull }
     }
 
     /// A table without column tweaks.
     pub fn table() -> Self {
-        PanelKind::Table {
-            hidden_columns: Vec::new(),
-            renamed_columns: Vec::new(),
-            sort_by: None,
-        }
+        PanelKind::Table { hidden_columns: Vec::new(), renamed_columns: Vec::new(), sort_by: None }
     }
 
     /// Grafana's plugin id for the visualization.

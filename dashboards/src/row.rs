@@ -17,11 +17,7 @@ pub struct Row {
 impl Row {
     /// A row titled `title`; id and position are given by the dashboard builder.
     pub fn new(title: impl Into<String>) -> Self {
-        Row {
-            id: 0,
-            title: title.into(),
-            grid_pos: GridPos::default(),
-        }
+        Row { id: 0, title: title.into(), grid_pos: GridPos::default() }
     }
 
     /// Sets the id by hand.

@@ -53,10 +53,7 @@ impl Target {
             legend: None,
             ref_id: None,
             datasource: DatasourceRef::Provisioned(Datasource::Prometheus),
-            language: Language::Prometheus {
-                mode: PromQueryMode::Range,
-                table: false,
-            },
+            language: Language::Prometheus { mode: PromQueryMode::Range, table: false },
         }
     }
 
@@ -67,9 +64,7 @@ impl Target {
             legend: None,
             ref_id: None,
             datasource: DatasourceRef::Provisioned(Datasource::Loki),
-            language: Language::Loki {
-                query_type: LokiQueryType::Range,
-            },
+            language: Language::Loki { query_type: LokiQueryType::Range },
         }
     }
 
@@ -165,10 +160,7 @@ impl Target {
         t.insert("datasource".into(), self.datasource.to_json());
         t.insert("editorMode".into(), json!("code"));
         t.insert("expr".into(), json!(self.expr));
-        t.insert(
-            "refId".into(),
-            json!(self.ref_id.clone().unwrap_or_default()),
-        );
+        t.insert("refId".into(), json!(self.ref_id.clone().unwrap_or_default()));
         if let Some(legend) = &self.legend {
             t.insert("legendFormat".into(), json!(legend));
         }
@@ -246,9 +238,7 @@ mod tests {
 
     #[test]
     fn loki_targets_carry_a_query_type() {
-        let t = Target::loki("{service=\"backend\"}")
-            .legend("{{service}}")
-            .instant();
+        let t = Target::loki("{service=\"backend\"}").legend("{{service}}").instant();
         let v = t.to_json();
         assert_eq!(v["queryType"], json!("instant"));
         assert_eq!(v["datasource"]["uid"], json!("loki"));

@@ -27,20 +27,12 @@ pub struct Thresholds {
 impl Thresholds {
     /// Absolute thresholds starting at `base`.
     pub fn absolute(base: Color) -> Self {
-        Thresholds {
-            mode: ThresholdsMode::Absolute,
-            base,
-            steps: Vec::new(),
-        }
+        Thresholds { mode: ThresholdsMode::Absolute, base, steps: Vec::new() }
     }
 
     /// Percentage thresholds starting at `base`.
     pub fn percentage(base: Color) -> Self {
-        Thresholds {
-            mode: ThresholdsMode::Percentage,
-            base,
-            steps: Vec::new(),
-        }
+        Thresholds { mode: ThresholdsMode::Percentage, base, steps: Vec::new() }
     }
 
     /// From `value` upwards, use `color`.
@@ -53,25 +45,17 @@ impl Thresholds {
 
     /// The usual green / orange / red traffic light.
     pub fn traffic_light(warning: f64, critical: f64) -> Self {
-        Thresholds::absolute(Color::Green)
-            .step(warning, Color::Orange)
-            .step(critical, Color::Red)
+        Thresholds::absolute(Color::Green).step(warning, Color::Orange).step(critical, Color::Red)
     }
 
     /// Red / orange / green for values where low is bad (e.g. free space).
     pub fn inverted_traffic_light(critical: f64, warning: f64) -> Self {
-        Thresholds::absolute(Color::Red)
-            .step(critical, Color::Orange)
-            .step(warning, Color::Green)
+        Thresholds::absolute(Color::Red).step(critical, Color::Orange).step(warning, Color::Green)
     }
 
     pub(crate) fn to_json(&self) -> Value {
         let mut steps = vec![json!({ "color": self.base.grafana_name(), "value": null })];
-        steps.extend(
-            self.steps
-                .iter()
-                .map(|(v, c)| json!({ "color": c.grafana_name(), "value": number(*v) })),
-        );
+        steps.extend(self.steps.iter().map(|(v, c)| json!({ "color": c.grafana_name(), "value": number(*v) })));
         let mode = match self.mode {
             ThresholdsMode::Absolute => "absolute",
             ThresholdsMode::Percentage => "percentage",
@@ -93,9 +77,7 @@ mod tests {
 
     #[test]
     fn steps_are_sorted_with_the_base_first() {
-        let t = Thresholds::absolute(Color::Green)
-            .step(90.0, Color::Red)
-            .step(75.5, Color::Orange);
+        let t = Thresholds::absolute(Color::Green).step(90.0, Color::Red).step(75.5, Color::Orange);
         assert_eq!(
             t.to_json(),
             json!({"mode": "absolute", "steps": [

@@ -15,19 +15,12 @@ pub struct ValueMapping {
 impl ValueMapping {
     /// Map the exact value `value` (as Grafana prints it, e.g. `"0"`).
     pub fn new(value: impl Into<String>, text: impl Into<String>, color: Color) -> Self {
-        ValueMapping {
-            value: value.into(),
-            text: text.into(),
-            color,
-        }
+        ValueMapping { value: value.into(), text: text.into(), color }
     }
 
     /// The usual pair for `up`-style gauges: 1 is UP (green), 0 is DOWN (red).
     pub fn up_down() -> Vec<ValueMapping> {
-        vec![
-            ValueMapping::new("0", "DOWN", Color::Red),
-            ValueMapping::new("1", "UP", Color::Green),
-        ]
+        vec![ValueMapping::new("0", "DOWN", Color::Red), ValueMapping::new("1", "UP", Color::Green)]
     }
 
     pub(crate) fn to_json(&self, index: usize) -> Value {

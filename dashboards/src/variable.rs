@@ -67,11 +67,7 @@ pub struct Variable {
 impl Variable {
     /// A multi-value query variable with "All" (expanding to `.*`, so that
     /// queries use `=~"$name"`), refreshed when the time range changes.
-    pub fn query(
-        name: impl Into<String>,
-        datasource: Datasource,
-        query: impl Into<String>,
-    ) -> Self {
+    pub fn query(name: impl Into<String>, datasource: Datasource, query: impl Into<String>) -> Self {
         Variable::new(
             name,
             VariableKind::Query {
@@ -87,13 +83,7 @@ impl Variable {
 
     /// A data source picker for `plugin`, starting on the provisioned UID.
     pub fn datasource(name: impl Into<String>, plugin: Datasource) -> Self {
-        Variable::new(
-            name,
-            VariableKind::Datasource {
-                plugin,
-                current_uid: plugin.uid().into(),
-            },
-        )
+        Variable::new(name, VariableKind::Datasource { plugin, current_uid: plugin.uid().into() })
     }
 
     /// A fixed list of `(text, value)` options with "All" (expanding to `.*`).
@@ -105,10 +95,7 @@ impl Variable {
         Variable::new(
             name,
             VariableKind::Custom {
-                options: options
-                    .into_iter()
-                    .map(|(t, v)| (t.into(), v.into()))
-                    .collect(),
+                options: options.into_iter().map(|(t, v)| (t.into(), v.into())).collect(),
                 multi: false,
                 include_all: true,
                 all_value: Some(".*".into()),
@@ -117,37 +104,18 @@ impl Variable {
     }
 
     /// A choice of intervals; the first option is selected initially.
-    pub fn interval<S: Into<String>>(
-        name: impl Into<String>,
-        options: impl IntoIterator<Item = S>,
-    ) -> Self {
-        Variable::new(
-            name,
-            VariableKind::Interval {
-                options: options.into_iter().map(Into::into).collect(),
-            },
-        )
+    pub fn interval<S: Into<String>>(name: impl Into<String>, options: impl IntoIterator<Item = S>) -> Self {
+        Variable::new(name, VariableKind::Interval { options: options.into_iter().map(Into::into).collect() })
     }
 
     /// A free-text box, starting with `default`.
     pub fn textbox(name: impl Into<String>, default: impl Into<String>) -> Self {
-        Variable::new(
-            name,
-            VariableKind::Textbox {
-                default: default.into(),
-            },
-        )
+        Variable::new(name, VariableKind::Textbox { default: default.into() })
     }
 
     /// A variable of any kind; the other constructors are shorthands.
     pub fn new(name: impl Into<String>, kind: VariableKind) -> Self {
-        Variable {
-            name: name.into(),
-            label: None,
-            description: None,
-            hidden: false,
-            kind,
-        }
+        Variable { name: name.into(), label: None, description: None, hidden: false, kind }
     }
 
     /// The label shown next to the drop-down.
@@ -181,9 +149,7 @@ impl Variable {
             VariableKind::Query { all_value, .. } | VariableKind::Custom { all_value, .. } => {
                 *all_value = Some(value.into());
             }
-            VariableKind::Datasource { .. }
-            | VariableKind::Interval { .. }
-            | VariableKind::Textbox { .. } => {}
+            VariableKind::Datasource { .. } | VariableKind::Interval { .. } | VariableKind::Textbox { .. } => {}
         }
         self
     }
@@ -195,9 +161,7 @@ impl Variable {
     /// several options rather than written into one value.
     #[must_use]
     pub fn multi(mut self) -> Self {
-        if let VariableKind::Query { multi, .. } | VariableKind::Custom { multi, .. } =
-            &mut self.kind
-        {
+        if let VariableKind::Query { multi, .. } | VariableKind::Custom { multi, .. } = &mut self.kind {
             *multi = true;
         }
         self
@@ -207,29 +171,17 @@ impl Variable {
     #[must_use]
     pub fn single(mut self) -> Self {
         match &mut self.kind {
-            VariableKind::Query {
-                multi,
-                include_all,
-                all_value,
-                ..
-            } => {
+            VariableKind::Query { multi, include_all, all_value, .. } => {
                 *multi = false;
                 *include_all = false;
                 *all_value = None;
             }
-            VariableKind::Custom {
-                multi,
-                include_all,
-                all_value,
-                ..
-            } => {
+            VariableKind::Custom { multi, include_all, all_value, .. } => {
                 *multi = false;
                 *include_all = false;
                 *all_value = None;
             }
-            VariableKind::Datasource { .. }
-            | VariableKind::Interval { .. }
-            | VariableKind::Textbox { .. } => {}
+            VariableKind::Datasource { .. } | VariableKind::Interval { .. } | VariableKind::Textbox { .. } => {}
         }
         self
     }
@@ -254,12 +206,7 @@ impl Variable {
     /// Texts of this variable that may themselves reference variables.
     pub(crate) fn referencing_texts(&self) -> Vec<String> {
         match &self.kind {
-            VariableKind::Query {
-                query,
-                regex,
-                datasource,
-                ..
-            } => {
+            VariableKind::Query { query, regex, datasource, .. } => {
                 let mut texts = vec![query.clone(), datasource.uid()];
                 texts.extend(regex.clone());
                 texts
@@ -283,14 +230,7 @@ impl Variable {
             v.insert("description".into(), json!(description));
         }
         match &self.kind {
-            VariableKind::Query {
-                datasource,
-                query,
-                regex,
-                multi,
-                include_all,
-                all_value,
-            } => {
+            VariableKind::Query { datasource, query, regex, multi, include_all, all_value } => {
                 v.insert("type".into(), json!("query"));
                 v.insert("datasource".into(), datasource.to_json());
                 v.insert("query".into(), json!(query));
@@ -311,33 +251,19 @@ impl Variable {
                 // 1: alphabetical, ascending.
                 v.insert("sort".into(), json!(1));
             }
-            VariableKind::Datasource {
-                plugin,
-                current_uid,
-            } => {
+            VariableKind::Datasource { plugin, current_uid } => {
                 v.insert("type".into(), json!("datasource"));
                 v.insert("query".into(), json!(plugin.type_id()));
-                v.insert(
-                    "current".into(),
-                    json!({ "text": current_uid, "value": current_uid }),
-                );
+                v.insert("current".into(), json!({ "text": current_uid, "value": current_uid }));
                 v.insert("multi".into(), json!(false));
                 v.insert("includeAll".into(), json!(false));
                 v.insert("options".into(), json!([]));
                 v.insert("refresh".into(), json!(1));
                 v.insert("regex".into(), json!(""));
             }
-            VariableKind::Custom {
-                options,
-                multi,
-                include_all,
-                all_value,
-            } => {
-                let query = options
-                    .iter()
-                    .map(|(text, value)| format!("{text} : {value}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+            VariableKind::Custom { options, multi, include_all, all_value } => {
+                let query =
+                    options.iter().map(|(text, value)| format!("{text} : {value}")).collect::<Vec<_>>().join(", ");
                 v.insert("type".into(), json!("custom"));
                 v.insert("query".into(), json!(query));
                 v.insert("multi".into(), json!(multi));
@@ -376,14 +302,8 @@ impl Variable {
             VariableKind::Textbox { default } => {
                 v.insert("type".into(), json!("textbox"));
                 v.insert("query".into(), json!(default));
-                v.insert(
-                    "current".into(),
-                    json!({ "text": default, "value": default }),
-                );
-                v.insert(
-                    "options".into(),
-                    json!([{ "selected": true, "text": default, "value": default }]),
-                );
+                v.insert("current".into(), json!({ "text": default, "value": default }));
+                v.insert("options".into(), json!([{ "selected": true, "text": default, "value": default }]));
             }
         }
         Value::Object(v)
@@ -392,11 +312,7 @@ impl Variable {
 
 /// "All" selected, in the shape Grafana saves for single or multi variables.
 fn all_selected(multi: bool) -> Value {
-    if multi {
-        json!({ "text": ["All"], "value": ["$__all"] })
-    } else {
-        json!({ "text": "All", "value": "$__all" })
-    }
+    if multi { json!({ "text": ["All"], "value": ["$__all"] }) } else { json!({ "text": "All", "value": "$__all" }) }
 }
 
 #[cfg(test)]
@@ -405,35 +321,22 @@ mod tests {
 
     #[test]
     fn query_variable_defaults() {
-        let v = Variable::query(
-            "node",
-            Datasource::Prometheus,
-            "label_values(node_uname_info, nodename)",
-        )
-        .label("Node")
-        .to_json();
+        let v = Variable::query("node", Datasource::Prometheus, "label_values(node_uname_info, nodename)")
+            .label("Node")
+            .to_json();
         assert_eq!(v["type"], json!("query"));
         assert_eq!(v["multi"], json!(true));
         assert_eq!(v["includeAll"], json!(true));
         assert_eq!(v["allValue"], json!(".*"));
         assert_eq!(v["refresh"], json!(2));
         assert_eq!(v["current"]["value"], json!(["$__all"]));
-        assert_eq!(
-            v["datasource"],
-            json!({"type": "prometheus", "uid": "prometheus"})
-        );
+        assert_eq!(v["datasource"], json!({"type": "prometheus", "uid": "prometheus"}));
         assert_eq!(v["definition"], v["query"]);
     }
 
     #[test]
     fn single_query_variable_has_no_all() {
-        let v = Variable::query(
-            "instance",
-            Datasource::Prometheus,
-            "label_values(up, instance)",
-        )
-        .single()
-        .to_json();
+        let v = Variable::query("instance", Datasource::Prometheus, "label_values(up, instance)").single().to_json();
         assert_eq!(v["multi"], json!(false));
         assert_eq!(v["includeAll"], json!(false));
         assert!(v.get("allValue").is_none());
@@ -458,9 +361,7 @@ mod tests {
 
     #[test]
     fn multi_custom_variable_selects_all_as_a_list() {
-        let v = Variable::custom("level", [("error", "error"), ("warn", "warn")])
-            .multi()
-            .to_json();
+        let v = Variable::custom("level", [("error", "error"), ("warn", "warn")]).multi().to_json();
         assert_eq!(v["multi"], json!(true));
         assert_eq!(v["current"]["value"], json!(["$__all"]));
     }
@@ -474,9 +375,7 @@ mod tests {
 
     #[test]
     fn all_value_can_be_changed() {
-        let v = Variable::query("service", Datasource::Loki, "label_values(service)")
-            .all_value(".+")
-            .to_json();
+        let v = Variable::query("service", Datasource::Loki, "label_values(service)").all_value(".+").to_json();
         assert_eq!(v["allValue"], json!(".+"));
     }
 

@@ -50,10 +50,7 @@ fn generated_files_are_deterministic() {
     let second = generated_files();
     assert_eq!(first, second);
     let paths: Vec<&str> = first.iter().map(|f| f.path.as_str()).collect();
-    let expected: Vec<String> = all()
-        .iter()
-        .map(|d| format!("dashboards/generated/{}.json", d.uid()))
-        .collect();
+    let expected: Vec<String> = all().iter().map(|d| format!("dashboards/generated/{}.json", d.uid())).collect();
     assert_eq!(paths, expected);
     for file in &first {
         assert!(file.contents.ends_with("}\n"), "{}", file.path);
@@ -70,10 +67,7 @@ fn queries_name_their_panel_and_language() {
             assert_eq!(q.dashboard_uid, d.uid());
             assert!(!q.ref_id.is_empty());
             assert!(!q.expr.is_empty());
-            assert!(matches!(
-                q.datasource,
-                Datasource::Prometheus | Datasource::Loki
-            ));
+            assert!(matches!(q.datasource, Datasource::Prometheus | Datasource::Loki));
             let panel = d.panels().find(|p| p.id() == q.panel_id);
             assert_eq!(panel.map(|p| p.title()), Some(q.panel_title.as_str()));
         }

@@ -29,10 +29,7 @@ fn expand(expr: &str) -> String {
                 }
             }
         } else {
-            while chars
-                .peek()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
-            {
+            while chars.peek().is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_') {
                 chars.next();
             }
         }
@@ -75,11 +72,7 @@ fn metric_names(expr: &Expr, names: &mut BTreeSet<String>) {
 fn every_prometheus_query_parses() {
     let mut failures = Vec::new();
     for d in all() {
-        for q in d
-            .queries()
-            .into_iter()
-            .filter(|q| q.datasource == Datasource::Prometheus)
-        {
+        for q in d.queries().into_iter().filter(|q| q.datasource == Datasource::Prometheus) {
             if let Err(err) = parser::parse(&expand(&q.expr)) {
                 failures.push(format!(
                     "{} panel {} {:?} target {}: {err}\n  {}",
@@ -95,11 +88,7 @@ fn every_prometheus_query_parses() {
 fn metrics_read_by_the_dashboards() {
     let mut names = BTreeSet::new();
     for d in all() {
-        for q in d
-            .queries()
-            .into_iter()
-            .filter(|q| q.datasource == Datasource::Prometheus)
-        {
+        for q in d.queries().into_iter().filter(|q| q.datasource == Datasource::Prometheus) {
             if let Ok(expr) = parser::parse(&expand(&q.expr)) {
                 metric_names(&expr, &mut names);
             }
@@ -111,8 +100,5 @@ fn metrics_read_by_the_dashboards() {
 
 #[test]
 fn expand_replaces_macros_and_variables() {
-    assert_eq!(
-        expand(r#"rate(a{n=~"$node", s="${svc:regex}"}[$__rate_interval])"#),
-        r#"rate(a{n=~"x", s="x"}[5m])"#
-    );
+    assert_eq!(expand(r#"rate(a{n=~"$node", s="${svc:regex}"}[$__rate_interval])"#), r#"rate(a{n=~"x", s="x"}[5m])"#);
 }

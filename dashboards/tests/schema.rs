@@ -47,21 +47,12 @@ fn validator() -> Option<jsonschema::Validator> {
 #[test]
 fn the_schema_rejects_what_grafana_would_not_know() {
     let Some(validator) = validator() else { return };
-    let Some(file) = dashboards::generated_files().into_iter().next() else {
-        panic!("no dashboards")
-    };
+    let Some(file) = dashboards::generated_files().into_iter().next() else { panic!("no dashboards") };
     let mut instance: Value = serde_json::from_str(&file.contents).unwrap_or_default();
-    assert!(
-        validator.is_valid(&instance),
-        "{} should be valid",
-        file.path
-    );
+    assert!(validator.is_valid(&instance), "{} should be valid", file.path);
     instance["panels"][0]["gridPos"]["w"] = Value::from(25);
     instance["notAGrafanaKey"] = Value::from(true);
-    assert!(
-        !validator.is_valid(&instance),
-        "a strict schema rejects unknown keys and w = 25"
-    );
+    assert!(!validator.is_valid(&instance), "a strict schema rejects unknown keys and w = 25");
 }
 
 #[test]

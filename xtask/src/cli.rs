@@ -91,7 +91,7 @@ pub enum OutputFormat {
 
 #[derive(Debug, Args)]
 pub struct Target {
-    /// Rendered bundle directory to deploy (default stack/rendered).
+    /// Rendered bundle directory (default stack/rendered).
     #[arg(long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
     /// Stack name (namespace) in the Swarm; defaults to the one in the bundle.
@@ -122,7 +122,8 @@ pub struct DeployArgs {
     /// Seconds every changed service must stay healthy before it counts.
     #[arg(long, default_value_t = 5)]
     pub soak: u64,
-    /// Remove a deploy lock left by a dead deploy before starting.
+    /// Remove a deploy lock held by a live process before starting (a dead
+    /// holder's lock is broken automatically).
     #[arg(long)]
     pub break_lock: bool,
     /// Skip `cargo xtask check` before deploying (the bundle is still read).

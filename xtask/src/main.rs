@@ -8,11 +8,11 @@ mod tools;
 mod bench;
 mod bundle;
 mod deploy;
+mod generate;
 mod history;
+mod pin;
 mod plan;
 mod source;
-mod generate;
-mod pin;
 mod validate;
 
 use clap::Parser;

@@ -13,9 +13,5 @@ pub fn find(repo: &Path, name: &str) -> Option<PathBuf> {
     if local.is_file() {
         return Some(local);
     }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+    std::env::var_os("PATH").iter().flat_map(std::env::split_paths).map(|dir| dir.join(name)).find(|p| p.is_file())
 }

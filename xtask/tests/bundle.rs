@@ -10,7 +10,11 @@ use std::process::Command;
 fn docker_stack_config_accepts_the_rendered_bundle() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let bundle = root.join("stack/rendered");
-    let out = match Command::new("docker").args(["stack", "config", "-c", "docker-stack.yml"]).current_dir(&bundle).output() {
+    let out = match Command::new("docker")
+        .args(["stack", "config", "-c", "docker-stack.yml"])
+        .current_dir(&bundle)
+        .output()
+    {
         Ok(out) => out,
         Err(e) => {
             assert!(std::env::var_os("CI").is_none(), "docker client not runnable: {e}");

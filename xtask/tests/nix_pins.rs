@@ -24,7 +24,10 @@ fn repo() -> PathBuf {
 fn have_nix() -> bool {
     let found = Command::new("nix-instantiate").arg("--version").output().is_ok_and(|o| o.status.success());
     if !found {
-        assert!(std::env::var_os("CI").is_none(), "nix-instantiate not found and CI is set: install nix-bin (scripts/install-tools.sh)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nix-instantiate not found and CI is set: install nix-bin (scripts/install-tools.sh)"
+        );
         eprintln!("skipped: nix-instantiate not found");
     }
     found
@@ -52,7 +55,11 @@ fn nix_pins(root: &Path) -> Result<Value, String> {
 
 /// `xtask pins` run on `root` (MONITORING_REPO).
 fn xtask_pins(root: &Path) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("pins").env("MONITORING_REPO", root).output().expect("running xtask pins");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("pins")
+        .env("MONITORING_REPO", root)
+        .output()
+        .expect("running xtask pins");
     assert!(out.status.success(), "xtask pins failed on {}:\n{}", root.display(), String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("xtask pins prints JSON")
 }
@@ -64,7 +71,10 @@ fn config_sources(root: &Path) -> Vec<(String, String)> {
     lock.get("config")
         .and_then(|c| c.as_array())
         .map(|configs| {
-            configs.iter().filter_map(|c| Some((c.get("key")?.as_str()?.to_owned(), c.get("source")?.as_str()?.to_owned()))).collect()
+            configs
+                .iter()
+                .filter_map(|c| Some((c.get("key")?.as_str()?.to_owned(), c.get("source")?.as_str()?.to_owned())))
+                .collect()
         })
         .unwrap_or_default()
 }
@@ -78,14 +88,19 @@ fn compare(nix: &Value, xtask: &Value, sources: &[(String, String)]) -> Result<(
     }
     for (section, what) in [("images", "image"), ("configs", "config")] {
         let (Some(a), Some(b)) = (nix[section].as_object(), xtask[section].as_object()) else {
-            let _ = writeln!(diffs, "{section}: not an object on both sides (nix {}, xtask {})", nix[section], xtask[section]);
+            let _ = writeln!(
+                diffs,
+                "{section}: not an object on both sides (nix {}, xtask {})",
+                nix[section], xtask[section]
+            );
             continue;
         };
         let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
         for key in keys {
             let (x, y) = (a.get(key), b.get(key));
             if x != y {
-                let source = sources.iter().find(|(k, _)| k == key).map(|(_, s)| format!(" (from {s})")).unwrap_or_default();
+                let source =
+                    sources.iter().find(|(k, _)| k == key).map(|(_, s)| format!(" (from {s})")).unwrap_or_default();
                 let show = |v: Option<&Value>| v.map_or_else(|| "<absent>".to_owned(), Value::to_string);
                 let _ = writeln!(diffs, "{what} `{key}`{source}: nix {} != xtask {}", show(x), show(y));
             }
@@ -123,7 +138,8 @@ fn copy_of_inputs() -> (tempfile::TempDir, Vec<(String, String)>) {
     } else {
         eprintln!("stack/rendered/configs.lock missing: using a fixture made from stack/stack.toml");
         let stack: toml::Table =
-            toml::from_str(&std::fs::read_to_string(src.join("stack/stack.toml")).expect("stack.toml")).expect("stack.toml parses");
+            toml::from_str(&std::fs::read_to_string(src.join("stack/stack.toml")).expect("stack.toml"))
+                .expect("stack.toml parses");
         let name = stack["stack"]["name"].as_str().expect("[stack] name").to_owned();
         let mut sources: Vec<(String, String)> = stack
             .get("configs")
@@ -180,7 +196,10 @@ fn nix_and_xtask_agree_on_the_repository() {
         return;
     }
     let root = repo();
-    assert!(root.join("stack/rendered/configs.lock").is_file(), "stack/rendered/configs.lock missing: run `cargo xtask gen`");
+    assert!(
+        root.join("stack/rendered/configs.lock").is_file(),
+        "stack/rendered/configs.lock missing: run `cargo xtask gen`"
+    );
     let nix = nix_pins(&root).unwrap_or_else(|e| panic!("nix/pins.nix failed on the repository:\n{e}"));
     let xtask = xtask_pins(&root);
     if let Err(diffs) = compare(&nix, &xtask, &config_sources(&root)) {
@@ -216,14 +235,19 @@ fn a_config_source_changed_alone_is_named() {
     let new_sha = sha256_hex(&bytes);
 
     // Nix refuses the stale configs.lock, naming the file and both hashes.
-    let err = nix_pins(dir.path()).expect_err("nix/pins.nix must refuse a config source that differs from configs.lock");
+    let err =
+        nix_pins(dir.path()).expect_err("nix/pins.nix must refuse a config source that differs from configs.lock");
     assert!(err.contains(&source), "the error names {source}:\n{err}");
     assert!(err.contains(&new_sha), "the error gives the file's new hash {new_sha}:\n{err}");
 
     // The xtask recomputes the name from the edited file, so the names the
     // lock and Nix hold no longer match it: the comparison names the file.
-    let diffs = compare(&before, &xtask_pins(dir.path()), &sources).expect_err("a changed source changes its config name");
-    assert!(diffs.contains(&format!("config `{key}` (from {source})")), "the difference names {key} and {source}:\n{diffs}");
+    let diffs =
+        compare(&before, &xtask_pins(dir.path()), &sources).expect_err("a changed source changes its config name");
+    assert!(
+        diffs.contains(&format!("config `{key}` (from {source})")),
+        "the difference names {key} and {source}:\n{diffs}"
+    );
     assert!(diffs.contains(&new_sha[..12]), "the xtask's name carries the new hash:\n{diffs}");
 }
 
@@ -259,5 +283,8 @@ fn a_malformed_lock_digest_is_named() {
     let (dir, _) = copy_of_inputs();
     let image = set_first_digest(dir.path(), "sha256:NOT-HEX");
     let err = nix_pins(dir.path()).expect_err("nix/pins.nix must refuse a malformed digest");
-    assert!(err.contains(&format!("image `{image}`")) && err.contains("sha256:NOT-HEX"), "the error names `{image}`:\n{err}");
+    assert!(
+        err.contains(&format!("image `{image}`")) && err.contains("sha256:NOT-HEX"),
+        "the error names `{image}`:\n{err}"
+    );
 }

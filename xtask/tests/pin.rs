@@ -16,7 +16,9 @@ fn environment_ready() -> bool {
     let ok = registry.is_ok_and(|o| o.status.success()) && docker.is_ok_and(|o| o.status.success());
     if !ok {
         assert!(std::env::var_os("CI").is_none(), "registry on {REGISTRY} or docker engine not reachable");
-        eprintln!("skipped: registry on {REGISTRY} or docker engine not reachable (run scripts/start-docker.sh and scripts/start-registry.sh)");
+        eprintln!(
+            "skipped: registry on {REGISTRY} or docker engine not reachable (run scripts/start-docker.sh and scripts/start-registry.sh)"
+        );
     }
     ok
 }
@@ -101,7 +103,11 @@ fn pin(dir: &Path, extra: &[&str]) -> Output {
 }
 
 fn unique() -> String {
-    format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    )
 }
 
 #[test]

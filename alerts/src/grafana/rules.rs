@@ -12,11 +12,7 @@ use crate::names::dashboard;
 
 pub fn groups() -> Vec<LogAlertGroup> {
     vec![
-        LogAlertGroup {
-            name: "log-pipeline".into(),
-            interval: Duration::minutes(1),
-            rules: vec![ingestion_stopped()],
-        },
+        LogAlertGroup { name: "log-pipeline".into(), interval: Duration::minutes(1), rules: vec![ingestion_stopped()] },
         LogAlertGroup {
             name: "service-logs".into(),
             interval: Duration::minutes(1),
@@ -61,7 +57,11 @@ fn ingestion_stopped() -> LogAlert {
         description: "Loki received {{ humanize $values.B.Value }} container log lines in the last 10 minutes: \
                       Promtail, Loki ingestion or the Docker log driver is broken, and the log alerts are blind."
             .into(),
-        ..base("etl-log-ingestion-stopped", "LogIngestionStopped", r#"sum(count_over_time({stack=~".+"}[10m])) or vector(0)"#)
+        ..base(
+            "etl-log-ingestion-stopped",
+            "LogIngestionStopped",
+            r#"sum(count_over_time({stack=~".+"}[10m])) or vector(0)"#,
+        )
     }
 }
 

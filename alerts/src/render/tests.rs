@@ -55,11 +55,7 @@ pub fn expected_labels(alert: &AlertRule, e: &ExpectedAlert) -> BTreeMap<String,
 
 /// The annotations as Prometheus will render them for this alert instance.
 pub fn expected_annotations(alert: &AlertRule, e: &ExpectedAlert) -> Result<Vec<(&'static str, String)>, String> {
-    alert
-        .annotations()
-        .into_iter()
-        .map(|(k, v)| template::render(&v, &e.labels, e.value).map(|r| (k, r)))
-        .collect()
+    alert.annotations().into_iter().map(|(k, v)| template::render(&v, &e.labels, e.value).map(|r| (k, r))).collect()
 }
 
 fn expected_alert(alert: &AlertRule, e: &ExpectedAlert) -> Yaml {

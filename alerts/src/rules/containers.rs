@@ -7,12 +7,12 @@
 //! cgroup roots) and are left out.
 
 use super::{Target, dashboard_for, lifetime, target_absent, target_down};
+use crate::Tested;
 use crate::builder::Alert;
 use crate::duration::Duration;
 use crate::model::{Group, RuleFile, Severity, Team};
 use crate::names::{job, subject};
 use crate::testing::{fires, quiet, series};
-use crate::Tested;
 
 const INSTANCE: &str = "10.0.1.5:8080";
 const SERVICE_LABEL: &str = "container_label_com_docker_swarm_service_name";
@@ -140,10 +140,7 @@ fn cpu_throttled() -> Alert<Tested, Tested> {
                 .alert_value(TASK_LABELS, 0.5),
         )
         .stays_quiet(
-            quiet("1% throttled")
-                .at(Duration::minutes(25))
-                .series(throttled, "0+6x40")
-                .series(periods, "0+600x40"),
+            quiet("1% throttled").at(Duration::minutes(25)).series(throttled, "0+6x40").series(periods, "0+600x40"),
         )
 }
 
@@ -174,10 +171,7 @@ fn memory_near_limit() -> Alert<Tested, Tested> {
                 .alert_value(TASK_LABELS, 0.95),
         )
         .stays_quiet(
-            quiet("no memory limit set")
-                .at(Duration::minutes(10))
-                .series(ws, "950000000x20")
-                .series(limit, "0x20"),
+            quiet("no memory limit set").at(Duration::minutes(10)).series(ws, "950000000x20").series(limit, "0x20"),
         )
 }
 

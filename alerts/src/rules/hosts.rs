@@ -12,13 +12,15 @@ use crate::testing::{fires, quiet, series};
 
 const INSTANCE: &str = "10.0.1.5:9100";
 
-const TARGET: Target = Target { job: job::NODE_EXPORTER, instance: INSTANCE, what: "node-exporter", team: Team::Platform };
+const TARGET: Target =
+    Target { job: job::NODE_EXPORTER, instance: INSTANCE, what: "node-exporter", team: Team::Platform };
 
 /// Real filesystems only: tmpfs and container layers fill and empty by design.
 const FS: &str = r#"job="node-exporter",fstype!~"tmpfs|ramfs|squashfs|overlay|nsfs""#;
 
 /// Block devices worth watching (the node-exporter mixin's list).
-const DISKS: &str = r#"job="node-exporter",device=~"(/dev/)?(mmcblk.p.+|nvme.+|rbd.+|sd.+|vd.+|xvd.+|dm-.+|md.+|dasd.+)""#;
+const DISKS: &str =
+    r#"job="node-exporter",device=~"(/dev/)?(mmcblk.p.+|nvme.+|rbd.+|sd.+|vd.+|xvd.+|dm-.+|md.+|dasd.+)""#;
 
 fn node(name: &str, extra: &[(&str, &str)]) -> String {
     let mut labels = vec![("instance", INSTANCE), ("job", job::NODE_EXPORTER)];
@@ -109,10 +111,7 @@ fn cpu() -> Alert<crate::Tested, crate::Tested> {
                 .alert_value(NODE, 0.95),
         )
         .stays_quiet(
-            quiet("half busy")
-                .at(Duration::minutes(30))
-                .series(idle("0"), "0+30x40")
-                .series(idle("1"), "0+30x40"),
+            quiet("half busy").at(Duration::minutes(30)).series(idle("0"), "0+30x40").series(idle("1"), "0+30x40"),
         )
 }
 
@@ -510,12 +509,7 @@ fn clock_not_synchronising() -> Alert<crate::Tested, crate::Tested> {
                 .series(maxerror.clone(), "16x20")
                 .alert(NODE),
         )
-        .stays_quiet(
-            quiet("synchronised")
-                .at(Duration::minutes(15))
-                .series(status, "1x20")
-                .series(maxerror, "0.01x20"),
-        )
+        .stays_quiet(quiet("synchronised").at(Duration::minutes(15)).series(status, "1x20").series(maxerror, "0.01x20"))
 }
 
 fn host_rebooted() -> Alert<crate::Tested, crate::Tested> {

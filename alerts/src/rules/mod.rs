@@ -15,14 +15,7 @@ use crate::{Tested, names};
 
 /// Every rule file, in the order they are generated.
 pub fn all() -> Vec<RuleFile> {
-    vec![
-        containers::rules(),
-        hosts::rules(),
-        monitoring::rules(),
-        nginx::rules(),
-        postgres::rules(),
-        services::rules(),
-    ]
+    vec![containers::rules(), hosts::rules(), monitoring::rules(), nginx::rules(), postgres::rules(), services::rules()]
 }
 
 /// Describes a scrape target for the shared `up`-based alerts.
@@ -37,7 +30,13 @@ pub struct Target {
 
 /// `up == 0` for a job. Through the OTel Collector the receiver still writes
 /// `up` per target, so this works for exporters behind it too.
-pub fn target_down(name: &str, t: &Target, severity: Severity, pending: Duration, impact: &str) -> Alert<Tested, Tested> {
+pub fn target_down(
+    name: &str,
+    t: &Target,
+    severity: Severity,
+    pending: Duration,
+    impact: &str,
+) -> Alert<Tested, Tested> {
     let up = |values: &str| (series("up", &[("instance", t.instance), ("job", t.job)]), values.to_string());
     let (s_down, v_down) = up("0x20");
     let (s_blip, v_blip) = up("1x5 0x2 1x10");
@@ -61,7 +60,13 @@ pub fn target_down(name: &str, t: &Target, severity: Severity, pending: Duration
 /// `absent(up{job=...})`: no target of the job is known at all, which
 /// `up == 0` cannot see (for exporters behind the collector, the collector
 /// being gone, or service discovery finding nothing).
-pub fn target_absent(name: &str, t: &Target, severity: Severity, pending: Duration, impact: &str) -> Alert<Tested, Tested> {
+pub fn target_absent(
+    name: &str,
+    t: &Target,
+    severity: Severity,
+    pending: Duration,
+    impact: &str,
+) -> Alert<Tested, Tested> {
     let other = series("up", &[("instance", "10.0.9.9:9999"), ("job", "some-other-job")]);
     Alert::new(name, severity)
         .expr(&format!("absent(up{{job=\"{}\"}})", t.job))

@@ -8,12 +8,12 @@
 //! translation), so the rules use the names Prometheus stores.
 
 use super::{Target, dashboard_for, target_absent, target_down};
+use crate::Tested;
 use crate::builder::Alert;
 use crate::duration::Duration;
 use crate::model::{Group, RuleFile, Severity, Team};
 use crate::names::{job, subject};
 use crate::testing::{fires, quiet, series};
-use crate::Tested;
 
 const INSTANCE: &str = "10.0.1.7:9113";
 

@@ -5,12 +5,12 @@
 //! note in `nginx.rs`).
 
 use super::{Target, dashboard_for, target_absent, target_down};
+use crate::Tested;
 use crate::builder::Alert;
 use crate::duration::Duration;
 use crate::model::{Group, RuleFile, Severity, Team};
 use crate::names::{job, subject};
 use crate::testing::{fires, quiet, series};
-use crate::Tested;
 
 const INSTANCE: &str = "10.0.1.8:9187";
 
@@ -160,10 +160,7 @@ fn deadlocks() -> Alert<Tested, Tested> {
 
 fn long_transaction() -> Alert<Tested, Tested> {
     let duration = |state: &str| {
-        pg(
-            "pg_stat_activity_max_tx_duration",
-            &[("datname", "etl"), ("server", "postgres:5432"), ("state", state)],
-        )
+        pg("pg_stat_activity_max_tx_duration", &[("datname", "etl"), ("server", "postgres:5432"), ("state", state)])
     };
     Alert::new("PostgresLongRunningTransaction", Severity::Warning)
         .expr(

@@ -113,8 +113,7 @@ pub fn humanize_duration(v: f64) -> String {
         let sign = if v < 0.0 { "-" } else { "" };
         let v = v.abs();
         let total = v as i64;
-        let (seconds, minutes, hours, days) =
-            (total % 60, (total / 60) % 60, (total / 3600) % 24, total / 86_400);
+        let (seconds, minutes, hours, days) = (total % 60, (total / 60) % 60, (total / 3600) % 24, total / 86_400);
         return if days != 0 {
             format!("{sign}{days}d {hours}h {minutes}m {seconds}s")
         } else if hours != 0 {

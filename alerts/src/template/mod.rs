@@ -15,11 +15,7 @@ pub mod gofmt;
 use std::collections::BTreeMap;
 
 /// Renders `template` for an alert with the given expression labels and value.
-pub fn render(
-    template: &str,
-    labels: &BTreeMap<String, String>,
-    value: Option<f64>,
-) -> Result<String, String> {
+pub fn render(template: &str, labels: &BTreeMap<String, String>, value: Option<f64>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -46,10 +42,7 @@ fn action(body: &str, labels: &BTreeMap<String, String>, value: Option<f64>) -> 
         return Err(format!("whitespace trimming is not supported: {{{{{body}}}}}"));
     }
     if let Some(name) = body.strip_prefix("$labels.") {
-        return labels
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("label {name:?} is not among the test alert's labels"));
+        return labels.get(name).cloned().ok_or_else(|| format!("label {name:?} is not among the test alert's labels"));
     }
     let need_value = || value.ok_or_else(|| format!("{{{{ {body} }}}} needs the test alert's value"));
     let words: Vec<&str> = body.split_whitespace().collect();

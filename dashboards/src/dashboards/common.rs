@@ -13,21 +13,10 @@ pub(crate) const TAG: &str = "etl-monitoring";
 pub(crate) const REAL_FS: &str = r#"fstype!~"tmpfs|overlay|squashfs|nsfs|ramfs|rootfs|devtmpfs""#;
 
 /// A dashboard with the shared tags and header links.
-pub(crate) fn dashboard(
-    uid: &str,
-    title: &str,
-    subject_tag: &str,
-    description: &str,
-) -> DashboardBuilder {
-    let mut builder = Dashboard::builder(uid, title)
-        .description(description)
-        .tags([TAG, subject_tag]);
+pub(crate) fn dashboard(uid: &str, title: &str, subject_tag: &str, description: &str) -> DashboardBuilder {
+    let mut builder = Dashboard::builder(uid, title).description(description).tags([TAG, subject_tag]);
     if uid != uids::OVERVIEW {
-        builder = builder.link(DashboardLink::dashboard(
-            "Overview",
-            uids::OVERVIEW,
-            "Back to the platform overview",
-        ));
+        builder = builder.link(DashboardLink::dashboard("Overview", uids::OVERVIEW, "Back to the platform overview"));
     }
     builder.link(DashboardLink::tagged("ETL monitoring", [TAG]))
 }
@@ -46,10 +35,7 @@ pub(crate) fn loki(expr: impl Into<String>, legend: &str) -> Target {
 /// name; `node_uname_info` maps one to the other. `inner` must keep the
 /// `instance` label; the result gains `nodename` and is limited to `$node`.
 pub(crate) fn on_node(inner: &str) -> String {
-    format!(
-        r#"({inner}) * on(instance) group_left(nodename) {}"#,
-        node_names(r#"{nodename=~"$node"}"#)
-    )
+    format!(r#"({inner}) * on(instance) group_left(nodename) {}"#, node_names(r#"{nodename=~"$node"}"#))
 }
 
 /// `node_uname_info` reduced to one series per instance, so that a join on
@@ -60,11 +46,7 @@ pub(crate) fn node_names(selector: &str) -> String {
 
 /// The host variable of node-exporter dashboards.
 pub(crate) fn node_variable() -> Variable {
-    Variable::query(
-        "node",
-        Datasource::Prometheus,
-        "label_values(node_uname_info, nodename)",
-    )
-    .label("Node")
-    .description("Host name, as reported by node-exporter's node_uname_info")
+    Variable::query("node", Datasource::Prometheus, "label_values(node_uname_info, nodename)")
+        .label("Node")
+        .description("Host name, as reported by node-exporter's node_uname_info")
 }

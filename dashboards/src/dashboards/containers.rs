@@ -20,10 +20,7 @@ fn sel() -> String {
 }
 
 fn by_service(metric_expr: &str) -> Target {
-    prom(
-        format!("sum by ({SERVICE}) ({metric_expr})"),
-        &format!("{{{{{SERVICE}}}}}"),
-    )
+    prom(format!("sum by ({SERVICE}) ({metric_expr})"), &format!("{{{{{SERVICE}}}}}"))
 }
 
 pub(super) fn dashboard() -> Dashboard {

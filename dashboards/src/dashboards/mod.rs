@@ -33,9 +33,7 @@ pub mod uids {
     pub const MONITORING: &str = "etl-monitoring";
 
     /// Every UID above, in the order of [`all`](super::all).
-    pub const ALL: [&str; 8] = [
-        OVERVIEW, HOSTS, CONTAINERS, NGINX, POSTGRES, SERVICES, LOGS, MONITORING,
-    ];
+    pub const ALL: [&str; 8] = [OVERVIEW, HOSTS, CONTAINERS, NGINX, POSTGRES, SERVICES, LOGS, MONITORING];
 }
 
 /// Every dashboard, in a stable order.

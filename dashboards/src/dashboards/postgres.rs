@@ -7,9 +7,7 @@
 
 use super::common::{dashboard as base, prom};
 use super::uids;
-use crate::{
-    Color, Dashboard, Datasource, Panel, Target, Thresholds, Unit, ValueMapping, Variable,
-};
+use crate::{Color, Dashboard, Datasource, Panel, Target, Thresholds, Unit, ValueMapping, Variable};
 
 const INSTANCE: &str = r#"instance=~"$instance""#;
 const DB: &str = r#"instance=~"$instance", datname=~"$datname""#;

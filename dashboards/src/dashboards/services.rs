@@ -17,9 +17,7 @@ const SEL: &str = r#"job=~"$service", http_route=~"$route""#;
 const ERRORS: &str = r#"http_response_status_code=~"5..""#;
 
 fn quantile(q: &str, by: &str) -> String {
-    format!(
-        "histogram_quantile({q}, sum by ({by}le) (rate({REQ}_bucket{{{SEL}}}[$__rate_interval])))"
-    )
+    format!("histogram_quantile({q}, sum by ({by}le) (rate({REQ}_bucket{{{SEL}}}[$__rate_interval])))")
 }
 
 pub(super) fn dashboard() -> Dashboard {

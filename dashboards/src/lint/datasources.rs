@@ -26,25 +26,21 @@ pub(super) fn check(d: &Dashboard, provisioned: &[&str], problems: &mut Vec<Prob
                 problems.push(Problem::new(
                     uid,
                     &at,
-                    format!(
-                        "a {} query sent to a {} data source",
-                        query_language(language.type_id()),
-                        r.type_id()
-                    ),
+                    format!("a {} query sent to a {} data source", query_language(language.type_id()), r.type_id()),
                 ));
             }
             if let Some(panel_ref) = panel.datasource_ref()
                 && panel_ref != r
             {
                 problems.push(Problem::new(
-                        uid,
-                        &at,
-                        format!(
-                            "uses data source {:?} but its panel uses {:?}; Grafana would query the panel's",
-                            r.uid(),
-                            panel_ref.uid()
-                        ),
-                    ));
+                    uid,
+                    &at,
+                    format!(
+                        "uses data source {:?} but its panel uses {:?}; Grafana would query the panel's",
+                        r.uid(),
+                        panel_ref.uid()
+                    ),
+                ));
             }
         }
     }
@@ -68,9 +64,7 @@ pub(super) fn check(d: &Dashboard, provisioned: &[&str], problems: &mut Vec<Prob
                     ));
                 }
             }
-            VariableKind::Custom { .. }
-            | VariableKind::Interval { .. }
-            | VariableKind::Textbox { .. } => {}
+            VariableKind::Custom { .. } | VariableKind::Interval { .. } | VariableKind::Textbox { .. } => {}
         }
     }
 }
@@ -89,22 +83,15 @@ fn problem_with(d: &Dashboard, r: &DatasourceRef, provisioned: &[&str]) -> Optio
         DatasourceRef::Provisioned(_) | DatasourceRef::Other { .. } => {
             let ds_uid = r.uid();
             (!provisioned.contains(&ds_uid.as_str())).then(|| {
-                format!(
-                    "data source uid {ds_uid:?} is not provisioned (provisioned: {})",
-                    provisioned.join(", ")
-                )
+                format!("data source uid {ds_uid:?} is not provisioned (provisioned: {})", provisioned.join(", "))
             })
         }
         DatasourceRef::Variable { kind, name } => {
             let defined = d.variables().iter().any(|v| {
-                v.name() == name
-                    && matches!(v.kind(), VariableKind::Datasource { plugin, .. } if plugin == kind)
+                v.name() == name && matches!(v.kind(), VariableKind::Datasource { plugin, .. } if plugin == kind)
             });
             (!defined).then(|| {
-                format!(
-                    "data source ${{{name}}} is not a {} datasource variable of this dashboard",
-                    kind.type_id()
-                )
+                format!("data source ${{{name}}} is not a {} datasource variable of this dashboard", kind.type_id())
             })
         }
     }

@@ -13,11 +13,7 @@ pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
             problems.push(Problem::new(
                 uid,
                 &here,
-                format!(
-                    "id {} is also the id of {}; panel ids must be unique",
-                    element.id(),
-                    first.location()
-                ),
+                format!("id {} is also the id of {}; panel ids must be unique", element.id(), first.location()),
             ));
         }
         if element.title().trim().is_empty() {
@@ -39,30 +35,17 @@ pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
                 problems.push(Problem::new(
                     uid,
                     &here,
-                    format!(
-                        "{} overlaps {} at {}",
-                        show(pos),
-                        earlier.location(),
-                        show(earlier.grid_pos())
-                    ),
+                    format!("{} overlaps {} at {}", show(pos), earlier.location(), show(earlier.grid_pos())),
                 ));
             }
         }
         if let Element::Panel(panel) = element {
             let kind = panel.kind();
             if panel.description_text().is_none_or(|t| t.trim().is_empty()) {
-                problems.push(Problem::new(
-                    uid,
-                    &here,
-                    "no description; say what the panel shows and how to read it",
-                ));
+                problems.push(Problem::new(uid, &here, "no description; say what the panel shows and how to read it"));
             }
             if kind.needs_unit() && panel.unit_value().is_none() {
-                problems.push(Problem::new(
-                    uid,
-                    &here,
-                    format!("{} panel without a unit", kind.type_id()),
-                ));
+                problems.push(Problem::new(uid, &here, format!("{} panel without a unit", kind.type_id())));
             }
             if kind.needs_targets() && panel.target_list().is_empty() {
                 problems.push(Problem::new(uid, &here, "no queries"));

@@ -16,10 +16,7 @@ pub(super) fn check(dashboards: &[Dashboard], problems: &mut Vec<Problem>) {
                 format!("uid {uid:?} is {len} characters long; Grafana takes 8 to 40"),
             ));
         }
-        if !uid
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             problems.push(Problem::new(
                 uid,
                 DASHBOARD,
@@ -30,10 +27,7 @@ pub(super) fn check(dashboards: &[Dashboard], problems: &mut Vec<Problem>) {
             problems.push(Problem::new(
                 uid,
                 DASHBOARD,
-                format!(
-                    "uid {uid:?} is also the uid of {:?}; provisioning would load only one of them",
-                    first.title()
-                ),
+                format!("uid {uid:?} is also the uid of {:?}; provisioning would load only one of them", first.title()),
             ));
         }
         if d.title().trim().is_empty() {

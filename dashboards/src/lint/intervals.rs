@@ -38,11 +38,7 @@ pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
             continue;
         };
         for target in panel.target_list() {
-            let here = format!(
-                "{} target {}",
-                element.location(),
-                target.ref_id_str().unwrap_or_default()
-            );
+            let here = format!("{} target {}", element.location(), target.ref_id_str().unwrap_or_default());
             match target.language() {
                 Datasource::Prometheus => {
                     for call in range_calls(target.expr(), &PROMQL_RATES) {
@@ -67,11 +63,7 @@ pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
                 }
                 Datasource::Loki => {
                     for call in range_calls(target.expr(), &LOGQL_RANGES) {
-                        for range in call
-                            .ranges
-                            .iter()
-                            .filter(|r| !GRAFANA_WINDOWS.contains(&r.as_str()))
-                        {
+                        for range in call.ranges.iter().filter(|r| !GRAFANA_WINDOWS.contains(&r.as_str())) {
                             problems.push(Problem::new(
                                 d.uid(),
                                 &here,

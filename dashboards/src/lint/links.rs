@@ -7,10 +7,7 @@ pub(super) fn check(d: &Dashboard, all: &[Dashboard], problems: &mut Vec<Problem
     for link in d.links() {
         let here = format!("link {:?}", link.title());
         if let DashboardLink::Tagged { tags, .. } = link {
-            let listed = all
-                .iter()
-                .filter(|o| o.uid() != d.uid())
-                .any(|o| tags.iter().all(|t| o.tags().contains(t)));
+            let listed = all.iter().filter(|o| o.uid() != d.uid()).any(|o| tags.iter().all(|t| o.tags().contains(t)));
             if !listed {
                 problems.push(Problem::new(
                     d.uid(),
@@ -26,9 +23,7 @@ pub(super) fn check(d: &Dashboard, all: &[Dashboard], problems: &mut Vec<Problem
             problems.push(Problem::new(
                 d.uid(),
                 &here,
-                format!(
-                    "links to dashboard uid {target:?}, which is not one of the dashboards linted"
-                ),
+                format!("links to dashboard uid {target:?}, which is not one of the dashboards linted"),
             ));
         }
     }
@@ -47,14 +42,8 @@ mod tests {
 
     #[test]
     fn extracts_uids_from_dashboard_urls() {
-        assert_eq!(
-            dashboard_uid_of("/d/etl-hosts").as_deref(),
-            Some("etl-hosts")
-        );
-        assert_eq!(
-            dashboard_uid_of("/d/etl-hosts/hosts?var-node=a").as_deref(),
-            Some("etl-hosts")
-        );
+        assert_eq!(dashboard_uid_of("/d/etl-hosts").as_deref(), Some("etl-hosts"));
+        assert_eq!(dashboard_uid_of("/d/etl-hosts/hosts?var-node=a").as_deref(), Some("etl-hosts"));
         assert_eq!(dashboard_uid_of("https://example.com"), None);
     }
 }

@@ -15,25 +15,13 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub(crate) fn new(
-        dashboard_uid: &str,
-        location: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Problem {
-            dashboard_uid: dashboard_uid.to_owned(),
-            location: location.into(),
-            message: message.into(),
-        }
+    pub(crate) fn new(dashboard_uid: &str, location: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem { dashboard_uid: dashboard_uid.to_owned(), location: location.into(), message: message.into() }
     }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "dashboard {}: {}: {}",
-            self.dashboard_uid, self.location, self.message
-        )
+        write!(f, "dashboard {}: {}: {}", self.dashboard_uid, self.location, self.message)
     }
 }

@@ -30,8 +30,7 @@ pub(crate) fn variable_refs(text: &str) -> Vec<String> {
             }
             _ => ("", i + 1),
         };
-        if !name.is_empty() && !name.starts_with("__") && !name.bytes().all(|b| b.is_ascii_digit())
-        {
+        if !name.is_empty() && !name.starts_with("__") && !name.bytes().all(|b| b.is_ascii_digit()) {
             found.push(name.to_owned());
         }
         i = next.max(i + 1);
@@ -69,16 +68,14 @@ pub(crate) fn range_calls(expr: &str, functions: &[&str]) -> Vec<RangeCall> {
             continue;
         }
         let starts_word = b.is_ascii_alphabetic() || b == b'_';
-        let after_word_char = i > 0
-            && (bytes[i - 1].is_ascii_alphanumeric() || matches!(bytes[i - 1], b'_' | b':' | b'$'));
+        let after_word_char =
+            i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || matches!(bytes[i - 1], b'_' | b':' | b'$'));
         if !starts_word || after_word_char {
             i += 1;
             continue;
         }
         let mut end = i;
-        while end < bytes.len()
-            && (bytes[end].is_ascii_alphanumeric() || matches!(bytes[end], b'_' | b':'))
-        {
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || matches!(bytes[end], b'_' | b':')) {
             end += 1;
         }
         let word = &expr[i..end];
@@ -87,10 +84,7 @@ pub(crate) fn range_calls(expr: &str, functions: &[&str]) -> Vec<RangeCall> {
             open += 1;
         }
         if bytes.get(open) == Some(&b'(') && functions.contains(&word) {
-            calls.push(RangeCall {
-                function: word.to_owned(),
-                ranges: ranges_in_call(expr, open),
-            });
+            calls.push(RangeCall { function: word.to_owned(), ranges: ranges_in_call(expr, open) });
         }
         i = end;
     }
@@ -159,9 +153,7 @@ mod tests {
 
     #[test]
     fn skips_builtins_and_backreferences() {
-        let refs = variable_refs(
-            r#"rate(x[$__rate_interval]) ${__from} label_replace(a, "b", "$1", "c", "(.*)")"#,
-        );
+        let refs = variable_refs(r#"rate(x[$__rate_interval]) ${__from} label_replace(a, "b", "$1", "c", "(.*)")"#);
         assert!(refs.is_empty(), "{refs:?}");
     }
 
@@ -176,31 +168,14 @@ mod tests {
             r#"sum by (job) (rate(a{x="rate(b[1m])"}[$__rate_interval])) / increase(c[5m:30s]) + irate(d[1h])"#,
             &["rate", "irate", "increase"],
         );
-        let got: Vec<(&str, Vec<&str>)> = calls
-            .iter()
-            .map(|c| {
-                (
-                    c.function.as_str(),
-                    c.ranges.iter().map(String::as_str).collect(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("rate", vec!["$__rate_interval"]),
-                ("increase", vec!["5m"]),
-                ("irate", vec!["1h"]),
-            ]
-        );
+        let got: Vec<(&str, Vec<&str>)> =
+            calls.iter().map(|c| (c.function.as_str(), c.ranges.iter().map(String::as_str).collect())).collect();
+        assert_eq!(got, [("rate", vec!["$__rate_interval"]), ("increase", vec!["5m"]), ("irate", vec!["1h"]),]);
     }
 
     #[test]
     fn does_not_mistake_names_containing_rate() {
-        let calls = range_calls(
-            "http_rate(x) + $__rate_interval + rate_limit{rate=\"1\"}",
-            &["rate"],
-        );
+        let calls = range_calls("http_rate(x) + $__rate_interval + rate_limit{rate=\"1\"}", &["rate"]);
         assert!(calls.is_empty(), "{calls:?}");
     }
 

@@ -13,10 +13,7 @@ pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
     let position = |name: &str| variables.iter().position(|v| v.name() == name);
     let mut used: BTreeSet<String> = BTreeSet::new();
 
-    let undefined = |here: &str,
-                     texts: &[&str],
-                     problems: &mut Vec<Problem>,
-                     used: &mut BTreeSet<String>| {
+    let undefined = |here: &str, texts: &[&str], problems: &mut Vec<Problem>, used: &mut BTreeSet<String>| {
         for text in texts {
             for name in variable_refs(text) {
                 if position(&name).is_none() {
@@ -86,11 +83,7 @@ pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
 
     for variable in variables {
         if !used.contains(variable.name()) {
-            problems.push(Problem::new(
-                uid,
-                format!("variable {:?}", variable.name()),
-                "defined but never used",
-            ));
+            problems.push(Problem::new(uid, format!("variable {:?}", variable.name()), "defined but never used"));
         }
     }
 }

@@ -203,7 +203,9 @@ mod dollar {
         let mut chars = s.chars();
         while let Some(c) = chars.next() {
             if c == '$' && chars.next() != Some('$') {
-                return Err(format!("`{s}`: variable interpolation is not supported in a rendered bundle (write `$$` for `$`)"));
+                return Err(format!(
+                    "`{s}`: variable interpolation is not supported in a rendered bundle (write `$$` for `$`)"
+                ));
             }
             out.push(c);
         }

@@ -62,6 +62,10 @@ pub fn run(root: &Path, check: bool) -> Result<ExitCode> {
     for line in drift.describe() {
         println!("updated {line}");
     }
-    println!("{} generated files, {} changed", files.len(), drift.changed.len() + drift.missing.len() + drift.extra.len());
+    println!(
+        "{} generated files, {} changed",
+        files.len(),
+        drift.changed.len() + drift.missing.len() + drift.extra.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -27,11 +27,8 @@ pub fn run(root: &Path, args: &PinArgs) -> Result<ExitCode> {
             bail!("{}: no image `{name}` under [images]", stack_file.display());
         }
     }
-    let wanted: Vec<(&String, &source::ImageRef)> = definition
-        .images
-        .iter()
-        .filter(|(name, _)| args.images.is_empty() || args.images.contains(name))
-        .collect();
+    let wanted: Vec<(&String, &source::ImageRef)> =
+        definition.images.iter().filter(|(name, _)| args.images.is_empty() || args.images.contains(name)).collect();
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     let registry = registry::Registry::new(&args.insecure_registries);

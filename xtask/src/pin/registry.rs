@@ -49,7 +49,9 @@ impl Registry {
                 let mut out = Vec::new();
                 for (os, arch) in PLATFORMS {
                     let entry = index.manifests.iter().find(|m| {
-                        m.platform.as_ref().is_some_and(|p| p.os.to_string() == *os && p.architecture.to_string() == *arch)
+                        m.platform
+                            .as_ref()
+                            .is_some_and(|p| p.os.to_string() == *os && p.architecture.to_string() == *arch)
                     });
                     if let Some(entry) = entry {
                         let by_digest = reference.clone_with_digest(entry.digest.clone());

@@ -53,7 +53,12 @@ impl ImageLock {
     pub fn load(path: &Path) -> anyhow::Result<ImageLock> {
         let lock: ImageLock = parse_toml(path)?;
         if lock.version != Self::VERSION {
-            anyhow::bail!("{}: lock version {} is not supported (expected {})", path.display(), lock.version, Self::VERSION);
+            anyhow::bail!(
+                "{}: lock version {} is not supported (expected {})",
+                path.display(),
+                lock.version,
+                Self::VERSION
+            );
         }
         let mut names: Vec<&str> = lock.images.iter().map(|i| i.name.as_str()).collect();
         names.sort_unstable();
@@ -134,7 +139,13 @@ mod tests {
             digest: digest.clone(),
             platforms: vec![platform],
         });
-        lock.upsert(ImagePin { name: "a".into(), repository: "127.0.0.1:5000/a".into(), tag: "v\"2".into(), digest, platforms: vec![] });
+        lock.upsert(ImagePin {
+            name: "a".into(),
+            repository: "127.0.0.1:5000/a".into(),
+            tag: "v\"2".into(),
+            digest,
+            platforms: vec![],
+        });
         let text = lock.render();
         let back: ImageLock = toml::from_str(&text).unwrap();
         assert_eq!(back.images[0].name, "a");

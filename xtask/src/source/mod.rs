@@ -96,6 +96,13 @@ impl StackDefinition {
                 out.push(format!("config key `{key}` is too long for a Swarm object name with stack `{stack}`"));
             }
         }
+        for (name, secret) in &self.secrets {
+            // The operator creates secrets by hand: the description is all
+            // they have to know what value to put in.
+            if secret.description.trim().is_empty() {
+                out.push(format!("secret `{name}`: say in `description` what value it holds"));
+            }
+        }
         for (key, file) in &self.configs {
             if file.starts_with('/') || file.contains("..") {
                 out.push(format!("config `{key}`: `{file}` must be a path inside the repository"));

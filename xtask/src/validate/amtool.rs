@@ -84,7 +84,12 @@ pub struct AlertCase {
 /// `routing-tests.toml`, and that every receiver is exercised by a case.
 pub fn check(repo: &Path, pinned_tag: &str) -> Vec<Finding> {
     let Some(amtool) = crate::tools::find(repo, "amtool") else {
-        return vec![Finding::new(CHECK, ALERTMANAGER_CONFIG, "", "amtool not found: run scripts/install-tools.sh, or set AMTOOL")];
+        return vec![Finding::new(
+            CHECK,
+            ALERTMANAGER_CONFIG,
+            "",
+            "amtool not found: run scripts/install-tools.sh, or set AMTOOL",
+        )];
     };
     let mut findings = Vec::new();
     findings.extend(check_version(&amtool, "amtool", pinned_tag));
@@ -157,8 +162,10 @@ pub fn generated_alert_cases(
     rules_dir: &str,
     grafana_alerts: &str,
 ) -> Result<Vec<AlertRoute>, Vec<Finding>> {
-    let text = std::fs::read_to_string(repo.join(config)).map_err(|err| vec![Finding::new(CHECK, config, "", format!("cannot read: {err}"))])?;
-    let parsed: AmConfig = serde_saphyr::from_str(&text).map_err(|err| vec![Finding::new(CHECK, config, "", err.without_snippet().to_string())])?;
+    let text = std::fs::read_to_string(repo.join(config))
+        .map_err(|err| vec![Finding::new(CHECK, config, "", format!("cannot read: {err}"))])?;
+    let parsed: AmConfig = serde_saphyr::from_str(&text)
+        .map_err(|err| vec![Finding::new(CHECK, config, "", err.without_snippet().to_string())])?;
     let receivers: BTreeSet<String> = parsed.receivers.into_iter().map(|r| r.name).collect();
     let mut files = super::promtool::yaml_files(repo, rules_dir);
     if repo.join(grafana_alerts).is_file() {
@@ -185,19 +192,29 @@ pub fn generated_alert_cases(
             let Some(alertname) = rule.alert.or(rule.title) else { continue };
             let receiver = expected_receiver(&alertname, &rule.labels, &receivers);
             if receiver == "unrouted" {
-                errors.push(Finding::new(CHECK, file.clone(), format!("alert {alertname}"), format!(
-                    "severity {:?} is not critical, warning or info: the alert would reach `unrouted`",
-                    rule.labels.get("severity")
-                )));
+                errors.push(Finding::new(
+                    CHECK,
+                    file.clone(),
+                    format!("alert {alertname}"),
+                    format!(
+                        "severity {:?} is not critical, warning or info: the alert would reach `unrouted`",
+                        rule.labels.get("severity")
+                    ),
+                ));
                 continue;
             }
             if let Some(team) = rule.labels.get("team")
                 && receiver.starts_with("oncall-")
             {
-                errors.push(Finding::new(CHECK, file.clone(), format!("alert {alertname}"), format!(
-                    "team `{team}` has no {receiver_kind} receiver in {config}: add a route for it",
-                    receiver_kind = receiver.trim_start_matches("oncall-")
-                )));
+                errors.push(Finding::new(
+                    CHECK,
+                    file.clone(),
+                    format!("alert {alertname}"),
+                    format!(
+                        "team `{team}` has no {receiver_kind} receiver in {config}: add a route for it",
+                        receiver_kind = receiver.trim_start_matches("oncall-")
+                    ),
+                ));
             }
             cases.push((alertname, rule.labels, receiver));
         }
@@ -207,9 +224,11 @@ pub fn generated_alert_cases(
 
 /// Reads and parses `routing-tests.toml`.
 pub fn load_routing_tests(repo: &Path, file: &str) -> Result<RoutingTests, Finding> {
-    let text = std::fs::read_to_string(repo.join(file)).map_err(|err| Finding::new(CHECK, file, "", format!("cannot read: {err}")))?;
+    let text = std::fs::read_to_string(repo.join(file))
+        .map_err(|err| Finding::new(CHECK, file, "", format!("cannot read: {err}")))?;
     toml::from_str(&text).map_err(|err| {
-        let location = err.span().map(|span| format!("line {}", text[..span.start].matches('\n').count() + 1)).unwrap_or_default();
+        let location =
+            err.span().map(|span| format!("line {}", text[..span.start].matches('\n').count() + 1)).unwrap_or_default();
         Finding::new(CHECK, file, location, err.message().to_owned())
     })
 }
@@ -218,11 +237,13 @@ pub fn load_routing_tests(repo: &Path, file: &str) -> Result<RoutingTests, Findi
 /// directory replaced by the repository's, so amtool loads the real
 /// templates. Line numbers are unchanged.
 fn mapped_copy(repo: &Path, config: &str, tmp: &TempDir) -> Result<std::path::PathBuf, Finding> {
-    let text = std::fs::read_to_string(repo.join(config)).map_err(|err| Finding::new(CHECK, config, "", format!("cannot read: {err}")))?;
+    let text = std::fs::read_to_string(repo.join(config))
+        .map_err(|err| Finding::new(CHECK, config, "", format!("cannot read: {err}")))?;
     let templates_dir = repo.join(TEMPLATES).parent().map(Path::to_path_buf).unwrap_or_default();
     let mapped = text.replace(&format!("{CONTAINER_TEMPLATES_DIR}/"), &format!("{}/", templates_dir.display()));
     let copy = tmp.path().join("alertmanager.yml");
-    std::fs::write(&copy, mapped).map_err(|err| Finding::new(CHECK, config, "", format!("cannot write {}: {err}", copy.display())))?;
+    std::fs::write(&copy, mapped)
+        .map_err(|err| Finding::new(CHECK, config, "", format!("cannot write {}: {err}", copy.display())))?;
     Ok(copy)
 }
 
@@ -240,7 +261,8 @@ pub fn check_config(repo: &Path, amtool: &Path, config: &str) -> Vec<Finding> {
         Err(err) => vec![Finding::new(CHECK, config, "", err)],
         Ok(output) if output.success => Vec::new(),
         Ok(output) => {
-            let message = output.text.replace(&copy.display().to_string(), config).replace(&format!("{}/", repo.display()), "");
+            let message =
+                output.text.replace(&copy.display().to_string(), config).replace(&format!("{}/", repo.display()), "");
             vec![Finding::new(CHECK, config, "", message.trim().to_owned())]
         }
     }
@@ -305,15 +327,25 @@ pub fn render_templates(repo: &Path, amtool: &Path, templates: &str) -> Vec<Find
         // expects one alert (`.Labels`, `.Annotations`), once per alert.
         let mut outcome = render_one(amtool, &glob, &data_arg, &format!("{{{{ template \"{name}\" . }}}}"));
         if matches!(&outcome, Ok(o) if !o.success && o.text.contains("in type template.Data")) {
-            outcome = render_one(amtool, &glob, &data_arg, &format!("{{{{ range .Alerts }}}}{{{{ template \"{name}\" . }}}}{{{{ end }}}}"));
+            outcome = render_one(
+                amtool,
+                &glob,
+                &data_arg,
+                &format!("{{{{ range .Alerts }}}}{{{{ template \"{name}\" . }}}}{{{{ end }}}}"),
+            );
         }
         match outcome {
             Err(err) => findings.push(Finding::new(CHECK, templates, format!("template {name}"), err)),
             Ok(output) if output.success && !output.stdout.contains("<no value>") => {}
-            Ok(output) => findings.push(Finding::new(CHECK, templates, format!("template {name}"), format!(
-                "amtool template render failed or printed <no value>:\n{}",
-                output.text.replace(&format!("{}/", repo.display()), "").trim()
-            ))),
+            Ok(output) => findings.push(Finding::new(
+                CHECK,
+                templates,
+                format!("template {name}"),
+                format!(
+                    "amtool template render failed or printed <no value>:\n{}",
+                    output.text.replace(&format!("{}/", repo.display()), "").trim()
+                ),
+            )),
         }
     }
     findings
@@ -361,11 +393,12 @@ pub fn test_routes(repo: &Path, amtool: &Path, config: &str, cases: &[RouteCase]
                 let got = output.stdout.lines().next().unwrap_or("").trim().to_owned();
                 let labels: Vec<String> = case.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
                 let detail = if got.is_empty() { output.text.trim().to_owned() } else { format!("got [{got}]") };
-                findings.push(Finding::new(CHECK, config, format!("case \"{}\"", case.name), format!(
-                    "{{{}}} should reach [{}], {detail}",
-                    labels.join(", "),
-                    case.receivers.join(", ")
-                )));
+                findings.push(Finding::new(
+                    CHECK,
+                    config,
+                    format!("case \"{}\"", case.name),
+                    format!("{{{}}} should reach [{}], {detail}", labels.join(", "), case.receivers.join(", ")),
+                ));
             }
         }
     }
@@ -441,7 +474,8 @@ pub struct InhibitRule {
 /// (regexes anchored, an absent label is the empty string).
 pub fn parse_matchers(items: &[String]) -> Result<Vec<promql_parser::label::Matcher>, String> {
     const DUMMY: &str = "__xtask_dummy__";
-    let mut parts: Vec<String> = items.iter().map(|m| m.trim().trim_start_matches('{').trim_end_matches('}').to_owned()).collect();
+    let mut parts: Vec<String> =
+        items.iter().map(|m| m.trim().trim_start_matches('{').trim_end_matches('}').to_owned()).collect();
     // PromQL wants one matcher that cannot match the empty string.
     parts.push(format!("{DUMMY}=\"x\""));
     let selector = format!("{{{}}}", parts.join(", "));
@@ -495,7 +529,9 @@ pub fn inhibited(rules: &[InhibitRule], alerts: &[BTreeMap<String, String>]) -> 
                 alerts.iter().any(|source| {
                     matches(&rule.source, source)
                         && !(two_sided && matches(&rule.target, source))
-                        && rule.equal.iter().all(|label| source.get(label).map_or("", String::as_str) == target.get(label).map_or("", String::as_str))
+                        && rule.equal.iter().all(|label| {
+                            source.get(label).map_or("", String::as_str) == target.get(label).map_or("", String::as_str)
+                        })
                 })
             })
         })
@@ -519,12 +555,17 @@ pub fn check_inhibitions(repo: &Path, config: &str, cases: &[InhibitionCase]) ->
         for (alert, actual) in case.alerts.iter().zip(inhibited(&rules, &alerts)) {
             if alert.inhibited != actual {
                 let labels: Vec<String> = alert.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-                findings.push(Finding::new(CHECK, config, format!("case \"{}\"", case.name), format!(
-                    "{{{}}} should {}be inhibited, but is {}",
-                    labels.join(", "),
-                    if alert.inhibited { "" } else { "not " },
-                    if actual { "inhibited" } else { "not inhibited" }
-                )));
+                findings.push(Finding::new(
+                    CHECK,
+                    config,
+                    format!("case \"{}\"", case.name),
+                    format!(
+                        "{{{}}} should {}be inhibited, but is {}",
+                        labels.join(", "),
+                        if alert.inhibited { "" } else { "not " },
+                        if actual { "inhibited" } else { "not inhibited" }
+                    ),
+                ));
             }
         }
     }
@@ -548,11 +589,21 @@ pub fn check_coverage(repo: &Path, config: &str, tests: &RoutingTests) -> Vec<Fi
     let tested: BTreeSet<&str> = tests.route.iter().flat_map(|c| c.receivers.iter().map(String::as_str)).collect();
     for case in &tests.route {
         for receiver in case.receivers.iter().filter(|r| !defined.contains(r.as_str())) {
-            findings.push(Finding::new(CHECK, ROUTING_TESTS, format!("case \"{}\"", case.name), format!("receiver `{receiver}` is not defined in {config}")));
+            findings.push(Finding::new(
+                CHECK,
+                ROUTING_TESTS,
+                format!("case \"{}\"", case.name),
+                format!("receiver `{receiver}` is not defined in {config}"),
+            ));
         }
     }
     for receiver in defined.difference(&tested) {
-        findings.push(Finding::new(CHECK, ROUTING_TESTS, "", format!("receiver `{receiver}` is reached by no [[route]] case")));
+        findings.push(Finding::new(
+            CHECK,
+            ROUTING_TESTS,
+            "",
+            format!("receiver `{receiver}` is reached by no [[route]] case"),
+        ));
     }
     fn deprecated(route: &RouteDef, path: &str, out: &mut Vec<String>) {
         if route.match_.is_some() || route.match_re.is_some() {
@@ -603,7 +654,10 @@ mod tests {
     fn amtool_accepts_alertmanager_yml_and_renders_the_templates() {
         let Some(amtool) = tool_for_test("amtool") else { return };
         assert_eq!(check_config(&repo(), &amtool, ALERTMANAGER_CONFIG), vec![]);
-        assert_eq!(defined_templates(&std::fs::read_to_string(repo().join(TEMPLATES)).expect("tmpl")), ["etl.title", "etl.alert", "etl.text"]);
+        assert_eq!(
+            defined_templates(&std::fs::read_to_string(repo().join(TEMPLATES)).expect("tmpl")),
+            ["etl.title", "etl.alert", "etl.text"]
+        );
         assert_eq!(render_templates(&repo(), &amtool, TEMPLATES), vec![]);
     }
 
@@ -631,8 +685,10 @@ mod tests {
         assert_eq!(findings[0].location, "case \"critical database alert wrongly expected at the shared on-call\"");
         assert!(findings[0].message.contains("got [database-critical]"), "{}", findings[0].message);
 
-        let extra = vec![("NodeDown".to_owned(), labels(&[("severity", "critical")]), "oncall-critical".to_owned()),
-            ("NodeDown".to_owned(), labels(&[("severity", "warning")]), "oncall-critical".to_owned())];
+        let extra = vec![
+            ("NodeDown".to_owned(), labels(&[("severity", "critical")]), "oncall-critical".to_owned()),
+            ("NodeDown".to_owned(), labels(&[("severity", "warning")]), "oncall-critical".to_owned()),
+        ];
         let findings = test_alert_routes(&repo(), &amtool, ALERTMANAGER_CONFIG, &extra);
         assert_eq!(findings.len(), 1, "{findings:#?}");
         assert_eq!(findings[0].location, "case \"alert NodeDown\"");
@@ -644,8 +700,24 @@ mod tests {
         let case = InhibitionCase {
             name: "warning wrongly expected to survive".into(),
             alerts: vec![
-                AlertCase { labels: labels(&[("alertname", "NodeDown"), ("severity", "critical"), ("job", "node-exporter"), ("instance", "a:9100")]), inhibited: false },
-                AlertCase { labels: labels(&[("alertname", "DiskAlmostFull"), ("severity", "warning"), ("job", "node-exporter"), ("instance", "a:9100")]), inhibited: false },
+                AlertCase {
+                    labels: labels(&[
+                        ("alertname", "NodeDown"),
+                        ("severity", "critical"),
+                        ("job", "node-exporter"),
+                        ("instance", "a:9100"),
+                    ]),
+                    inhibited: false,
+                },
+                AlertCase {
+                    labels: labels(&[
+                        ("alertname", "DiskAlmostFull"),
+                        ("severity", "warning"),
+                        ("job", "node-exporter"),
+                        ("instance", "a:9100"),
+                    ]),
+                    inhibited: false,
+                },
             ],
         };
         let findings = check_inhibitions(&repo(), ALERTMANAGER_CONFIG, &[case]);
@@ -672,21 +744,34 @@ mod tests {
         assert_eq!(inhibited(&rules, &[a.clone(), w]), [false, false]);
         assert_eq!(inhibited(&rules, &[a, w_same]), [false, true]);
         // Regexes are anchored.
-        let rules = inhibit_rules("inhibit_rules:\n  - source_matchers: [severity=\"critical\"]\n    target_matchers: [severity=~\"warn\"]\n").expect("rules");
-        assert_eq!(inhibited(&rules, &[labels(&[("severity", "critical")]), labels(&[("severity", "warning")])]), [false, false]);
-        assert!(inhibit_rules("inhibit_rules:\n  - source_match: {severity: critical}\n    target_match: {severity: warning}\n").is_err());
+        let rules = inhibit_rules(
+            "inhibit_rules:\n  - source_matchers: [severity=\"critical\"]\n    target_matchers: [severity=~\"warn\"]\n",
+        )
+        .expect("rules");
+        assert_eq!(
+            inhibited(&rules, &[labels(&[("severity", "critical")]), labels(&[("severity", "warning")])]),
+            [false, false]
+        );
+        assert!(
+            inhibit_rules(
+                "inhibit_rules:\n  - source_match: {severity: critical}\n    target_match: {severity: warning}\n"
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn every_generated_alert_reaches_its_receiver() {
         let Some(amtool) = tool_for_test("amtool") else { return };
-        let cases = generated_alert_cases(&repo(), ALERTMANAGER_CONFIG, RULES_DIR, GRAFANA_ALERTS).expect("routable alerts");
+        let cases =
+            generated_alert_cases(&repo(), ALERTMANAGER_CONFIG, RULES_DIR, GRAFANA_ALERTS).expect("routable alerts");
         assert_eq!(test_alert_routes(&repo(), &amtool, ALERTMANAGER_CONFIG, &cases), vec![]);
     }
 
     #[test]
     fn routing_policy() {
-        let receivers: BTreeSet<String> = ["platform-critical", "oncall-critical", "oncall-warning"].iter().map(|s| (*s).to_owned()).collect();
+        let receivers: BTreeSet<String> =
+            ["platform-critical", "oncall-critical", "oncall-warning"].iter().map(|s| (*s).to_owned()).collect();
         let r = |name: &str, pairs: &[(&str, &str)]| expected_receiver(name, &labels(pairs), &receivers);
         assert_eq!(r("Watchdog", &[("severity", "info")]), "watchdog");
         assert_eq!(r("A", &[("severity", "critical"), ("team", "platform")]), "platform-critical");
@@ -699,7 +784,8 @@ mod tests {
     #[test]
     fn routing_tests_file_errors_are_located() {
         let tmp = TempDir::new("routing-tests").expect("tmp");
-        std::fs::write(tmp.path().join("r.toml"), "[[route]]\nname = \"x\"\nlabels = {}\nreceiver = [\"a\"]\n").expect("write");
+        std::fs::write(tmp.path().join("r.toml"), "[[route]]\nname = \"x\"\nlabels = {}\nreceiver = [\"a\"]\n")
+            .expect("write");
         let err = load_routing_tests(tmp.path(), "r.toml").expect_err("unknown key");
         assert!(err.message.contains("receiver"), "{err}");
         assert_eq!(err.location, "line 4");

@@ -24,7 +24,12 @@ pub fn check(bundle_dir: &Path, display_dir: &str) -> Vec<Finding> {
         }
         for (key, value) in &svc.environment {
             if looks_secret(key) && !value.starts_with("/run/secrets/") {
-                out.push(Finding::new(CHECK, &stack_file, &at, format!("environment `{key}` carries a credential in clear")));
+                out.push(Finding::new(
+                    CHECK,
+                    &stack_file,
+                    &at,
+                    format!("environment `{key}` carries a credential in clear"),
+                ));
             }
             if let Some(why) = credential_in(value) {
                 out.push(Finding::new(CHECK, &stack_file, &at, format!("environment `{key}`: {why}")));
@@ -63,13 +68,23 @@ pub fn check(bundle_dir: &Path, display_dir: &str) -> Vec<Finding> {
         let text = String::from_utf8_lossy(&data);
         for (n, line) in text.lines().enumerate() {
             if let Some(why) = credential_in(line) {
-                out.push(Finding::new(CHECK, format!("{display_dir}/{}", config.file.trim_start_matches("./")), format!("line {}", n + 1), why));
+                out.push(Finding::new(
+                    CHECK,
+                    format!("{display_dir}/{}", config.file.trim_start_matches("./")),
+                    format!("line {}", n + 1),
+                    why,
+                ));
             }
         }
     }
     for (key, secret) in &bundle.compose.secrets {
         if !secret.external {
-            out.push(Finding::new(CHECK, &stack_file, format!("secret {key}"), "secrets must be external: their values never enter the bundle"));
+            out.push(Finding::new(
+                CHECK,
+                &stack_file,
+                format!("secret {key}"),
+                "secrets must be external: their values never enter the bundle",
+            ));
         }
     }
     out

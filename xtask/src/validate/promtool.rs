@@ -31,7 +31,12 @@ pub const CONTAINER_RULES_DIR: &str = "/etc/prometheus/rules";
 /// one finding.
 pub fn check(repo: &Path, pinned_tag: &str) -> Vec<Finding> {
     let Some(promtool) = crate::tools::find(repo, "promtool") else {
-        return vec![Finding::new(CHECK, PROMETHEUS_CONFIG, "", "promtool not found: run scripts/install-tools.sh, or set PROMTOOL")];
+        return vec![Finding::new(
+            CHECK,
+            PROMETHEUS_CONFIG,
+            "",
+            "promtool not found: run scripts/install-tools.sh, or set PROMTOOL",
+        )];
     };
     let mut findings = Vec::new();
     findings.extend(check_version(&promtool, "promtool", pinned_tag));
@@ -74,11 +79,21 @@ pub fn check_version(tool: &Path, name: &'static str, pinned_tag: &str) -> Optio
         .map(|v| v.trim_start_matches('v').to_owned());
     match (found.as_deref().and_then(major_minor), pinned) {
         (Some(found_mm), Some(pinned_mm)) if found_mm == pinned_mm => None,
-        (_, None) => Some(Finding::new(name, tool.display().to_string(), "", format!("pinned tag `{pinned_tag}` is not a version"))),
-        (_, Some(pinned_mm)) => Some(Finding::new(name, tool.display().to_string(), "", format!(
-            "{name} {} found, but the pinned image is {pinned_tag} ({pinned_mm}): validate with the same major.minor (scripts/install-tools.sh, or the Nix dev shell)",
-            found.unwrap_or_else(|| "of unknown version".into())
-        ))),
+        (_, None) => Some(Finding::new(
+            name,
+            tool.display().to_string(),
+            "",
+            format!("pinned tag `{pinned_tag}` is not a version"),
+        )),
+        (_, Some(pinned_mm)) => Some(Finding::new(
+            name,
+            tool.display().to_string(),
+            "",
+            format!(
+                "{name} {} found, but the pinned image is {pinned_tag} ({pinned_mm}): validate with the same major.minor (scripts/install-tools.sh, or the Nix dev shell)",
+                found.unwrap_or_else(|| "of unknown version".into())
+            ),
+        )),
     }
 }
 
@@ -191,7 +206,9 @@ fn unescape_dollars(value: serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::String(s) => serde_json::Value::String(s.replace("$$", "$")),
         serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(unescape_dollars).collect()),
-        serde_json::Value::Object(map) => serde_json::Value::Object(map.into_iter().map(|(k, v)| (k, unescape_dollars(v))).collect()),
+        serde_json::Value::Object(map) => {
+            serde_json::Value::Object(map.into_iter().map(|(k, v)| (k, unescape_dollars(v))).collect())
+        }
         other => other,
     }
 }
@@ -199,7 +216,12 @@ fn unescape_dollars(value: serde_json::Value) -> serde_json::Value {
 /// Runs a check and returns one finding with the tool's output when it
 /// fails. `rewrites` turn temporary or absolute paths in the output back
 /// into repository-relative ones.
-fn failures<I: IntoIterator<Item = OsString>>(tool: &Path, args: I, file: &str, rewrites: &[(&Path, &str)]) -> Vec<Finding> {
+fn failures<I: IntoIterator<Item = OsString>>(
+    tool: &Path,
+    args: I,
+    file: &str,
+    rewrites: &[(&Path, &str)],
+) -> Vec<Finding> {
     match run(tool, args) {
         Err(err) => vec![Finding::new(CHECK, file, "", err)],
         Ok(output) if output.success => Vec::new(),
@@ -214,7 +236,9 @@ fn failures<I: IntoIterator<Item = OsString>>(tool: &Path, args: I, file: &str, 
             let message = message
                 .lines()
                 .map(str::trim_end)
-                .filter(|line| !line.trim().is_empty() && !line.starts_with("Checking ") && !line.starts_with("Unit Testing: "))
+                .filter(|line| {
+                    !line.trim().is_empty() && !line.starts_with("Checking ") && !line.starts_with("Unit Testing: ")
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             vec![Finding::new(CHECK, file, "", message)]
@@ -232,10 +256,8 @@ pub(crate) struct Output {
 
 /// Runs `tool` with `args` (no shell), capturing its output.
 pub(crate) fn run<I: IntoIterator<Item = OsString>>(tool: &Path, args: I) -> Result<Output, String> {
-    let output = Command::new(tool)
-        .args(args)
-        .output()
-        .map_err(|err| format!("cannot run {}: {err}", tool.display()))?;
+    let output =
+        Command::new(tool).args(args).output().map_err(|err| format!("cannot run {}: {err}", tool.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     Ok(Output { success: output.status.success(), text: format!("{stdout}{stderr}"), stdout })
@@ -248,7 +270,8 @@ pub(crate) struct TempDir(PathBuf);
 impl TempDir {
     pub(crate) fn new(prefix: &str) -> Result<TempDir, String> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let dir = std::env::temp_dir().join(format!(
             "xtask-{prefix}-{}-{}-{nanos}",
             std::process::id(),
@@ -276,7 +299,9 @@ pub(crate) fn tool_for_test(name: &str) -> Option<PathBuf> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
     match crate::tools::find(repo, name) {
         Some(path) => Some(path),
-        None if std::env::var_os("CI").is_some() => panic!("{name} not found (CI is set): run scripts/install-tools.sh"),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("{name} not found (CI is set): run scripts/install-tools.sh")
+        }
         None => {
             eprintln!("skipped: {name} not found");
             None
@@ -334,7 +359,8 @@ mod tests {
         let dir = tmp.path().join("stack/configs/prometheus");
         std::fs::create_dir_all(&dir).expect("mkdir");
         let good = std::fs::read_to_string(repo().join(PROMETHEUS_CONFIG)).expect("prometheus.yml");
-        std::fs::write(dir.join("prometheus.yml"), good.replace("scrape_interval: 15s", "scrape_intervall: 15s")).expect("write");
+        std::fs::write(dir.join("prometheus.yml"), good.replace("scrape_interval: 15s", "scrape_intervall: 15s"))
+            .expect("write");
         let findings = check_config(tmp.path(), &promtool, PROMETHEUS_CONFIG, &[]);
         assert_eq!(findings.len(), 1, "{findings:#?}");
         assert_eq!(findings[0].file, PROMETHEUS_CONFIG);
@@ -348,7 +374,11 @@ mod tests {
         let tmp = TempDir::new("promtool-rules").expect("tmp");
         std::fs::create_dir_all(tmp.path().join("r")).expect("mkdir");
         std::fs::write(tmp.path().join("r/ok.yml"), "groups:\n  - name: g\n    rules:\n      - alert: Down\n        expr: up == 0\n        for: 1m\n        labels:\n          severity: critical\n        annotations:\n          summary: Down.\n          description: '{{ $labels.instance }} is down.'\n").expect("write");
-        std::fs::write(tmp.path().join("r/bad.yml"), "groups:\n  - name: g\n    rules:\n      - alert: Broken\n        expr: up ==\n").expect("write");
+        std::fs::write(
+            tmp.path().join("r/bad.yml"),
+            "groups:\n  - name: g\n    rules:\n      - alert: Broken\n        expr: up ==\n",
+        )
+        .expect("write");
         std::fs::write(tmp.path().join("r/test.yml"), "rule_files: [ok.yml]\ntests:\n  - interval: 1m\n    input_series:\n      - series: up{job=\"x\"}\n        values: 0x10\n    alert_rule_test:\n      - eval_time: 5m\n        alertname: Down\n        exp_alerts: []\n").expect("write");
         let rules = vec!["r/ok.yml".to_owned(), "r/bad.yml".to_owned()];
         let findings = check_rules(tmp.path(), &promtool, &rules, false);

@@ -102,7 +102,14 @@ fn dashboard_lint(root: &Path) -> Vec<Finding> {
     let uids: Vec<&str> = uids.iter().map(String::as_str).collect();
     dashboards::lint::lint(&dashboards::all(), &uids)
         .into_iter()
-        .map(|p| Finding::new("dashboard-lint", format!("{}/{}.json", dashboards::GENERATED_DIR, p.dashboard_uid), p.location, p.message))
+        .map(|p| {
+            Finding::new(
+                "dashboard-lint",
+                format!("{}/{}.json", dashboards::GENERATED_DIR, p.dashboard_uid),
+                p.location,
+                p.message,
+            )
+        })
         .chain(uids.is_empty().then(|| Finding::new("dashboard-lint", DATASOURCES, "", "no data source provisioned")))
         .collect()
 }
@@ -151,11 +158,13 @@ fn promql(root: &Path, source: &Source) -> Vec<Finding> {
         .iter()
         .flat_map(|d| {
             d.variables().iter().filter_map(move |v| match v.kind() {
-                dashboards::VariableKind::Query { datasource, query, .. } if datasource.type_id() == "prometheus" => Some((
-                    format!("{}/{}.json", dashboards::GENERATED_DIR, d.uid()),
-                    format!("variable ${}", v.name()),
-                    query.clone(),
-                )),
+                dashboards::VariableKind::Query { datasource, query, .. } if datasource.type_id() == "prometheus" => {
+                    Some((
+                        format!("{}/{}.json", dashboards::GENERATED_DIR, d.uid()),
+                        format!("variable ${}", v.name()),
+                        query.clone(),
+                    ))
+                }
                 _ => None,
             })
         })

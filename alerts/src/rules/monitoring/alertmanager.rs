@@ -1,12 +1,12 @@
 //! Alertmanager (job `alertmanager`).
 
+use crate::Tested;
 use crate::builder::Alert;
 use crate::duration::Duration;
 use crate::model::{Group, Severity, Team};
 use crate::names::job;
 use crate::rules::{Target, target_down};
 use crate::testing::{fires, quiet, series};
-use crate::Tested;
 
 const INSTANCE: &str = "10.0.2.4:9093";
 const LABELS: &[(&str, &str)] = &[("instance", INSTANCE), ("job", job::ALERTMANAGER)];
@@ -72,10 +72,5 @@ fn notifications_failing() -> Alert<Tested, Tested> {
                 .series(failed.clone(), "0+30x30")
                 .alert_value(&labels, 0.5),
         )
-        .stays_quiet(
-            quiet("all delivered")
-                .at(Duration::minutes(15))
-                .series(total, "0+60x30")
-                .series(failed, "0x30"),
-        )
+        .stays_quiet(quiet("all delivered").at(Duration::minutes(15)).series(total, "0+60x30").series(failed, "0x30"))
 }

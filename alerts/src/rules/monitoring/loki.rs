@@ -1,13 +1,13 @@
 //! Loki, single binary (job `loki`).
 
 use super::FailureCounter;
+use crate::Tested;
 use crate::builder::Alert;
 use crate::duration::Duration;
 use crate::model::{Group, Severity, Team};
 use crate::names::job;
 use crate::rules::{Target, target_down};
 use crate::testing::{fires, quiet, series};
-use crate::Tested;
 
 const INSTANCE: &str = "10.0.2.6:3100";
 const LABELS: &[(&str, &str)] = &[("instance", INSTANCE), ("job", job::LOKI)];

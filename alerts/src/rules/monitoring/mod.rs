@@ -14,12 +14,12 @@ mod promtail;
 mod watchdog;
 
 use super::dashboard_for;
+use crate::Tested;
 use crate::builder::Alert;
 use crate::duration::Duration;
 use crate::model::{RuleFile, Severity, Team};
 use crate::names::subject;
 use crate::testing::{fires, quiet, series};
-use crate::Tested;
 
 pub fn rules() -> RuleFile {
     RuleFile::new(subject::MONITORING)

@@ -4,13 +4,13 @@
 //! Every exporter's `up` series comes *through* the collector, so when it
 //! dies they vanish instead of turning 0: its absence has its own alert.
 
+use crate::Tested;
 use crate::builder::Alert;
 use crate::duration::Duration;
 use crate::model::{Group, Severity, Team};
 use crate::names::job;
 use crate::rules::{Target, target_absent, target_down};
 use crate::testing::{fires, quiet, series};
-use crate::Tested;
 
 const INSTANCE: &str = "10.0.2.5:8888";
 
@@ -123,16 +123,12 @@ fn queue_nearly_full() -> Alert<Tested, Tested> {
                     0.9,
                 ),
         )
-        .stays_quiet(
-            quiet("nearly empty")
-                .at(Duration::minutes(10))
-                .series(size, "3x20")
-                .series(capacity, "1000x20"),
-        )
+        .stays_quiet(quiet("nearly empty").at(Duration::minutes(10)).series(size, "3x20").series(capacity, "1000x20"))
 }
 
 fn refusing_data() -> Alert<Tested, Tested> {
-    let refused = internal("otelcol_receiver_refused_metric_points_total", &[("receiver", "otlp"), ("transport", "grpc")]);
+    let refused =
+        internal("otelcol_receiver_refused_metric_points_total", &[("receiver", "otlp"), ("transport", "grpc")]);
     Alert::new("OtelCollectorRefusingData", Severity::Warning)
         .expr(
             r#"sum by (job, instance, receiver) (rate(otelcol_receiver_refused_metric_points_total{job="otel-collector"}[5m])) > 0"#,

@@ -4,12 +4,12 @@
 //! The Watchdog covers that.
 
 use super::FailureCounter;
+use crate::Tested;
 use crate::builder::Alert;
 use crate::duration::Duration;
 use crate::model::{Group, Severity, Team};
 use crate::names::job;
 use crate::testing::{fires, quiet, series};
-use crate::Tested;
 
 const INSTANCE: &str = "10.0.2.3:9090";
 const LABELS: &[(&str, &str)] = &[("instance", INSTANCE), ("job", job::PROMETHEUS)];
@@ -141,12 +141,7 @@ fn notification_errors() -> Alert<Tested, Tested> {
                 .series(sent.clone(), "0+60x40")
                 .alert_value(LABELS, 0.1),
         )
-        .stays_quiet(
-            quiet("all delivered")
-                .at(Duration::minutes(25))
-                .series(errors, "0x40")
-                .series(sent, "0+60x40"),
-        )
+        .stays_quiet(quiet("all delivered").at(Duration::minutes(25)).series(errors, "0x40").series(sent, "0+60x40"))
 }
 
 fn remote_write_errors() -> Alert<Tested, Tested> {

@@ -1,12 +1,12 @@
 //! Promtail, one per node (job `promtail`).
 
+use crate::Tested;
 use crate::builder::Alert;
 use crate::duration::Duration;
 use crate::model::{Group, Severity, Team};
 use crate::names::job;
 use crate::rules::{Target, target_absent, target_down};
 use crate::testing::{fires, quiet, series};
-use crate::Tested;
 
 const INSTANCE: &str = "10.0.1.5:9080";
 const LABELS: &[(&str, &str)] = &[("instance", INSTANCE), ("job", job::PROMTAIL)];

@@ -6,7 +6,10 @@
 //! INI sections and keys from `conf/defaults.ini`; sections whose keys are
 //! open-ended (feature toggles, auth providers, custom headers) accept any key.
 
-#![allow(dead_code, reason = "the structs list every key the component accepts, so serde rejects the others; most fields are never read")]
+#![allow(
+    dead_code,
+    reason = "the structs list every key the component accepts, so serde rejects the others; most fields are never read"
+)]
 
 use std::collections::BTreeSet;
 
@@ -60,8 +63,8 @@ struct Datasource {
 /// The uids of the data sources `provisioning/datasources.yml` provisions,
 /// which dashboards may reference.
 pub(crate) fn provisioned_uids(file: &str, text: &str) -> Result<Vec<String>, Finding> {
-    let parsed: DatasourcesFile =
-        serde_saphyr::from_str(text).map_err(|e| Finding::new(CHECK, file, "", format!("not a data source file: {e}")))?;
+    let parsed: DatasourcesFile = serde_saphyr::from_str(text)
+        .map_err(|e| Finding::new(CHECK, file, "", format!("not a data source file: {e}")))?;
     Ok(parsed.datasources.into_iter().filter_map(|d| d.uid.map(|u| u.value)).collect())
 }
 
@@ -80,7 +83,11 @@ pub(super) fn check_datasources(file: &str, text: &str, stack: &StackFacts) -> V
     for ds in &parsed.datasources {
         let name = &ds.name.value;
         match &ds.uid {
-            None => out.push(finding_at(file, &ds.name, format!("data source `{name}` has no uid: Grafana generates one, and dashboards that name `uid` break"))),
+            None => out.push(finding_at(
+                file,
+                &ds.name,
+                format!("data source `{name}` has no uid: Grafana generates one, and dashboards that name `uid` break"),
+            )),
             Some(uid) => {
                 if !uids.insert(uid.value.clone()) {
                     out.push(finding_at(file, uid, format!("duplicate data-source uid `{}`", uid.value)));
@@ -91,12 +98,23 @@ pub(super) fn check_datasources(file: &str, text: &str, stack: &StackFacts) -> V
             defaults.push(&ds.name);
         }
         if ds.editable.as_ref().is_none_or(|e| e.value) {
-            out.push(finding_at(file, &ds.name, format!("data source `{name}`: set `editable: false` so the UI cannot drift from this file")));
+            out.push(finding_at(
+                file,
+                &ds.name,
+                format!("data source `{name}`: set `editable: false` so the UI cannot drift from this file"),
+            ));
         }
         if let Some(access) = &ds.access
             && access.value != "proxy"
         {
-            out.push(finding_at(file, access, format!("data source `{name}`: access `{}`; the browser cannot reach the overlay network, use proxy", access.value)));
+            out.push(finding_at(
+                file,
+                access,
+                format!(
+                    "data source `{name}`: access `{}`; the browser cannot reach the overlay network, use proxy",
+                    access.value
+                ),
+            ));
         }
         match &ds.url {
             None => out.push(finding_at(file, &ds.name, format!("data source `{name}` has no url"))),
@@ -126,16 +144,26 @@ pub(super) fn check_datasources(file: &str, text: &str, stack: &StackFacts) -> V
                     && let Some(pinned) = stack.image_tags.get("prometheus")
                     && value.as_str() != Some(pinned.trim_start_matches('v'))
                 {
-                    out.push(finding_at(file, key, format!(
-                        "data source `{name}`: prometheusVersion {value} is not the pinned image tag {pinned}"
-                    )));
+                    out.push(finding_at(
+                        file,
+                        key,
+                        format!("data source `{name}`: prometheusVersion {value} is not the pinned image tag {pinned}"),
+                    ));
                 }
             }
             "alertmanager" => {
                 match json("implementation") {
                     Some((_, value)) if matches!(value.as_str(), Some("prometheus" | "mimir" | "cortex")) => {}
-                    Some((key, value)) => out.push(finding_at(file, key, format!("data source `{name}`: implementation {value} is not prometheus, mimir or cortex"))),
-                    None => out.push(finding_at(file, &ds.name, format!("data source `{name}`: set jsonData.implementation (prometheus)"))),
+                    Some((key, value)) => out.push(finding_at(
+                        file,
+                        key,
+                        format!("data source `{name}`: implementation {value} is not prometheus, mimir or cortex"),
+                    )),
+                    None => out.push(finding_at(
+                        file,
+                        &ds.name,
+                        format!("data source `{name}`: set jsonData.implementation (prometheus)"),
+                    )),
                 }
                 if json("handleGrafanaManagedAlerts").map(|(_, v)| v) != Some(&serde_json::Value::Bool(true)) {
                     out.push(finding_at(file, &ds.name, format!(
@@ -144,20 +172,32 @@ pub(super) fn check_datasources(file: &str, text: &str, stack: &StackFacts) -> V
                 }
             }
             "loki" => {}
-            other => out.push(finding_at(file, &ds.kind, format!("data source `{name}`: type `{other}` is not one this stack runs (prometheus, loki, alertmanager)"))),
+            other => out.push(finding_at(
+                file,
+                &ds.kind,
+                format!(
+                    "data source `{name}`: type `{other}` is not one this stack runs (prometheus, loki, alertmanager)"
+                ),
+            )),
         }
     }
     match defaults.len() {
         1 => {}
         0 => out.push(Finding::new(CHECK, file, "", "no data source has isDefault: true")),
-        _ => out.push(finding_at(file, defaults[1], "more than one data source has isDefault: true (Grafana refuses to start)")),
+        _ => out.push(finding_at(
+            file,
+            defaults[1],
+            "more than one data source has isDefault: true (Grafana refuses to start)",
+        )),
     }
     let expected: BTreeSet<String> = DATASOURCE_UIDS.iter().map(|s| (*s).to_owned()).collect();
     if uids != expected {
-        out.push(Finding::new(CHECK, file, "", format!(
-            "data-source uids are {:?}; the dashboards and alert rules expect exactly {:?}",
-            uids, expected
-        )));
+        out.push(Finding::new(
+            CHECK,
+            file,
+            "",
+            format!("data-source uids are {:?}; the dashboards and alert rules expect exactly {:?}", uids, expected),
+        ));
     }
     out
 }
@@ -207,7 +247,8 @@ pub(super) fn check_dashboards(file: &str, text: &str, stack: &StackFacts) -> Ve
     if parsed.providers.is_empty() {
         out.push(Finding::new(CHECK, file, "", "no dashboard providers: no dashboard is loaded"));
     }
-    let dirs: Vec<&str> = stack.config_set_dirs.iter().filter(|(s, _)| s == "grafana").map(|(_, d)| d.as_str()).collect();
+    let dirs: Vec<&str> =
+        stack.config_set_dirs.iter().filter(|(s, _)| s == "grafana").map(|(_, d)| d.as_str()).collect();
     for provider in &parsed.providers {
         let name = &provider.name.value;
         if let Some(kind) = &provider.kind
@@ -216,18 +257,28 @@ pub(super) fn check_dashboards(file: &str, text: &str, stack: &StackFacts) -> Ve
             out.push(finding_at(file, kind, format!("provider `{name}`: type `{}`; only `file` exists", kind.value)));
         }
         if provider.allow_ui_updates != Some(false) || provider.disable_deletion != Some(true) {
-            out.push(finding_at(file, &provider.name, format!(
-                "provider `{name}`: dashboards are code; set allowUiUpdates: false and disableDeletion: true"
-            )));
+            out.push(finding_at(
+                file,
+                &provider.name,
+                format!("provider `{name}`: dashboards are code; set allowUiUpdates: false and disableDeletion: true"),
+            ));
         }
         if provider.folder.as_deref().is_none_or(str::is_empty) {
-            out.push(finding_at(file, &provider.name, format!("provider `{name}` has no folder: dashboards land in General")));
+            out.push(finding_at(
+                file,
+                &provider.name,
+                format!("provider `{name}` has no folder: dashboards land in General"),
+            ));
         }
         let path = provider.options.path.value.trim_end_matches('/');
         if !stack.services.is_empty() && !dirs.contains(&path) {
-            out.push(finding_at(file, &provider.options.path, format!(
-                "provider `{name}`: options.path `{path}` is not where stack.toml mounts the dashboards ({dirs:?})"
-            )));
+            out.push(finding_at(
+                file,
+                &provider.options.path,
+                format!(
+                    "provider `{name}`: options.path `{path}` is not where stack.toml mounts the dashboards ({dirs:?})"
+                ),
+            ));
         }
     }
     out
@@ -239,42 +290,129 @@ pub(super) fn check_dashboards(file: &str, text: &str, stack: &StackFacts) -> Ve
 const INI_SECTIONS: &[(&str, &[&str])] = &[
     ("", &["app_mode", "instance_name", "force_migration"]),
     ("paths", &["data", "temp_data_lifetime", "logs", "plugins", "provisioning"]),
-    ("server", &[
-        "protocol", "min_tls_version", "http_addr", "http_port", "domain", "enforce_domain", "root_url",
-        "serve_from_sub_path", "router_logging", "static_root_path", "enable_gzip", "cert_file", "cert_key",
-        "socket_gid", "socket_mode", "socket", "cdn_url", "read_timeout",
-    ]),
+    (
+        "server",
+        &[
+            "protocol",
+            "min_tls_version",
+            "http_addr",
+            "http_port",
+            "domain",
+            "enforce_domain",
+            "root_url",
+            "serve_from_sub_path",
+            "router_logging",
+            "static_root_path",
+            "enable_gzip",
+            "cert_file",
+            "cert_key",
+            "socket_gid",
+            "socket_mode",
+            "socket",
+            "cdn_url",
+            "read_timeout",
+        ],
+    ),
     ("server.custom_response_headers", &["*"]),
-    ("database", &[
-        "type", "host", "name", "user", "password", "url", "max_idle_conn", "max_open_conn", "conn_max_lifetime",
-        "log_queries", "ssl_mode", "isolation_level", "ca_cert_path", "client_key_path", "client_cert_path",
-        "server_cert_name", "path", "cache_mode", "wal", "locking_attempt_timeout_sec", "query_retries",
-        "transaction_retries", "instrument_queries",
-    ]),
+    (
+        "database",
+        &[
+            "type",
+            "host",
+            "name",
+            "user",
+            "password",
+            "url",
+            "max_idle_conn",
+            "max_open_conn",
+            "conn_max_lifetime",
+            "log_queries",
+            "ssl_mode",
+            "isolation_level",
+            "ca_cert_path",
+            "client_key_path",
+            "client_cert_path",
+            "server_cert_name",
+            "path",
+            "cache_mode",
+            "wal",
+            "locking_attempt_timeout_sec",
+            "query_retries",
+            "transaction_retries",
+            "instrument_queries",
+        ],
+    ),
     ("remote_cache", &["type", "connstr", "prefix", "encryption"]),
     ("dataproxy", &["*"]),
-    ("analytics", &[
-        "reporting_enabled", "reporting_distributor", "check_for_updates", "check_for_plugin_updates",
-        "google_analytics_ua_id", "google_analytics_4_id", "google_tag_manager_id", "rudderstack_write_key",
-        "rudderstack_data_plane_url", "feedback_links_enabled",
-    ]),
-    ("security", &[
-        "disable_initial_admin_creation", "admin_user", "admin_password", "admin_email", "secret_key",
-        "encryption_provider", "available_encryption_providers", "disable_gravatar", "data_source_proxy_whitelist",
-        "disable_brute_force_login_protection", "cookie_secure", "cookie_samesite", "allow_embedding",
-        "strict_transport_security", "strict_transport_security_max_age_seconds", "strict_transport_security_preload",
-        "strict_transport_security_subdomains", "x_content_type_options", "x_xss_protection", "content_security_policy",
-        "content_security_policy_template", "content_security_policy_report_only",
-        "content_security_policy_report_only_template", "csrf_trusted_origins", "csrf_additional_headers",
-        "csrf_always_check", "disable_frontend_sandbox_for_plugins",
-    ]),
+    (
+        "analytics",
+        &[
+            "reporting_enabled",
+            "reporting_distributor",
+            "check_for_updates",
+            "check_for_plugin_updates",
+            "google_analytics_ua_id",
+            "google_analytics_4_id",
+            "google_tag_manager_id",
+            "rudderstack_write_key",
+            "rudderstack_data_plane_url",
+            "feedback_links_enabled",
+        ],
+    ),
+    (
+        "security",
+        &[
+            "disable_initial_admin_creation",
+            "admin_user",
+            "admin_password",
+            "admin_email",
+            "secret_key",
+            "encryption_provider",
+            "available_encryption_providers",
+            "disable_gravatar",
+            "data_source_proxy_whitelist",
+            "disable_brute_force_login_protection",
+            "cookie_secure",
+            "cookie_samesite",
+            "allow_embedding",
+            "strict_transport_security",
+            "strict_transport_security_max_age_seconds",
+            "strict_transport_security_preload",
+            "strict_transport_security_subdomains",
+            "x_content_type_options",
+            "x_xss_protection",
+            "content_security_policy",
+            "content_security_policy_template",
+            "content_security_policy_report_only",
+            "content_security_policy_report_only_template",
+            "csrf_trusted_origins",
+            "csrf_additional_headers",
+            "csrf_always_check",
+            "disable_frontend_sandbox_for_plugins",
+        ],
+    ),
     ("snapshots", &["enabled", "external_enabled", "external_snapshot_url", "external_snapshot_name", "public_mode"]),
     ("dashboards", &["versions_to_keep", "min_refresh_interval", "default_home_dashboard_path"]),
-    ("users", &[
-        "allow_sign_up", "allow_org_create", "auto_assign_org", "auto_assign_org_id", "auto_assign_org_role",
-        "verify_email_enabled", "login_hint", "password_hint", "default_theme", "default_language", "home_page",
-        "viewers_can_edit", "editors_can_admin", "user_invite_max_lifetime_duration", "hidden_users",
-    ]),
+    (
+        "users",
+        &[
+            "allow_sign_up",
+            "allow_org_create",
+            "auto_assign_org",
+            "auto_assign_org_id",
+            "auto_assign_org_role",
+            "verify_email_enabled",
+            "login_hint",
+            "password_hint",
+            "default_theme",
+            "default_language",
+            "home_page",
+            "viewers_can_edit",
+            "editors_can_admin",
+            "user_invite_max_lifetime_duration",
+            "hidden_users",
+        ],
+    ),
     ("auth", &["*"]),
     ("auth.anonymous", &["enabled", "org_name", "org_role", "hide_version", "device_limit"]),
     ("auth.basic", &["enabled", "password_policy"]),
@@ -293,7 +431,17 @@ const INI_SECTIONS: &[(&str, &[&str])] = &[
     ("log.console", &["level", "format"]),
     ("log.file", &["*"]),
     ("log.frontend", &["*"]),
-    ("metrics", &["enabled", "interval_seconds", "disable_total_stats", "total_stats_collector_interval_seconds", "basic_auth_username", "basic_auth_password"]),
+    (
+        "metrics",
+        &[
+            "enabled",
+            "interval_seconds",
+            "disable_total_stats",
+            "total_stats_collector_interval_seconds",
+            "basic_auth_username",
+            "basic_auth_password",
+        ],
+    ),
     ("news", &["news_feed_enabled"]),
     ("unified_alerting", &["*"]),
     ("unified_alerting.screenshots", &["*"]),
@@ -372,18 +520,36 @@ pub(super) fn check_ini(file: &str, text: &str, stack: &StackFacts) -> Vec<Findi
     let mut seen = BTreeSet::new();
     for entry in &entries {
         if !seen.insert((entry.section.clone(), entry.key.clone())) {
-            out.push(Finding::new(CHECK, file, line_of(entry), format!("[{}] {} is set twice", entry.section, entry.key)));
+            out.push(Finding::new(
+                CHECK,
+                file,
+                line_of(entry),
+                format!("[{}] {} is set twice", entry.section, entry.key),
+            ));
         }
         if entry.section == "alerting" {
-            out.push(Finding::new(CHECK, file, line_of(entry), "[alerting] is legacy alerting, removed in Grafana 11: use [unified_alerting]"));
+            out.push(Finding::new(
+                CHECK,
+                file,
+                line_of(entry),
+                "[alerting] is legacy alerting, removed in Grafana 11: use [unified_alerting]",
+            ));
             continue;
         }
         match INI_SECTIONS.iter().find(|(name, _)| *name == entry.section) {
-            None => out.push(Finding::new(CHECK, file, line_of(entry), format!(
-                "unknown section [{}] (add it to grafana.rs if Grafana 13 has it)", entry.section
-            ))),
+            None => out.push(Finding::new(
+                CHECK,
+                file,
+                line_of(entry),
+                format!("unknown section [{}] (add it to grafana.rs if Grafana 13 has it)", entry.section),
+            )),
             Some((_, keys)) if !keys.contains(&"*") && !keys.contains(&entry.key.as_str()) => {
-                out.push(Finding::new(CHECK, file, line_of(entry), format!("unknown key `{}` in [{}]", entry.key, entry.section)));
+                out.push(Finding::new(
+                    CHECK,
+                    file,
+                    line_of(entry),
+                    format!("unknown key `{}` in [{}]", entry.key, entry.section),
+                ));
             }
             Some(_) => {}
         }
@@ -392,10 +558,15 @@ pub(super) fn check_ini(file: &str, text: &str, stack: &StackFacts) -> Vec<Findi
             ("security", "admin_password" | "secret_key") | ("database", "password") | ("smtp", "password")
         );
         if secret && !entry.value.is_empty() && !entry.value.starts_with("$__file{") && !entry.value.starts_with("${") {
-            out.push(Finding::new(CHECK, file, line_of(entry), format!(
-                "[{}] {} is a literal secret: use a Swarm secret (GF_..._FILE or $__file{{/run/secrets/...}})",
-                entry.section, entry.key
-            )));
+            out.push(Finding::new(
+                CHECK,
+                file,
+                line_of(entry),
+                format!(
+                    "[{}] {} is a literal secret: use a Swarm secret (GF_..._FILE or $__file{{/run/secrets/...}})",
+                    entry.section, entry.key
+                ),
+            ));
         }
     }
     let get = |section: &str, key: &str| entries.iter().find(|e| e.section == section && e.key == key);
@@ -410,17 +581,34 @@ pub(super) fn check_ini(file: &str, text: &str, stack: &StackFacts) -> Vec<Findi
     for (section, key, value, why) in required {
         match get(section, key) {
             Some(e) if e.value.eq_ignore_ascii_case(value) => {}
-            Some(e) => out.push(Finding::new(CHECK, file, line_of(e), format!("[{section}] {key} = {}: {why} ({key} = {value})", e.value))),
-            None => out.push(Finding::new(CHECK, file, "", format!("[{section}] {key} is not set: {why} ({key} = {value})"))),
+            Some(e) => out.push(Finding::new(
+                CHECK,
+                file,
+                line_of(e),
+                format!("[{section}] {key} = {}: {why} ({key} = {value})", e.value),
+            )),
+            None => out.push(Finding::new(
+                CHECK,
+                file,
+                "",
+                format!("[{section}] {key} is not set: {why} ({key} = {value})"),
+            )),
         }
     }
     if get("server", "root_url").is_none() {
-        out.push(Finding::new(CHECK, file, "", "[server] root_url is not set: links in alert notifications point at localhost"));
+        out.push(Finding::new(
+            CHECK,
+            file,
+            "",
+            "[server] root_url is not set: links in alert notifications point at localhost",
+        ));
     }
     // The provisioning files must be mounted under [paths] provisioning.
-    let provisioning = get("paths", "provisioning").map_or("/etc/grafana/provisioning", |e| e.value.as_str()).trim_end_matches('/');
+    let provisioning =
+        get("paths", "provisioning").map_or("/etc/grafana/provisioning", |e| e.value.as_str()).trim_end_matches('/');
     for (service, source, target) in &stack.config_mounts {
-        if service == "grafana" && target.contains("/provisioning/") && !target.starts_with(&format!("{provisioning}/")) {
+        if service == "grafana" && target.contains("/provisioning/") && !target.starts_with(&format!("{provisioning}/"))
+        {
             out.push(Finding::new(CHECK, file, get("paths", "provisioning").map(line_of).unwrap_or_default(), format!(
                 "stack.toml mounts {source} at {target}, outside [paths] provisioning = {provisioning}: Grafana will not read it"
             )));
@@ -476,26 +664,41 @@ mod tests {
     fn datasource_typo_and_alertmanager_settings() {
         let findings = check_datasources(DS, &read(DS).replace("isDefault: true", "is_default: true"), &stack());
         assert_finding(&findings, DS, "unknown field `is_default`");
-        let findings = check_datasources(DS, &read(DS).replace("handleGrafanaManagedAlerts: true", "handleGrafanaManagedAlerts: false"), &stack());
+        let findings = check_datasources(
+            DS,
+            &read(DS).replace("handleGrafanaManagedAlerts: true", "handleGrafanaManagedAlerts: false"),
+            &stack(),
+        );
         assert_finding(&findings, DS, "handleGrafanaManagedAlerts");
-        let findings = check_datasources(DS, &read(DS).replace("prometheusVersion: 3.5.3", "prometheusVersion: 2.55.0"), &stack());
+        let findings =
+            check_datasources(DS, &read(DS).replace("prometheusVersion: 3.5.3", "prometheusVersion: 2.55.0"), &stack());
         assert_finding(&findings, DS, "not the pinned image tag");
     }
 
     #[test]
     fn dashboard_provider_must_be_read_only_and_mounted() {
-        let findings = check_dashboards(DB, &read(DB).replace("allowUiUpdates: false", "allowUiUpdates: true"), &stack());
+        let findings =
+            check_dashboards(DB, &read(DB).replace("allowUiUpdates: false", "allowUiUpdates: true"), &stack());
         assert_finding(&findings, DB, "dashboards are code");
-        let findings = check_dashboards(DB, &read(DB).replace("/var/lib/grafana-dashboards", "/var/lib/grafana/dashboards"), &stack());
+        let findings = check_dashboards(
+            DB,
+            &read(DB).replace("/var/lib/grafana-dashboards", "/var/lib/grafana/dashboards"),
+            &stack(),
+        );
         assert_finding(&findings, DB, "not where stack.toml mounts");
     }
 
     #[test]
     fn ini_unknown_keys_and_policy() {
-        let findings = check_ini(INI, &read(INI).replace("reporting_enabled = false", "reporting_enable = false"), &stack());
+        let findings =
+            check_ini(INI, &read(INI).replace("reporting_enabled = false", "reporting_enable = false"), &stack());
         assert_finding(&findings, INI, "unknown key `reporting_enable` in [analytics]");
         assert_finding(&findings, INI, "[analytics] reporting_enabled is not set");
-        let findings = check_ini(INI, &read(INI).replace("[auth.anonymous]\nenabled = false", "[auth.anonymous]\nenabled = true"), &stack());
+        let findings = check_ini(
+            INI,
+            &read(INI).replace("[auth.anonymous]\nenabled = false", "[auth.anonymous]\nenabled = true"),
+            &stack(),
+        );
         assert_finding(&findings, INI, "anonymous access must be off");
         let findings = check_ini(INI, &format!("{}\n[security]\nadmin_password = hunter2\n", read(INI)), &stack());
         assert_finding(&findings, INI, "literal secret");

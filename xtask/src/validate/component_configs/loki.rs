@@ -6,12 +6,17 @@
 //! (`loki -verify-config` in the Nix dev shell checks their insides), and
 //! `limits_config` is checked against its documented key list.
 
-#![allow(dead_code, reason = "the structs list every key the component accepts, so serde rejects the others; most fields are never read")]
+#![allow(
+    dead_code,
+    reason = "the structs list every key the component accepts, so serde rejects the others; most fields are never read"
+)]
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{Any, CHECK, KeyMap, StackFacts, check_service_url, date_days, duration_seconds, finding_at, parse_yaml, today_days};
+use super::{
+    Any, CHECK, KeyMap, StackFacts, check_service_url, date_days, duration_seconds, finding_at, parse_yaml, today_days,
+};
 use crate::validate::Finding;
 
 #[derive(Debug, Deserialize)]
@@ -284,43 +289,131 @@ struct QueryRange {
 
 /// `limits_config` keys of the 3.7 reference.
 const LIMITS_CONFIG_KEYS: &[&str] = &[
-    "ingestion_rate_strategy", "ingestion_rate_mb", "ingestion_burst_size_mb", "max_label_name_length",
-    "max_label_value_length", "max_label_names_per_series", "reject_old_samples", "reject_old_samples_max_age",
-    "creation_grace_period", "max_line_size", "max_line_size_truncate", "max_line_size_truncate_identifier",
-    "increment_duplicate_timestamp", "simulated_push_latency", "enable_multi_variant_queries",
-    "discover_generic_fields", "discover_service_name", "discover_log_levels", "log_level_fields",
-    "log_level_from_json_max_depth", "use_owned_stream_count", "max_streams_per_user", "max_global_streams_per_user",
-    "unordered_writes", "per_stream_rate_limit", "per_stream_rate_limit_burst", "max_chunks_per_query",
-    "max_query_series", "max_query_lookback", "max_query_length", "max_query_range", "max_query_parallelism",
-    "tsdb_max_query_parallelism", "tsdb_max_bytes_per_shard", "tsdb_sharding_strategy", "tsdb_precompute_chunks",
-    "cardinality_limit", "max_streams_matchers_per_query", "max_concurrent_tail_requests",
-    "max_entries_limit_per_query", "max_cache_freshness_per_query", "max_metadata_cache_freshness",
-    "max_stats_cache_freshness", "max_queriers_per_tenant", "max_query_capacity", "query_ready_index_num_days",
-    "query_timeout", "split_queries_by_interval", "split_metadata_queries_by_interval",
-    "split_recent_metadata_queries_by_interval", "recent_metadata_query_window",
-    "split_instant_metric_queries_by_interval", "engine_results_cache_time_bucket_interval",
-    "split_ingester_queries_by_interval", "min_sharding_lookback", "max_query_bytes_read", "max_querier_bytes_read",
-    "volume_enabled", "volume_max_series", "ruler_max_rules_per_rule_group", "ruler_max_rule_groups_per_tenant",
-    "ruler_tenant_shard_size", "ruler_enable_wal_replay", "ruler_remote_write_disabled", "ruler_remote_write_url",
-    "ruler_remote_write_timeout", "ruler_remote_write_headers", "ruler_remote_write_relabel_configs",
-    "ruler_remote_write_queue_capacity", "ruler_remote_write_queue_min_shards", "ruler_remote_write_queue_max_shards",
-    "ruler_remote_write_queue_max_samples_per_send", "ruler_remote_write_queue_batch_send_deadline",
-    "ruler_remote_write_queue_min_backoff", "ruler_remote_write_queue_max_backoff",
-    "ruler_remote_write_queue_retry_on_ratelimit", "ruler_remote_write_config", "ruler_remote_evaluation_timeout",
-    "ruler_remote_evaluation_max_response_size", "deletion_mode", "retention_period", "retention_stream",
-    "per_tenant_override_config", "per_tenant_override_period", "allow_deletes", "shard_streams", "blocked_queries",
-    "required_labels", "minimum_labels_number", "index_gateway_shard_size", "index_gateway_max_capacity",
-    "bloom_gateway_enable_filtering", "bloom_build_max_builders", "bloom_build_task_max_retries",
-    "bloom_build_builder_response_timeout", "bloom_creation_enabled", "bloom_planning_strategy",
-    "bloom_split_series_keyspace_by", "bloom_task_target_series_chunk_size", "bloom_block_encoding",
-    "bloom_prefetch_blocks", "bloom_max_block_size", "bloom_max_bloom_size", "allow_structured_metadata",
-    "max_structured_metadata_size", "max_structured_metadata_entries_count", "otlp_config",
-    "block_ingestion_policy_until", "block_ingestion_until", "block_ingestion_status_code", "enforced_labels",
-    "policy_enforced_labels", "policy_stream_mapping", "ingestion_partitions_tenant_shard_size",
-    "shard_aggregations", "pattern_ingester_tokenizable_json_fields_default",
-    "pattern_ingester_tokenizable_json_fields_append", "pattern_ingester_tokenizable_json_fields_delete",
-    "metric_aggregation_enabled", "pattern_persistence_enabled", "pattern_persistence_granularity",
-    "pattern_rate_threshold", "max_scan_task_parallelism", "debug_engine_tasks", "debug_engine_streams",
+    "ingestion_rate_strategy",
+    "ingestion_rate_mb",
+    "ingestion_burst_size_mb",
+    "max_label_name_length",
+    "max_label_value_length",
+    "max_label_names_per_series",
+    "reject_old_samples",
+    "reject_old_samples_max_age",
+    "creation_grace_period",
+    "max_line_size",
+    "max_line_size_truncate",
+    "max_line_size_truncate_identifier",
+    "increment_duplicate_timestamp",
+    "simulated_push_latency",
+    "enable_multi_variant_queries",
+    "discover_generic_fields",
+    "discover_service_name",
+    "discover_log_levels",
+    "log_level_fields",
+    "log_level_from_json_max_depth",
+    "use_owned_stream_count",
+    "max_streams_per_user",
+    "max_global_streams_per_user",
+    "unordered_writes",
+    "per_stream_rate_limit",
+    "per_stream_rate_limit_burst",
+    "max_chunks_per_query",
+    "max_query_series",
+    "max_query_lookback",
+    "max_query_length",
+    "max_query_range",
+    "max_query_parallelism",
+    "tsdb_max_query_parallelism",
+    "tsdb_max_bytes_per_shard",
+    "tsdb_sharding_strategy",
+    "tsdb_precompute_chunks",
+    "cardinality_limit",
+    "max_streams_matchers_per_query",
+    "max_concurrent_tail_requests",
+    "max_entries_limit_per_query",
+    "max_cache_freshness_per_query",
+    "max_metadata_cache_freshness",
+    "max_stats_cache_freshness",
+    "max_queriers_per_tenant",
+    "max_query_capacity",
+    "query_ready_index_num_days",
+    "query_timeout",
+    "split_queries_by_interval",
+    "split_metadata_queries_by_interval",
+    "split_recent_metadata_queries_by_interval",
+    "recent_metadata_query_window",
+    "split_instant_metric_queries_by_interval",
+    "engine_results_cache_time_bucket_interval",
+    "split_ingester_queries_by_interval",
+    "min_sharding_lookback",
+    "max_query_bytes_read",
+    "max_querier_bytes_read",
+    "volume_enabled",
+    "volume_max_series",
+    "ruler_max_rules_per_rule_group",
+    "ruler_max_rule_groups_per_tenant",
+    "ruler_tenant_shard_size",
+    "ruler_enable_wal_replay",
+    "ruler_remote_write_disabled",
+    "ruler_remote_write_url",
+    "ruler_remote_write_timeout",
+    "ruler_remote_write_headers",
+    "ruler_remote_write_relabel_configs",
+    "ruler_remote_write_queue_capacity",
+    "ruler_remote_write_queue_min_shards",
+    "ruler_remote_write_queue_max_shards",
+    "ruler_remote_write_queue_max_samples_per_send",
+    "ruler_remote_write_queue_batch_send_deadline",
+    "ruler_remote_write_queue_min_backoff",
+    "ruler_remote_write_queue_max_backoff",
+    "ruler_remote_write_queue_retry_on_ratelimit",
+    "ruler_remote_write_config",
+    "ruler_remote_evaluation_timeout",
+    "ruler_remote_evaluation_max_response_size",
+    "deletion_mode",
+    "retention_period",
+    "retention_stream",
+    "per_tenant_override_config",
+    "per_tenant_override_period",
+    "allow_deletes",
+    "shard_streams",
+    "blocked_queries",
+    "required_labels",
+    "minimum_labels_number",
+    "index_gateway_shard_size",
+    "index_gateway_max_capacity",
+    "bloom_gateway_enable_filtering",
+    "bloom_build_max_builders",
+    "bloom_build_task_max_retries",
+    "bloom_build_builder_response_timeout",
+    "bloom_creation_enabled",
+    "bloom_planning_strategy",
+    "bloom_split_series_keyspace_by",
+    "bloom_task_target_series_chunk_size",
+    "bloom_block_encoding",
+    "bloom_prefetch_blocks",
+    "bloom_max_block_size",
+    "bloom_max_bloom_size",
+    "allow_structured_metadata",
+    "max_structured_metadata_size",
+    "max_structured_metadata_entries_count",
+    "otlp_config",
+    "block_ingestion_policy_until",
+    "block_ingestion_until",
+    "block_ingestion_status_code",
+    "enforced_labels",
+    "policy_enforced_labels",
+    "policy_stream_mapping",
+    "ingestion_partitions_tenant_shard_size",
+    "shard_aggregations",
+    "pattern_ingester_tokenizable_json_fields_default",
+    "pattern_ingester_tokenizable_json_fields_append",
+    "pattern_ingester_tokenizable_json_fields_delete",
+    "metric_aggregation_enabled",
+    "pattern_persistence_enabled",
+    "pattern_persistence_granularity",
+    "pattern_rate_threshold",
+    "max_scan_task_parallelism",
+    "debug_engine_tasks",
+    "debug_engine_streams",
 ];
 
 /// Checks `loki.yml`; `file` names it in findings.
@@ -341,23 +434,33 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
             "auth_enabled: true makes Loki demand an X-Scope-OrgID header that Promtail and the collector do not send",
         )),
         Some(_) => {}
-        None => out.push(whole("auth_enabled is not set and defaults to true (multi-tenant): set `auth_enabled: false`")),
+        None => {
+            out.push(whole("auth_enabled is not set and defaults to true (multi-tenant): set `auth_enabled: false`"))
+        }
     }
 
     if let Some(port) = config.server.as_ref().and_then(|s| s.http_listen_port.as_ref()) {
         let published: Vec<u16> = stack.ports.iter().filter(|(s, _)| s == "loki").map(|(_, p)| *p).collect();
         if !published.is_empty() && !published.contains(&port.value) {
-            out.push(finding_at(file, port, format!(
-                "server.http_listen_port {} is not the port stack.toml gives the loki service ({published:?})",
-                port.value
-            )));
+            out.push(finding_at(
+                file,
+                port,
+                format!(
+                    "server.http_listen_port {} is not the port stack.toml gives the loki service ({published:?})",
+                    port.value
+                ),
+            ));
         }
     }
     if let Some(server) = &config.server {
         if let Some(level) = &server.log_level
             && !["debug", "info", "warn", "error"].contains(&level.value.as_str())
         {
-            out.push(finding_at(file, level, format!("server.log_level `{}`: one of debug, info, warn, error", level.value)));
+            out.push(finding_at(
+                file,
+                level,
+                format!("server.log_level `{}`: one of debug, info, warn, error", level.value),
+            ));
         }
         if let Some(format) = &server.log_format
             && !["logfmt", "json"].contains(&format.value.as_str())
@@ -371,12 +474,20 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
         if let Some(rf) = &common.replication_factor
             && rf.value != 1
         {
-            out.push(finding_at(file, rf, format!("common.replication_factor {} needs that many ingesters; this single binary is one", rf.value)));
+            out.push(finding_at(
+                file,
+                rf,
+                format!("common.replication_factor {} needs that many ingesters; this single binary is one", rf.value),
+            ));
         }
         if let Some(store) = common.ring.as_ref().and_then(|r| r.kvstore.as_ref()).and_then(|k| k.store.as_ref())
             && store.value != "inmemory"
         {
-            out.push(finding_at(file, store, format!("common.ring.kvstore.store `{}`: a single binary uses `inmemory`", store.value)));
+            out.push(finding_at(
+                file,
+                store,
+                format!("common.ring.kvstore.store `{}`: a single binary uses `inmemory`", store.value),
+            ));
         }
         if common.path_prefix.is_none() {
             out.push(whole("common.path_prefix is not set: WAL, compactor and ruler directories fall back to paths outside the data volume"));
@@ -402,36 +513,63 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
     let mut previous: Option<i64> = None;
     for period in periods {
         match date_days(&period.from.value) {
-            None => out.push(finding_at(file, &period.from, format!("schema_config `from: {}` is not a YYYY-MM-DD date", period.from.value))),
+            None => out.push(finding_at(
+                file,
+                &period.from,
+                format!("schema_config `from: {}` is not a YYYY-MM-DD date", period.from.value),
+            )),
             Some(day) => {
                 if previous.is_some_and(|p| day <= p) {
-                    out.push(finding_at(file, &period.from, "schema_config periods must be in increasing `from` order"));
+                    out.push(finding_at(
+                        file,
+                        &period.from,
+                        "schema_config periods must be in increasing `from` order",
+                    ));
                 }
                 previous = Some(day);
             }
         }
         if period.store.value != "tsdb" {
-            out.push(finding_at(file, &period.store, format!("schema_config store `{}`: only `tsdb` is supported for new data in Loki 3", period.store.value)));
+            out.push(finding_at(
+                file,
+                &period.store,
+                format!(
+                    "schema_config store `{}`: only `tsdb` is supported for new data in Loki 3",
+                    period.store.value
+                ),
+            ));
         }
         if period.schema.value != "v13" {
-            out.push(finding_at(file, &period.schema, format!(
-                "schema_config schema `{}`: v13 is required for structured metadata (OTLP ingestion)",
-                period.schema.value
-            )));
+            out.push(finding_at(
+                file,
+                &period.schema,
+                format!(
+                    "schema_config schema `{}`: v13 is required for structured metadata (OTLP ingestion)",
+                    period.schema.value
+                ),
+            ));
         }
         match period.index.as_ref().and_then(|i| i.period.as_ref()) {
             Some(p) if p.value == "24h" => {}
-            Some(p) => out.push(finding_at(file, p, format!("schema_config index.period `{}`: TSDB and retention need 24h", p.value))),
+            Some(p) => out.push(finding_at(
+                file,
+                p,
+                format!("schema_config index.period `{}`: TSDB and retention need 24h", p.value),
+            )),
             None => out.push(finding_at(file, &period.from, "schema_config period without index.period (must be 24h)")),
         }
     }
     if let Some(first) = periods.first().and_then(|p| date_days(&p.from.value).map(|d| (p, d)))
         && first.1 > today
     {
-        out.push(finding_at(file, &first.0.from, format!(
-            "schema_config `from: {}` is in the future: until then Loki has no valid schema and refuses writes",
-            first.0.from.value
-        )));
+        out.push(finding_at(
+            file,
+            &first.0.from,
+            format!(
+                "schema_config `from: {}` is in the future: until then Loki has no valid schema and refuses writes",
+                first.0.from.value
+            ),
+        ));
     }
 
     // Retention: needs a delete-request store and a retention period.
@@ -455,11 +593,25 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
             }
         }
         match limits.get("retention_period").and_then(serde_json::Value::as_str) {
-            None => out.push(finding_at(file, enabled, "compactor.retention_enabled without limits_config.retention_period: the compactor deletes nothing")),
+            None => out.push(finding_at(
+                file,
+                enabled,
+                "compactor.retention_enabled without limits_config.retention_period: the compactor deletes nothing",
+            )),
             Some(period) => match duration_seconds(period) {
                 Some(seconds) if seconds >= 86_400.0 => {}
-                Some(_) => out.push(Finding::new(CHECK, file, limits.location_of("retention_period"), format!("limits_config.retention_period `{period}` is below Loki's minimum of 24h"))),
-                None => out.push(Finding::new(CHECK, file, limits.location_of("retention_period"), format!("limits_config.retention_period `{period}` is not a duration"))),
+                Some(_) => out.push(Finding::new(
+                    CHECK,
+                    file,
+                    limits.location_of("retention_period"),
+                    format!("limits_config.retention_period `{period}` is below Loki's minimum of 24h"),
+                )),
+                None => out.push(Finding::new(
+                    CHECK,
+                    file,
+                    limits.location_of("retention_period"),
+                    format!("limits_config.retention_period `{period}` is not a duration"),
+                )),
             },
         }
     }
@@ -513,7 +665,10 @@ mod tests {
 
     #[test]
     fn removed_shared_store_is_rejected_with_its_line() {
-        let text = real().replace("  delete_request_store: filesystem", "  delete_request_store: filesystem\n  shared_store: filesystem");
+        let text = real().replace(
+            "  delete_request_store: filesystem",
+            "  delete_request_store: filesystem\n  shared_store: filesystem",
+        );
         let findings = findings_for(&text);
         assert_eq!(findings.len(), 1, "{findings:#?}");
         assert!(findings[0].message.contains("unknown field `shared_store`"), "{findings:#?}");

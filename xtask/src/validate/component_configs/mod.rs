@@ -212,11 +212,7 @@ pub(crate) fn parse_yaml<T: DeserializeOwned>(file: &str, text: &str) -> Result<
 
 /// `line L, column C`, or empty when serde-saphyr does not know.
 pub(crate) fn at(location: &Location) -> String {
-    if location.line() == 0 {
-        String::new()
-    } else {
-        format!("line {}, column {}", location.line(), location.column())
-    }
+    if location.line() == 0 { String::new() } else { format!("line {}, column {}", location.line(), location.column()) }
 }
 
 /// A finding about a value, placed where the value is.
@@ -360,10 +356,7 @@ pub(crate) fn duration_seconds(text: &str) -> Option<f64> {
 
 /// Today as days since 1970-01-01 (UTC), for "is this date in the past".
 pub(crate) fn today_days() -> i64 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     i64::try_from(secs / 86_400).unwrap_or(i64::MAX)
 }
 

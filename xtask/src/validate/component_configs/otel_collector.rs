@@ -21,7 +21,10 @@
 //! `validate::promtool` also runs `promtool check config` over the embedded
 //! scrape config.
 
-#![allow(dead_code, reason = "the structs list every key the component accepts, so serde rejects the others; most fields are never read")]
+#![allow(
+    dead_code,
+    reason = "the structs list every key the component accepts, so serde rejects the others; most fields are never read"
+)]
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -173,9 +176,29 @@ struct PrometheusReceiver {
 }
 
 const UNTYPED_RECEIVERS: &[&str] = &[
-    "filelog", "hostmetrics", "docker_stats", "journald", "syslog", "fluentforward", "jaeger", "zipkin", "kafka",
-    "httpcheck", "postgresql", "nginx", "statsd", "carbon", "influxdb", "receiver_creator", "prometheus_simple",
-    "otlpjsonfile", "k8s_cluster", "kubeletstats", "filestats", "loki", "nop",
+    "filelog",
+    "hostmetrics",
+    "docker_stats",
+    "journald",
+    "syslog",
+    "fluentforward",
+    "jaeger",
+    "zipkin",
+    "kafka",
+    "httpcheck",
+    "postgresql",
+    "nginx",
+    "statsd",
+    "carbon",
+    "influxdb",
+    "receiver_creator",
+    "prometheus_simple",
+    "otlpjsonfile",
+    "k8s_cluster",
+    "kubeletstats",
+    "filestats",
+    "loki",
+    "nop",
 ];
 
 // ---------------------------------------------------------------- processors
@@ -221,9 +244,22 @@ struct DeltaToCumulative {
 }
 
 const UNTYPED_PROCESSORS: &[&str] = &[
-    "queuebatch", "attributes", "resource", "resourcedetection", "transform", "filter", "metricstransform",
-    "cumulativetodelta", "groupbyattrs", "k8sattributes", "probabilistic_sampler", "tail_sampling", "redaction",
-    "metricstarttime", "interval", "span",
+    "queuebatch",
+    "attributes",
+    "resource",
+    "resourcedetection",
+    "transform",
+    "filter",
+    "metricstransform",
+    "cumulativetodelta",
+    "groupbyattrs",
+    "k8sattributes",
+    "probabilistic_sampler",
+    "tail_sampling",
+    "redaction",
+    "metricstarttime",
+    "interval",
+    "span",
 ];
 
 // ---------------------------------------------------------------- exporters
@@ -319,9 +355,8 @@ struct OtlpHttpExporter {
     write_buffer_size: Any,
 }
 
-const UNTYPED_EXPORTERS: &[&str] = &[
-    "otlp_grpc", "otlp", "debug", "prometheus", "file", "kafka", "loadbalancing", "nop", "otelarrow",
-];
+const UNTYPED_EXPORTERS: &[&str] =
+    &["otlp_grpc", "otlp", "debug", "prometheus", "file", "kafka", "loadbalancing", "nop", "otelarrow"];
 
 // ---------------------------------------------------------------- extensions, connectors
 
@@ -358,8 +393,16 @@ struct HealthCheck {
     component_health: Any,
 }
 
-const UNTYPED_EXTENSIONS: &[&str] =
-    &["pprof", "zpages", "file_storage", "memory_limiter", "basicauth", "bearertokenauth", "headers_setter", "healthcheckv2"];
+const UNTYPED_EXTENSIONS: &[&str] = &[
+    "pprof",
+    "zpages",
+    "file_storage",
+    "memory_limiter",
+    "basicauth",
+    "bearertokenauth",
+    "headers_setter",
+    "healthcheckv2",
+];
 
 #[derive(Debug)]
 enum Connector {
@@ -609,7 +652,13 @@ fn unknown_types<T>(file: &str, components: &Components<T>, out: &mut Vec<Findin
 
 /// A server endpoint must listen on all interfaces: since v0.104 the
 /// default (and `localhost`) is unreachable from other containers.
-fn check_bind(file: &str, what: &str, endpoint: Option<&Spanned<String>>, at_: &Spanned<String>, out: &mut Vec<Finding>) {
+fn check_bind(
+    file: &str,
+    what: &str,
+    endpoint: Option<&Spanned<String>>,
+    at_: &Spanned<String>,
+    out: &mut Vec<Finding>,
+) {
     match endpoint {
         None => out.push(finding_at(file, at_, format!("{what}: no endpoint, and the default is localhost (unreachable from other containers); set 0.0.0.0:<port>"))),
         Some(endpoint) => {
@@ -632,10 +681,22 @@ fn check_components(file: &str, text: &str, config: &CollectorConfig, stack: &St
                     out.push(finding_at(file, id, "otlp receiver without protocols (grpc and/or http)"));
                 }
                 if let Some(grpc) = &otlp.protocols.grpc {
-                    check_bind(file, &format!("receivers.{}.protocols.grpc", id.value), grpc.endpoint.as_ref(), id, out);
+                    check_bind(
+                        file,
+                        &format!("receivers.{}.protocols.grpc", id.value),
+                        grpc.endpoint.as_ref(),
+                        id,
+                        out,
+                    );
                 }
                 if let Some(http) = &otlp.protocols.http {
-                    check_bind(file, &format!("receivers.{}.protocols.http", id.value), http.endpoint.as_ref(), id, out);
+                    check_bind(
+                        file,
+                        &format!("receivers.{}.protocols.http", id.value),
+                        http.endpoint.as_ref(),
+                        id,
+                        out,
+                    );
                 }
             }
             Some(Receiver::Prometheus(prometheus)) => check_scrape_config(file, text, id, prometheus, stack, out),
@@ -646,15 +707,25 @@ fn check_components(file: &str, text: &str, config: &CollectorConfig, stack: &St
         match processor {
             Some(Processor::MemoryLimiter(limiter)) => {
                 if limiter.check_interval.is_none() {
-                    out.push(finding_at(file, id, "memory_limiter without check_interval never checks (the default is 0)"));
+                    out.push(finding_at(
+                        file,
+                        id,
+                        "memory_limiter without check_interval never checks (the default is 0)",
+                    ));
                 }
                 if limiter.limit_mib.is_none() && limiter.limit_percentage.is_none() {
                     out.push(finding_at(file, id, "memory_limiter needs limit_mib or limit_percentage"));
                 }
                 if let Some(percentage) = &limiter.limit_percentage
-                    && (percentage.value == 0 || percentage.value > 100 || limiter.spike_limit_percentage.is_some_and(|s| s >= percentage.value))
+                    && (percentage.value == 0
+                        || percentage.value > 100
+                        || limiter.spike_limit_percentage.is_some_and(|s| s >= percentage.value))
                 {
-                    out.push(finding_at(file, percentage, "memory_limiter: limit_percentage must be in 1..=100 and above spike_limit_percentage"));
+                    out.push(finding_at(
+                        file,
+                        percentage,
+                        "memory_limiter: limit_percentage must be in 1..=100 and above spike_limit_percentage",
+                    ));
                 }
             }
             Some(Processor::Batch(batch)) => {
@@ -675,13 +746,23 @@ fn check_components(file: &str, text: &str, config: &CollectorConfig, stack: &St
                     None => out.push(finding_at(file, id, "prometheusremotewrite needs an endpoint")),
                     Some(endpoint) => {
                         if !endpoint.value.ends_with("/api/v1/write") {
-                            out.push(finding_at(file, endpoint, format!(
-                                "prometheusremotewrite endpoint `{}`: Prometheus' receiver is /api/v1/write",
-                                endpoint.value
-                            )));
+                            out.push(finding_at(
+                                file,
+                                endpoint,
+                                format!(
+                                    "prometheusremotewrite endpoint `{}`: Prometheus' receiver is /api/v1/write",
+                                    endpoint.value
+                                ),
+                            ));
                         }
-                        if endpoint.value.starts_with("http://") && rw.tls.as_ref().and_then(|t| t.insecure) != Some(true) {
-                            out.push(finding_at(file, endpoint, "plain-HTTP remote write needs `tls: {insecure: true}` (TLS is on by default)"));
+                        if endpoint.value.starts_with("http://")
+                            && rw.tls.as_ref().and_then(|t| t.insecure) != Some(true)
+                        {
+                            out.push(finding_at(
+                                file,
+                                endpoint,
+                                "plain-HTTP remote write needs `tls: {insecure: true}` (TLS is on by default)",
+                            ));
                         }
                         if let Some(message) = check_service_url(stack, &endpoint.value) {
                             out.push(finding_at(file, endpoint, message));
@@ -695,8 +776,13 @@ fn check_components(file: &str, text: &str, config: &CollectorConfig, stack: &St
                     out.push(finding_at(file, size, "remote_write_queue: a 0 size queue drops all data"));
                 }
                 if let Some(strategy) = &rw.translation_strategy
-                    && !["UnderscoreEscapingWithSuffixes", "UnderscoreEscapingWithoutSuffixes", "NoUTF8EscapingWithSuffixes", "NoTranslation"]
-                        .contains(&strategy.value.as_str())
+                    && ![
+                        "UnderscoreEscapingWithSuffixes",
+                        "UnderscoreEscapingWithoutSuffixes",
+                        "NoUTF8EscapingWithSuffixes",
+                        "NoTranslation",
+                    ]
+                    .contains(&strategy.value.as_str())
                 {
                     out.push(finding_at(file, strategy, format!("unknown translation_strategy `{}`", strategy.value)));
                 }
@@ -718,10 +804,14 @@ fn check_components(file: &str, text: &str, config: &CollectorConfig, stack: &St
                     && endpoint.value.contains("/loki")
                     && !endpoint.value.trim_end_matches('/').ends_with("/otlp")
                 {
-                    out.push(finding_at(file, endpoint, format!(
-                        "`{}`: Loki's OTLP endpoint is <loki>/otlp (the exporter appends /v1/logs)",
-                        endpoint.value
-                    )));
+                    out.push(finding_at(
+                        file,
+                        endpoint,
+                        format!(
+                            "`{}`: Loki's OTLP endpoint is <loki>/otlp (the exporter appends /v1/logs)",
+                            endpoint.value
+                        ),
+                    ));
                 }
             }
             _ => {}
@@ -742,26 +832,41 @@ fn check_components(file: &str, text: &str, config: &CollectorConfig, stack: &St
 /// The embedded Prometheus config: the parts the receiver refuses, `$`
 /// escaping, the job names the rest of the stack relies on, and that every
 /// `tasks.<service>` name is a service of the stack.
-fn check_scrape_config(file: &str, text: &str, id: &Spanned<String>, receiver: &PrometheusReceiver, stack: &StackFacts, out: &mut Vec<Finding>) {
+fn check_scrape_config(
+    file: &str,
+    text: &str,
+    id: &Spanned<String>,
+    receiver: &PrometheusReceiver,
+    stack: &StackFacts,
+    out: &mut Vec<Finding>,
+) {
     let Some(config) = &receiver.config else {
         out.push(finding_at(file, id, "prometheus receiver without `config`"));
         return;
     };
     for key in ["rule_files", "alerting", "remote_write", "remote_read"] {
         if config.get(key).is_some() {
-            out.push(finding_at(file, id, format!("prometheus receiver: `{key}` is not supported inside the collector")));
+            out.push(finding_at(
+                file,
+                id,
+                format!("prometheus receiver: `{key}` is not supported inside the collector"),
+            ));
         }
     }
     let mut strings = Vec::new();
     collect_strings(config, &mut strings);
     for s in strings {
         if has_unescaped_dollar(s) {
-            out.push(Finding::new(CHECK, file, line_of(text, s), format!(
-                "`{s}`: the collector expands `$`; write a literal dollar as `$$` (e.g. replacement: '$$1')"
-            )));
+            out.push(Finding::new(
+                CHECK,
+                file,
+                line_of(text, s),
+                format!("`{s}`: the collector expands `$`; write a literal dollar as `$$` (e.g. replacement: '$$1')"),
+            ));
         }
     }
-    let scrape_configs = config.get("scrape_configs").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
+    let scrape_configs =
+        config.get("scrape_configs").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
     let mut jobs = BTreeSet::new();
     for scrape in &scrape_configs {
         let Some(job) = scrape.get("job_name").and_then(serde_json::Value::as_str) else {
@@ -772,7 +877,13 @@ fn check_scrape_config(file: &str, text: &str, id: &Spanned<String>, receiver: &
             out.push(Finding::new(CHECK, file, line_of(text, job), format!("duplicate job_name `{job}`")));
         }
         for sd in scrape.get("dns_sd_configs").and_then(serde_json::Value::as_array).into_iter().flatten() {
-            for name in sd.get("names").and_then(serde_json::Value::as_array).into_iter().flatten().filter_map(serde_json::Value::as_str) {
+            for name in sd
+                .get("names")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(serde_json::Value::as_str)
+            {
                 if let Some(message) = check_service_url(stack, name) {
                     out.push(Finding::new(CHECK, file, line_of(text, name), format!("job `{job}`: {message}")));
                 }
@@ -781,9 +892,11 @@ fn check_scrape_config(file: &str, text: &str, id: &Spanned<String>, receiver: &
     }
     for expected in EXPECTED_SCRAPE_JOBS {
         if !jobs.contains(expected) {
-            out.push(finding_at(file, id, format!(
-                "no scrape job `{expected}`: dashboards and alerts select job=\"{expected}\""
-            )));
+            out.push(finding_at(
+                file,
+                id,
+                format!("no scrape job `{expected}`: dashboards and alerts select job=\"{expected}\""),
+            ));
         }
     }
 }
@@ -793,12 +906,20 @@ fn check_service(file: &str, config: &CollectorConfig, out: &mut Vec<Finding>) {
     let extensions = config.extensions.ids();
     for name in &service.extensions {
         if !extensions.contains(name.value.as_str()) {
-            out.push(finding_at(file, name, format!("service.extensions: `{}` is not defined under extensions", name.value)));
+            out.push(finding_at(
+                file,
+                name,
+                format!("service.extensions: `{}` is not defined under extensions", name.value),
+            ));
         }
     }
     for (id, _) in &config.extensions.entries {
         if !service.extensions.iter().any(|e| e.value == id.value) {
-            out.push(finding_at(file, id, format!("extension `{}` is defined but not listed in service.extensions (it will not run)", id.value)));
+            out.push(finding_at(
+                file,
+                id,
+                format!("extension `{}` is defined but not listed in service.extensions (it will not run)", id.value),
+            ));
         }
     }
 
@@ -811,10 +932,18 @@ fn check_service(file: &str, config: &CollectorConfig, out: &mut Vec<Finding>) {
     for (name, pipeline) in service.pipelines.iter() {
         let signal = component_type(&name.value);
         if !["metrics", "logs", "traces", "profiles"].contains(&signal) {
-            out.push(finding_at(file, name, format!("pipeline `{}`: the type must be metrics, logs, traces or profiles", name.value)));
+            out.push(finding_at(
+                file,
+                name,
+                format!("pipeline `{}`: the type must be metrics, logs, traces or profiles", name.value),
+            ));
         }
         if pipeline.receivers.is_empty() || pipeline.exporters.is_empty() {
-            out.push(finding_at(file, name, format!("pipeline `{}` needs at least one receiver and one exporter", name.value)));
+            out.push(finding_at(
+                file,
+                name,
+                format!("pipeline `{}` needs at least one receiver and one exporter", name.value),
+            ));
         }
         for (list, defined, what) in [
             (&pipeline.receivers, &receivers, "receivers"),
@@ -825,20 +954,30 @@ fn check_service(file: &str, config: &CollectorConfig, out: &mut Vec<Finding>) {
                 used.insert(component.value.as_str());
                 let is_connector = what != "processors" && connectors.contains(component.value.as_str());
                 if !defined.contains(component.value.as_str()) && !is_connector {
-                    out.push(finding_at(file, component, format!(
-                        "pipeline `{}` uses {what} `{}`, which is not defined under {what}",
-                        name.value, component.value
-                    )));
+                    out.push(finding_at(
+                        file,
+                        component,
+                        format!(
+                            "pipeline `{}` uses {what} `{}`, which is not defined under {what}",
+                            name.value, component.value
+                        ),
+                    ));
                 }
             }
         }
         // memory_limiter first: it must refuse data before anything buffers it.
         match pipeline.processors.iter().position(|p| component_type(&p.value) == "memory_limiter") {
             Some(0) => {}
-            Some(_) => out.push(finding_at(file, &pipeline.processors[0], format!(
-                "pipeline `{}`: memory_limiter must be the first processor", name.value
-            ))),
-            None => out.push(finding_at(file, name, format!("pipeline `{}` has no memory_limiter (first processor)", name.value))),
+            Some(_) => out.push(finding_at(
+                file,
+                &pipeline.processors[0],
+                format!("pipeline `{}`: memory_limiter must be the first processor", name.value),
+            )),
+            None => out.push(finding_at(
+                file,
+                name,
+                format!("pipeline `{}` has no memory_limiter (first processor)", name.value),
+            )),
         }
         if let (Some(limit), Some(batch)) = (
             pipeline.processors.iter().position(|p| component_type(&p.value) == "memory_limiter"),
@@ -848,9 +987,17 @@ fn check_service(file: &str, config: &CollectorConfig, out: &mut Vec<Finding>) {
             out.push(finding_at(file, &pipeline.processors[batch], "batch must come after memory_limiter"));
         }
         if signal != "metrics" {
-            for (list, kinds) in [(&pipeline.receivers, ["prometheus"].as_slice()), (&pipeline.processors, &["deltatocumulative"]), (&pipeline.exporters, &["prometheusremotewrite"])] {
+            for (list, kinds) in [
+                (&pipeline.receivers, ["prometheus"].as_slice()),
+                (&pipeline.processors, &["deltatocumulative"]),
+                (&pipeline.exporters, &["prometheusremotewrite"]),
+            ] {
                 for component in list.iter().filter(|c| kinds.contains(&component_type(&c.value))) {
-                    out.push(finding_at(file, component, format!("`{}` handles metrics only, not {signal}", component.value)));
+                    out.push(finding_at(
+                        file,
+                        component,
+                        format!("`{}` handles metrics only, not {signal}", component.value),
+                    ));
                 }
             }
         }
@@ -867,12 +1014,21 @@ fn check_service(file: &str, config: &CollectorConfig, out: &mut Vec<Finding>) {
     if let Some(level) = level
         && !["none", "basic", "normal", "detailed"].contains(&level.value.as_str())
     {
-        out.push(finding_at(file, level, format!("telemetry.metrics.level `{}`: none, basic, normal or detailed", level.value)));
+        out.push(finding_at(
+            file,
+            level,
+            format!("telemetry.metrics.level `{}`: none, basic, normal or detailed", level.value),
+        ));
     }
     if level.is_some_and(|l| l.value == "none") {
         return;
     }
-    let pull = metrics.into_iter().flat_map(|m| &m.readers).filter_map(|r| r.pull.as_ref()).filter_map(|p| p.exporter.prometheus.as_ref()).next();
+    let pull = metrics
+        .into_iter()
+        .flat_map(|m| &m.readers)
+        .filter_map(|r| r.pull.as_ref())
+        .filter_map(|p| p.exporter.prometheus.as_ref())
+        .next();
     match pull {
         None => out.push(Finding::new(CHECK, file, "", format!(
             "service.telemetry.metrics has no `readers: [{{pull: {{exporter: {{prometheus: {{host: 0.0.0.0, port: {TELEMETRY_PORT}}}}}}}}}]`: the default listens on localhost, where Prometheus cannot scrape it"
@@ -977,20 +1133,38 @@ mod tests {
 
     #[test]
     fn pipeline_references_must_be_defined() {
-        assert_finding(&real().replace("exporters: [otlp_http/loki]", "exporters: [otlp_http/lokii]"), "`otlp_http/lokii`, which is not defined");
-        assert_finding(&real().replace("processors: [memory_limiter, batch]\n      exporters: [prometheusremotewrite]", "processors: [batch, memory_limiter]\n      exporters: [prometheusremotewrite]"), "memory_limiter must be the first processor");
+        assert_finding(
+            &real().replace("exporters: [otlp_http/loki]", "exporters: [otlp_http/lokii]"),
+            "`otlp_http/lokii`, which is not defined",
+        );
+        assert_finding(
+            &real().replace(
+                "processors: [memory_limiter, batch]\n      exporters: [prometheusremotewrite]",
+                "processors: [batch, memory_limiter]\n      exporters: [prometheusremotewrite]",
+            ),
+            "memory_limiter must be the first processor",
+        );
     }
 
     #[test]
     fn endpoints_must_bind_all_interfaces() {
-        assert_finding(&real().replace("endpoint: 0.0.0.0:4317", "endpoint: localhost:4317"), "does not listen on all interfaces");
+        assert_finding(
+            &real().replace("endpoint: 0.0.0.0:4317", "endpoint: localhost:4317"),
+            "does not listen on all interfaces",
+        );
         assert_finding(&real().replace("    endpoint: 0.0.0.0:13133\n", ""), "no endpoint");
-        assert_finding(&real().replace("                host: 0.0.0.0", "                host: localhost"), "use 0.0.0.0");
+        assert_finding(
+            &real().replace("                host: 0.0.0.0", "                host: localhost"),
+            "use 0.0.0.0",
+        );
     }
 
     #[test]
     fn counter_suffix_default_is_reported() {
-        assert_finding(&real().replace("                without_type_suffix: false\n", ""), "without_type_suffix: false");
+        assert_finding(
+            &real().replace("                without_type_suffix: false\n", ""),
+            "without_type_suffix: false",
+        );
     }
 
     #[test]
@@ -1000,16 +1174,31 @@ mod tests {
 
     #[test]
     fn unknown_component_and_removed_option() {
-        assert_finding(&real().replace("  prometheusremotewrite:\n", "  prometheusremotewite:\n"), "unknown component type `prometheusremotewite`");
-        let text = real().replace("    resource_to_telemetry_conversion:\n", "    add_metric_suffixes: false\n    resource_to_telemetry_conversion:\n");
+        assert_finding(
+            &real().replace("  prometheusremotewrite:\n", "  prometheusremotewite:\n"),
+            "unknown component type `prometheusremotewite`",
+        );
+        let text = real().replace(
+            "    resource_to_telemetry_conversion:\n",
+            "    add_metric_suffixes: false\n    resource_to_telemetry_conversion:\n",
+        );
         assert_finding(&text, "unknown field `add_metric_suffixes`");
-        assert_finding(&real().replace("  otlp_http/loki:", "  otlphttp/loki:").replace("[otlp_http/loki]", "[otlphttp/loki]"), "deprecated alias");
+        assert_finding(
+            &real().replace("  otlp_http/loki:", "  otlphttp/loki:").replace("[otlp_http/loki]", "[otlphttp/loki]"),
+            "deprecated alias",
+        );
     }
 
     #[test]
     fn expected_jobs_and_unsupported_prometheus_features() {
-        assert_finding(&real().replace("job_name: cadvisor", "job_name: container-advisor"), "no scrape job `cadvisor`");
-        assert_finding(&real().replace("    config:\n      global:", "    config:\n      rule_files: [/x.yml]\n      global:"), "`rule_files` is not supported");
+        assert_finding(
+            &real().replace("job_name: cadvisor", "job_name: container-advisor"),
+            "no scrape job `cadvisor`",
+        );
+        assert_finding(
+            &real().replace("    config:\n      global:", "    config:\n      rule_files: [/x.yml]\n      global:"),
+            "`rule_files` is not supported",
+        );
         assert_finding(&real().replace("tasks.nginx-exporter", "tasks.nginx-exportr"), "`nginx-exportr`");
     }
 }

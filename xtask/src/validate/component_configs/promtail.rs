@@ -11,7 +11,10 @@
 //! collapse to one character. Those sequences are reported, as is `${...}`
 //! without the flag.
 
-#![allow(dead_code, reason = "the structs list every key the component accepts, so serde rejects the others; most fields are never read")]
+#![allow(
+    dead_code,
+    reason = "the structs list every key the component accepts, so serde rejects the others; most fields are never read"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -263,8 +266,19 @@ struct TemplateStage {
     template: Spanned<String>,
 }
 
-const RELABEL_ACTIONS: &[&str] =
-    &["replace", "keep", "drop", "keepequal", "dropequal", "hashmod", "labelmap", "labeldrop", "labelkeep", "lowercase", "uppercase"];
+const RELABEL_ACTIONS: &[&str] = &[
+    "replace",
+    "keep",
+    "drop",
+    "keepequal",
+    "dropequal",
+    "hashmod",
+    "labelmap",
+    "labeldrop",
+    "labelkeep",
+    "lowercase",
+    "uppercase",
+];
 
 /// Checks `promtail.yml`; `file` names it in findings.
 pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> {
@@ -282,7 +296,11 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
         if let Some(level) = &server.log_level
             && !["debug", "info", "warn", "error"].contains(&level.value.as_str())
         {
-            out.push(finding_at(file, level, format!("server.log_level `{}`: one of debug, info, warn, error", level.value)));
+            out.push(finding_at(
+                file,
+                level,
+                format!("server.log_level `{}`: one of debug, info, warn, error", level.value),
+            ));
         }
         if let Some(format) = &server.log_format
             && !["logfmt", "json"].contains(&format.value.as_str())
@@ -293,7 +311,9 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
 
     // Positions on a volume, or a restarted task re-reads or skips logs.
     match config.positions.as_ref().and_then(|p| p.filename.as_ref()) {
-        None => out.push(whole("positions.filename is not set: positions go to /var/log/positions.yaml, lost with the container".into())),
+        None => out.push(whole(
+            "positions.filename is not set: positions go to /var/log/positions.yaml, lost with the container".into(),
+        )),
         Some(filename) => {
             let volumes: Vec<&str> =
                 stack.volume_targets.iter().filter(|(s, _)| s == "promtail").map(|(_, t)| t.as_str()).collect();
@@ -316,7 +336,11 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
     }
     for client in clients {
         if !client.url.value.ends_with("/loki/api/v1/push") {
-            out.push(finding_at(file, &client.url, format!("client url `{}` should end in /loki/api/v1/push", client.url.value)));
+            out.push(finding_at(
+                file,
+                &client.url,
+                format!("client url `{}` should end in /loki/api/v1/push", client.url.value),
+            ));
         }
         if let Some(message) = check_service_url(stack, &client.url.value) {
             out.push(finding_at(file, &client.url, format!("client url {message}")));
@@ -324,7 +348,11 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
         if let Some(retries) = client.backoff_config.as_ref().and_then(|b| b.max_retries.as_ref())
             && retries.value == 0
         {
-            out.push(finding_at(file, retries, "backoff_config.max_retries: 0 retries forever and blocks every later batch behind a rejected one"));
+            out.push(finding_at(
+                file,
+                retries,
+                "backoff_config.max_retries: 0 retries forever and blocks every later batch behind a rejected one",
+            ));
         }
     }
 
@@ -337,13 +365,21 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
         for sd in scrape.docker_sd_configs.iter().flatten() {
             if let Some(path) = sd.host.value.strip_prefix("unix://") {
                 if !stack.services.is_empty() && !binds.contains(&path) {
-                    out.push(finding_at(file, &sd.host, format!(
-                        "docker_sd_configs host `{}`: {path} is not bind-mounted into the promtail service",
-                        sd.host.value
-                    )));
+                    out.push(finding_at(
+                        file,
+                        &sd.host,
+                        format!(
+                            "docker_sd_configs host `{}`: {path} is not bind-mounted into the promtail service",
+                            sd.host.value
+                        ),
+                    ));
                 }
             } else if !sd.host.value.starts_with("tcp://") && !sd.host.value.starts_with("http") {
-                out.push(finding_at(file, &sd.host, format!("docker_sd_configs host `{}`: expected unix:///path or tcp://host:port", sd.host.value)));
+                out.push(finding_at(
+                    file,
+                    &sd.host,
+                    format!("docker_sd_configs host `{}`: expected unix:///path or tcp://host:port", sd.host.value),
+                ));
             }
         }
         for relabel in scrape.relabel_configs.iter().flatten() {
@@ -358,10 +394,14 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
             if let Some(path) = static_config.labels.get("__path__") {
                 let dir = path.value.rsplit_once('/').map_or("", |(dir, _)| dir);
                 if !stack.services.is_empty() && !binds.iter().any(|b| under(dir, b)) {
-                    out.push(finding_at(file, path, format!(
-                        "__path__ `{}` is not under a directory bind-mounted into the promtail service ({binds:?})",
-                        path.value
-                    )));
+                    out.push(finding_at(
+                        file,
+                        path,
+                        format!(
+                            "__path__ `{}` is not under a directory bind-mounted into the promtail service ({binds:?})",
+                            path.value
+                        ),
+                    ));
                 }
             }
         }
@@ -378,7 +418,11 @@ fn check_relabel(file: &str, relabel: &Relabel) -> Vec<Finding> {
     if let Some(spanned) = &relabel.action
         && !RELABEL_ACTIONS.contains(&action)
     {
-        out.push(finding_at(file, spanned, format!("relabel action `{action}` is not one of {}", RELABEL_ACTIONS.join(", "))));
+        out.push(finding_at(
+            file,
+            spanned,
+            format!("relabel action `{action}` is not one of {}", RELABEL_ACTIONS.join(", ")),
+        ));
     }
     if matches!(action, "replace" | "hashmod" | "lowercase" | "uppercase") {
         match &relabel.target_label {
@@ -397,7 +441,11 @@ fn check_relabel(file: &str, relabel: &Relabel) -> Vec<Finding> {
                 out.push(Finding::new(CHECK, file, location, message));
             }
             Some(target) if !is_label_name(&target.value) && !target.value.contains("${") => {
-                out.push(finding_at(file, target, format!("target_label `{}` is not a valid label name", target.value)));
+                out.push(finding_at(
+                    file,
+                    target,
+                    format!("target_label `{}` is not a valid label name", target.value),
+                ));
             }
             Some(_) => {}
         }
@@ -410,10 +458,18 @@ fn check_stage(file: &str, stage: &Stage, out: &mut Vec<Finding>) {
         Stage::Match(m) => {
             let selector = m.selector.value.trim();
             if !selector.starts_with('{') || !selector.contains('}') {
-                out.push(finding_at(file, &m.selector, format!("match selector `{selector}` must start with a stream selector {{...}}")));
+                out.push(finding_at(
+                    file,
+                    &m.selector,
+                    format!("match selector `{selector}` must start with a stream selector {{...}}"),
+                ));
             }
             if m.stages.is_empty() && m.action.as_deref() != Some("drop") {
-                out.push(finding_at(file, &m.selector, "match stage without stages (and not action: drop) does nothing"));
+                out.push(finding_at(
+                    file,
+                    &m.selector,
+                    "match stage without stages (and not action: drop) does nothing",
+                ));
             }
             for inner in &m.stages {
                 check_stage(file, inner, out);
@@ -462,10 +518,18 @@ fn expand_env_hazards(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding
             let name = &after[..name_end];
             let bare = name.split([':', '-', '=']).next().unwrap_or("");
             if !expands && !stack.services.is_empty() {
-                out.push(Finding::new(CHECK, file, location.clone(), format!(
-                    "`${{{name}}}` stays literal: the promtail service does not run with -config.expand-env=true"
-                )));
-            } else if bare.is_empty() || bare.starts_with(|c: char| c.is_ascii_digit()) || !bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                out.push(Finding::new(
+                    CHECK,
+                    file,
+                    location.clone(),
+                    format!(
+                        "`${{{name}}}` stays literal: the promtail service does not run with -config.expand-env=true"
+                    ),
+                ));
+            } else if bare.is_empty()
+                || bare.starts_with(|c: char| c.is_ascii_digit())
+                || !bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
                 out.push(Finding::new(CHECK, file, location.clone(), format!(
                     "`${{{name}}}` is not an environment variable name: -config.expand-env would replace it (use the default replacement $1 instead of ${{1}})"
                 )));
@@ -508,7 +572,8 @@ fn under(path: &str, dir: &str) -> bool {
 
 fn is_label_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
@@ -553,19 +618,31 @@ mod tests {
 
     #[test]
     fn unknown_stage() {
-        assert_finding(&real().replace("      - labels:\n          level:", "      - label:\n          level:"), "unknown variant `label`");
+        assert_finding(
+            &real().replace("      - labels:\n          level:", "      - label:\n          level:"),
+            "unknown variant `label`",
+        );
     }
 
     #[test]
     fn expand_env_hazards_are_reported() {
         assert_finding(&real().replace("regex: '/(.*)'", "regex: '\\\\/(.*)'"), "becomes `/`");
-        assert_finding(&real().replace("        target_label: container", "        target_label: container\n        replacement: '${1}'"), "`${1}` is not an environment variable");
+        assert_finding(
+            &real().replace(
+                "        target_label: container",
+                "        target_label: container\n        replacement: '${1}'",
+            ),
+            "`${1}` is not an environment variable",
+        );
     }
 
     #[test]
     fn positions_off_the_volume_and_wrong_client() {
         assert_finding(&real().replace("/var/lib/promtail/positions.yaml", "/tmp/positions.yaml"), "not on a volume");
-        assert_finding(&real().replace("http://loki:3100/loki/api/v1/push", "http://loki:3100/api/prom/push"), "/loki/api/v1/push");
+        assert_finding(
+            &real().replace("http://loki:3100/loki/api/v1/push", "http://loki:3100/api/prom/push"),
+            "/loki/api/v1/push",
+        );
     }
 
     #[test]

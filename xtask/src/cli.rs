@@ -116,16 +116,8 @@ pub struct DeployArgs {
     /// when they are missing, so a first deploy needs nothing else.
     #[arg(long)]
     pub init: bool,
-    /// Seconds the whole rollout may take before it is rolled back.
-    #[arg(long, default_value_t = 300)]
-    pub deadline: u64,
-    /// Seconds every changed service must stay healthy before it counts.
-    #[arg(long, default_value_t = 5)]
-    pub soak: u64,
-    /// Remove a deploy lock held by a live process before starting (a dead
-    /// holder's lock is broken automatically).
-    #[arg(long)]
-    pub break_lock: bool,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
     /// Skip `cargo xtask check` before deploying (the bundle is still read).
     #[arg(long)]
     pub skip_check: bool,
@@ -138,7 +130,15 @@ pub struct RollbackArgs {
     /// Revision number to go back to (default: the one before the current).
     #[arg(long, value_name = "N")]
     pub to: Option<u64>,
-    /// Seconds the rollback may take.
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+}
+
+/// How a deploy or rollback moves: shared by both, since a rollback is a
+/// rollout to an older revision.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// Seconds the whole rollout may take before it is rolled back.
     #[arg(long, default_value_t = 300)]
     pub deadline: u64,
     /// Seconds every changed service must stay healthy before it counts.

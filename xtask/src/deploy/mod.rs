@@ -126,10 +126,12 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
 
-    let lock = lock::acquire(&engine, &stack, "deploy", args.break_lock).await?;
+    let lock = lock::acquire(&engine, &stack, "deploy", args.rollout.break_lock).await?;
     let outcome = async {
-        let opts =
-            rollout::Options { deadline: Duration::from_secs(args.deadline), soak: Duration::from_secs(args.soak) };
+        let opts = rollout::Options {
+            deadline: Duration::from_secs(args.rollout.deadline),
+            soak: Duration::from_secs(args.rollout.soak),
+        };
         if let Some((holder, why)) = &lock.broke {
             progress.note(&format!("broke the deploy lock of {holder} ({why})"));
         }
@@ -178,10 +180,12 @@ async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
     let progress = Progress::new();
     let engine = Engine::connect().await?;
     setup::ensure_swarm(&engine, false, &progress).await?;
-    let lock = lock::acquire(&engine, &stack, "rollback", args.break_lock).await?;
+    let lock = lock::acquire(&engine, &stack, "rollback", args.rollout.break_lock).await?;
     let outcome = async {
-        let opts =
-            rollout::Options { deadline: Duration::from_secs(args.deadline), soak: Duration::from_secs(args.soak) };
+        let opts = rollout::Options {
+            deadline: Duration::from_secs(args.rollout.deadline),
+            soak: Duration::from_secs(args.rollout.soak),
+        };
         if let Some((holder, why)) = &lock.broke {
             progress.note(&format!("broke the deploy lock of {holder} ({why})"));
         }

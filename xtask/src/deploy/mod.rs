@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::bundle::Bundle;
-use crate::cli::{DeployArgs, RollbackArgs, Target};
+use crate::cli::{DeployArgs, RollbackArgs, RolloutArgs, Target};
 use crate::history::revision::{Kind, Outcome};
 use crate::history::store;
 use crate::plan::Plan;
@@ -117,27 +117,11 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
         desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
     }
     let plan = Plan::compute(&desired, &world);
-    let problems = preflight::check(&engine, &desired, &plan, &world).await;
-    if !problems.is_empty() {
-        eprintln!("deploy refused, nothing was changed ({} problem(s)):", problems.len());
-        for p in &problems {
-            eprintln!("  - {p}");
-        }
-        return Ok(ExitCode::FAILURE);
+    if let Some(code) = refused("deploy", preflight::check(&engine, &desired, &plan, &world).await) {
+        return Ok(code);
     }
 
-    let lock = lock::acquire(&engine, &stack, "deploy", args.rollout.break_lock).await?;
-    let outcome = async {
-        let opts = rollout::Options {
-            deadline: Duration::from_secs(args.rollout.deadline),
-            soak: Duration::from_secs(args.rollout.soak),
-        };
-        if let Some((holder, why)) = &lock.broke {
-            progress.note(&format!("broke the deploy lock of {holder} ({why})"));
-        }
-        if let Some(code) = finish_dead_first(&engine, &stack, "deploy", opts, &progress).await? {
-            return Ok(code);
-        }
+    under_lock(&engine, &stack, "deploy", &args.rollout, &progress, async |opts| {
         // Read again under the lock: what runs now is what the plan is against.
         let world = World::observe(&engine, &stack).await?;
         let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
@@ -154,24 +138,11 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         print!("{}", crate::plan::human(&plan, &engine.describe(), current));
-        let number = revisions.iter().map(|s| s.revision.number).max().unwrap_or(0) + 1;
-        let ended = rollout::execute(
-            &engine,
-            &desired,
-            &plan,
-            &world,
-            rollout::Next { number, kind: Kind::Deploy },
-            opts,
-            &progress,
-        )
-        .await?;
+        let next = rollout::Next { number: next_number(&revisions), kind: Kind::Deploy };
+        let ended = rollout::execute(&engine, &desired, &plan, &world, next, opts, &progress).await?;
         report(&engine, &stack, ended, started).await
-    }
-    .await;
-    let released = lock.release().await;
-    let code = outcome?;
-    released?;
-    Ok(code)
+    })
+    .await
 }
 
 async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
@@ -180,18 +151,7 @@ async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
     let progress = Progress::new();
     let engine = Engine::connect().await?;
     setup::ensure_swarm(&engine, false, &progress).await?;
-    let lock = lock::acquire(&engine, &stack, "rollback", args.rollout.break_lock).await?;
-    let outcome = async {
-        let opts = rollout::Options {
-            deadline: Duration::from_secs(args.rollout.deadline),
-            soak: Duration::from_secs(args.rollout.soak),
-        };
-        if let Some((holder, why)) = &lock.broke {
-            progress.note(&format!("broke the deploy lock of {holder} ({why})"));
-        }
-        if let Some(code) = finish_dead_first(&engine, &stack, "rollback", opts, &progress).await? {
-            return Ok(code);
-        }
+    under_lock(&engine, &stack, "rollback", &args.rollout, &progress, async |opts| {
         let revisions = store::list(&engine, &stack).await?;
         let current = crate::history::current(&revisions);
         let target = match args.to {
@@ -222,13 +182,8 @@ async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
         let desired = Desired::from_revision(target);
         let world = World::observe(&engine, &stack).await?;
         let plan = Plan::compute(&desired, &world);
-        let problems = preflight::check(&engine, &desired, &plan, &world).await;
-        if !problems.is_empty() {
-            eprintln!("rollback refused, nothing was changed ({} problem(s)):", problems.len());
-            for p in &problems {
-                eprintln!("  - {p}");
-            }
-            return Ok(ExitCode::FAILURE);
+        if let Some(code) = refused("rollback", preflight::check(&engine, &desired, &plan, &world).await) {
+            return Ok(code);
         }
         if plan.is_noop() {
             println!("nothing to change: `{stack}` already runs revision {}'s specs", target.revision.number);
@@ -236,24 +191,56 @@ async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
         }
         println!("rolling `{stack}` back to revision {} ({})", target.revision.number, target.revision.started_at);
         print!("{}", crate::plan::human(&plan, &engine.describe(), current.map(|c| c.revision.number)));
-        let number = revisions.iter().map(|s| s.revision.number).max().unwrap_or(0) + 1;
-        let ended = rollout::execute(
-            &engine,
-            &desired,
-            &plan,
-            &world,
-            rollout::Next { number, kind: Kind::Rollback },
-            opts,
-            &progress,
-        )
-        .await?;
+        let next = rollout::Next { number: next_number(&revisions), kind: Kind::Rollback };
+        let ended = rollout::execute(&engine, &desired, &plan, &world, next, opts, &progress).await?;
         report(&engine, &stack, ended, started).await
+    })
+    .await
+}
+
+/// Runs `body` holding the stack's deploy lock, after finishing any deploy
+/// that died mid-way; the lock is released whatever `body` returns.
+async fn under_lock(
+    engine: &Engine,
+    stack: &str,
+    command: &str,
+    args: &RolloutArgs,
+    progress: &Progress,
+    body: impl AsyncFnOnce(rollout::Options) -> Result<ExitCode>,
+) -> Result<ExitCode> {
+    let lock = lock::acquire(engine, stack, command, args.break_lock).await?;
+    let outcome = async {
+        let opts =
+            rollout::Options { deadline: Duration::from_secs(args.deadline), soak: Duration::from_secs(args.soak) };
+        if let Some((holder, why)) = &lock.broke {
+            progress.note(&format!("broke the deploy lock of {holder} ({why})"));
+        }
+        if let Some(code) = finish_dead_first(engine, stack, command, opts, progress).await? {
+            return Ok(code);
+        }
+        body(opts).await
     }
     .await;
     let released = lock.release().await;
     let code = outcome?;
     released?;
     Ok(code)
+}
+
+/// Prints every preflight problem; the exit code when there is any.
+fn refused(verb: &str, problems: Vec<String>) -> Option<ExitCode> {
+    if problems.is_empty() {
+        return None;
+    }
+    eprintln!("{verb} refused, nothing was changed ({} problem(s)):", problems.len());
+    for p in &problems {
+        eprintln!("  - {p}");
+    }
+    Some(ExitCode::FAILURE)
+}
+
+fn next_number(revisions: &[store::Stored]) -> u64 {
+    revisions.iter().map(|s| s.revision.number).max().unwrap_or(0) + 1
 }
 
 /// Rolls back a deploy that died mid-way; an exit code when that failed.

@@ -453,20 +453,7 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
         }
     }
     if let Some(server) = &config.server {
-        if let Some(level) = &server.log_level
-            && !["debug", "info", "warn", "error"].contains(&level.value.as_str())
-        {
-            out.push(finding_at(
-                file,
-                level,
-                format!("server.log_level `{}`: one of debug, info, warn, error", level.value),
-            ));
-        }
-        if let Some(format) = &server.log_format
-            && !["logfmt", "json"].contains(&format.value.as_str())
-        {
-            out.push(finding_at(file, format, format!("server.log_format `{}`: logfmt or json", format.value)));
-        }
+        out.extend(super::check_log_settings(file, server.log_level.as_ref(), server.log_format.as_ref()));
     }
 
     // A single process: everything replicated once, rings in memory.

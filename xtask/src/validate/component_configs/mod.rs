@@ -74,6 +74,26 @@ pub fn check(repo: &Path) -> Vec<Finding> {
     findings
 }
 
+/// The dskit `server.log_level`/`log_format` values Loki and Promtail accept.
+fn check_log_settings(file: &str, level: Option<&Spanned<String>>, format: Option<&Spanned<String>>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(level) = level
+        && !["debug", "info", "warn", "error"].contains(&level.value.as_str())
+    {
+        out.push(finding_at(
+            file,
+            level,
+            format!("server.log_level `{}`: one of debug, info, warn, error", level.value),
+        ));
+    }
+    if let Some(format) = format
+        && !["logfmt", "json"].contains(&format.value.as_str())
+    {
+        out.push(finding_at(file, format, format!("server.log_format `{}`: logfmt or json", format.value)));
+    }
+    out
+}
+
 /// The data source uids Grafana is provisioned with.
 pub fn provisioned_datasource_uids(repo: &Path) -> Result<Vec<String>, Finding> {
     let text = std::fs::read_to_string(repo.join(GRAFANA_DATASOURCES))

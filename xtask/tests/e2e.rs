@@ -10,9 +10,11 @@
 #[path = "e2e/harness.rs"]
 mod harness;
 
+use std::process::Child;
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use harness::{Knobs, TestStack, signal, stderr_lines, unix_now, wait_for, wait_line};
+use harness::{Knobs, Snapshot, TestStack, signal, stderr_lines, unix_now, wait_for, wait_line};
 
 const CRASH: &str = r#"["-c", "echo probe starting; echo 'fatal: bad config' >&2; exit 3"]"#;
 const NEVER_HEALTHY: &str = r#"["CMD-SHELL", "exit 1"]"#;
@@ -30,7 +32,7 @@ fn stdout(out: &std::process::Output) -> String {
 }
 
 /// Deploys the default stack (revision 1) and checks it.
-fn first(stack: &TestStack) -> harness::Snapshot {
+fn first(stack: &TestStack) -> Snapshot {
     let v1 = stack.render();
     let out = stack.deploy(&[]);
     assert_eq!(code(&out), Some(0), "first deploy failed:\n{}", stderr(&out));
@@ -189,14 +191,8 @@ fn one_failure_rolls_back_both_changed_services() {
 fn interrupt_rolls_back() {
     let Some(mut stack) = TestStack::new("interrupt") else { return };
     let v1 = first(&stack);
-    // Healthy only after a long time: the rollout sits in `starting`.
-    stack.knobs.probe_health = NEVER_HEALTHY.into();
-    stack.knobs.probe_start_period = "120s".into();
-    stack.knobs.probe_conf = "v2".into();
-    stack.render();
-    let mut child = stack.spawn_deploy(&[]);
-    let lines = stderr_lines(&mut child);
-    wait_line(&lines, "probe: updating", Duration::from_secs(30));
+    render_stuck_v2(&mut stack);
+    let (mut child, lines) = deploy_until_updating(&stack);
     std::thread::sleep(Duration::from_secs(2));
     signal(&child, "INT");
     let status = child.wait().expect("deploy");
@@ -211,15 +207,10 @@ fn interrupt_rolls_back() {
 fn killed_deploy_is_finished_by_the_next_run() {
     let Some(mut stack) = TestStack::new("sigkill") else { return };
     let v1 = first(&stack);
-    stack.knobs.probe_health = NEVER_HEALTHY.into();
-    stack.knobs.probe_start_period = "120s".into();
-    stack.knobs.probe_conf = "v2".into();
-    let v2 = stack.render();
+    let v2 = render_stuck_v2(&mut stack);
 
     // 1. Killed mid-rollout; `status` finds the dead deploy and rolls it back.
-    let mut child = stack.spawn_deploy(&[]);
-    let lines = stderr_lines(&mut child);
-    wait_line(&lines, "probe: updating", Duration::from_secs(30));
+    let (mut child, _lines) = deploy_until_updating(&stack);
     std::thread::sleep(Duration::from_secs(1));
     signal(&child, "KILL");
     child.wait().unwrap();
@@ -232,9 +223,7 @@ fn killed_deploy_is_finished_by_the_next_run() {
     stack.assert_healthy(Duration::from_secs(20), "after status finished the dead deploy");
 
     // 2. Killed again; this time the next `deploy` (of v1) finishes it.
-    let mut child = stack.spawn_deploy(&[]);
-    let lines = stderr_lines(&mut child);
-    wait_line(&lines, "probe: updating", Duration::from_secs(30));
+    let (mut child, _lines) = deploy_until_updating(&stack);
     std::thread::sleep(Duration::from_secs(1));
     signal(&child, "KILL");
     child.wait().unwrap();
@@ -252,13 +241,8 @@ fn killed_deploy_is_finished_by_the_next_run() {
 fn concurrent_deploy_fails_fast_naming_the_holder() {
     let Some(mut stack) = TestStack::new("concurrent") else { return };
     let v1 = first(&stack);
-    stack.knobs.probe_health = NEVER_HEALTHY.into();
-    stack.knobs.probe_start_period = "120s".into();
-    stack.knobs.probe_conf = "v2".into();
-    stack.render();
-    let mut child = stack.spawn_deploy(&[]);
-    let lines = stderr_lines(&mut child);
-    wait_line(&lines, "probe: updating", Duration::from_secs(30));
+    render_stuck_v2(&mut stack);
+    let (mut child, _lines) = deploy_until_updating(&stack);
     let t = Instant::now();
     let second = stack.deploy(&[]);
     assert!(t.elapsed() < Duration::from_secs(10), "the second deploy must fail fast");
@@ -365,4 +349,21 @@ fn takes_over_a_stack_deployed_by_docker_stack_deploy() {
         before.iter().all(|(k, v)| (k == "probe") != (after[k] == *v)),
         "only probe changes: {before:?} → {after:?}"
     );
+}
+
+/// Renders a v2 whose probe takes minutes to turn healthy, so a deploy of it
+/// sits in `starting` until something stops it.
+fn render_stuck_v2(stack: &mut TestStack) -> Snapshot {
+    stack.knobs.probe_health = NEVER_HEALTHY.into();
+    stack.knobs.probe_start_period = "120s".into();
+    stack.knobs.probe_conf = "v2".into();
+    stack.render()
+}
+
+/// Starts `deploy` in the background and returns once it is updating probe.
+fn deploy_until_updating(stack: &TestStack) -> (Child, Receiver<String>) {
+    let mut child = stack.spawn_deploy(&[]);
+    let lines = stderr_lines(&mut child);
+    wait_line(&lines, "probe: updating", Duration::from_secs(30));
+    (child, lines)
 }

@@ -13,6 +13,7 @@ mod history;
 mod pin;
 mod plan;
 mod source;
+mod swarm;
 mod validate;
 
 use clap::Parser;

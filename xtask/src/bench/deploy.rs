@@ -24,7 +24,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use crate::bundle::Bundle;
-use crate::deploy::engine::{Engine, NAMESPACE_LABEL, short_name};
+use crate::swarm::engine::{Engine, NAMESPACE_LABEL, short_name};
 
 const STACK_TOML: &str = include_str!("../../tests/fixtures/e2e/stack.toml.in");
 const PROMETHEUS_YML: &str = include_str!("../../tests/fixtures/e2e/prometheus.yml.in");

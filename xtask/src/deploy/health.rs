@@ -21,9 +21,9 @@ use bollard::models::{Service, ServiceUpdateStatusStateEnum, Task, TaskState};
 use bollard::query_parameters::LogsOptions;
 use futures_util::StreamExt;
 
-use super::engine::Engine;
 use super::progress::Progress;
-use crate::history::clock::Instant;
+use crate::swarm::engine::Engine;
+use crate::swarm::timestamp::Timestamp;
 
 /// A service to watch: its short name, id, and when our change was made
 /// (tasks created before are not held against it).
@@ -31,7 +31,7 @@ use crate::history::clock::Instant;
 pub struct Watched {
     pub name: String,
     pub id: String,
-    pub cutoff: Option<Instant>,
+    pub cutoff: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -211,7 +211,7 @@ fn assess(w: &Watched, service: Option<&Service>, tasks: &[&Task], fresh: &HashS
     };
     let is_fresh = |t: &Task| t.id.as_deref().is_some_and(|id| fresh.contains(id));
     let state = |t: &Task| t.status.as_ref().and_then(|s| s.state);
-    let after_cutoff = |t: &Task| match (w.cutoff, t.created_at.as_deref().and_then(Instant::parse)) {
+    let after_cutoff = |t: &Task| match (w.cutoff, t.created_at.as_deref().and_then(Timestamp::parse)) {
         (Some(cut), Some(created)) => created >= cut,
         _ => true,
     };

@@ -18,10 +18,10 @@ use anyhow::{Context, Result};
 use bollard::models::ConfigSpec;
 use bollard::query_parameters::UpdateConfigOptions;
 
-use super::engine::{Engine, NAMESPACE_LABEL, message_of, status_of};
-use crate::history::clock::Instant;
 use crate::history::revision::{hostname, who};
 use crate::history::store::KIND_LABEL;
+use crate::swarm::engine::{Engine, NAMESPACE_LABEL, message_of, status_of};
+use crate::swarm::timestamp::Timestamp;
 
 /// Seconds without a heartbeat after which a lock is stale.
 pub const STALE_AFTER: f64 = 30.0;
@@ -140,8 +140,8 @@ pub async fn read(engine: &Engine, stack: &str) -> Result<Option<(String, Holder
     };
     let labels = config.spec.as_ref().and_then(|s| s.labels.clone()).unwrap_or_default();
     let get = |k: &str| labels.get(&format!("xtask.lock.{k}")).cloned().unwrap_or_default();
-    let daemon_now = engine.docker.info().await.ok().and_then(|i| i.system_time).and_then(|t| Instant::parse(&t));
-    let updated = config.updated_at.as_deref().and_then(Instant::parse);
+    let daemon_now = engine.docker.info().await.ok().and_then(|i| i.system_time).and_then(|t| Timestamp::parse(&t));
+    let updated = config.updated_at.as_deref().and_then(Timestamp::parse);
     let holder = Holder {
         by: get("by"),
         host: get("host"),
@@ -163,7 +163,7 @@ async fn create(engine: &Engine, stack: &str, name: &str, command: &str) -> Resu
         ("xtask.lock.host".to_owned(), host),
         ("xtask.lock.pid".to_owned(), pid.to_string()),
         ("xtask.lock.command".to_owned(), command.to_owned()),
-        ("xtask.lock.since".to_owned(), Instant::now().rfc3339()),
+        ("xtask.lock.since".to_owned(), Timestamp::now().rfc3339()),
     ]);
     if let Some(start) = pid_start(pid) {
         labels.insert("xtask.lock.pid-start".into(), start.to_string());
@@ -181,7 +181,7 @@ fn spawn_heartbeat(engine: Engine, id: String) -> tokio::task::JoinHandle<()> {
             let Ok(config) = engine.docker.inspect_config(&id).await else { continue };
             let (Some(mut spec), Some(version)) = (config.spec, config.version.and_then(|v| v.index)) else { continue };
             let labels = spec.labels.get_or_insert_with(HashMap::new);
-            labels.insert("xtask.lock.heartbeat".into(), Instant::now().rfc3339());
+            labels.insert("xtask.lock.heartbeat".into(), Timestamp::now().rfc3339());
             let options = UpdateConfigOptions { version: i64::try_from(version).unwrap_or(i64::MAX) };
             let _ = engine.docker.update_config(&id, spec, options).await;
         }

@@ -7,23 +7,17 @@
 //! 1 refused or failed before changing anything, 2 failed and rolled back,
 //! 3 failed and the rollback failed too, 4 another deploy holds the lock.
 
-pub mod compare;
-pub mod convert;
-pub mod desired;
-pub mod engine;
 pub mod health;
 pub mod lock;
 mod preflight;
 pub mod progress;
 mod prune;
-mod raw;
 pub mod recover;
 mod revert;
 mod rollout;
 #[cfg(test)]
 mod roundtrip_test;
 pub mod setup;
-pub mod world;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -36,11 +30,11 @@ use crate::cli::{DeployArgs, RollbackArgs, RolloutArgs, Target};
 use crate::history::revision::{Kind, Outcome};
 use crate::history::store;
 use crate::plan::Plan;
-use desired::Desired;
-use engine::Engine;
+use crate::swarm::desired::Desired;
+use crate::swarm::engine::Engine;
+use crate::swarm::world::World;
 use progress::Progress;
 use rollout::Ended;
-use world::World;
 
 pub const EXIT_ROLLED_BACK: u8 = 2;
 pub const EXIT_ROLLBACK_FAILED: u8 = 3;
@@ -179,7 +173,7 @@ async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
                     })?
             }
         };
-        let desired = Desired::from_revision(target);
+        let desired = crate::history::desired_of(target);
         let world = World::observe(&engine, &stack).await?;
         let plan = Plan::compute(&desired, &world);
         if let Some(code) = refused("rollback", preflight::check(&engine, &desired, &plan, &world).await) {

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use super::desired::Desired;
-use super::engine::{Engine, message_of};
-use super::world::World;
 use crate::plan::Plan;
+use crate::swarm::desired::Desired;
+use crate::swarm::engine::{Engine, message_of};
+use crate::swarm::world::World;
 
 /// Every problem, one line each (empty: go).
 pub async fn check(engine: &Engine, desired: &Desired, plan: &Plan, world: &World) -> Vec<String> {

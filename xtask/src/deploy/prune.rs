@@ -8,9 +8,10 @@ use std::collections::{BTreeSet, HashMap};
 use anyhow::{Context, Result};
 use bollard::query_parameters::ListConfigsOptions;
 
-use super::engine::{Engine, NAMESPACE_LABEL};
-use crate::history::revision::{Outcome, config_names};
+use crate::history::revision::Outcome;
 use crate::history::store::{self, Stored};
+use crate::swarm::desired::config_names;
+use crate::swarm::engine::{Engine, NAMESPACE_LABEL};
 
 /// Successful revisions whose configs are kept, so `rollback --to` works.
 pub const KEEP_REVISIONS: usize = 5;

@@ -4,12 +4,12 @@
 
 use anyhow::Result;
 
-use super::engine::Engine;
 use super::health::Failure;
 use super::progress::Progress;
 use super::revert;
 use crate::history::revision::{Outcome, who};
 use crate::history::store;
+use crate::swarm::engine::Engine;
 
 /// What a recovery did.
 #[derive(Debug)]

@@ -11,12 +11,12 @@ use std::time::Duration;
 use bollard::models::ServiceSpec;
 use futures_util::future::join_all;
 
-use super::compare;
-use super::engine::{Engine, full_name, message_of, status_of};
 use super::health::{self, Failure, Mode, Watched};
 use super::progress::Progress;
-use crate::history::clock::Instant;
 use crate::history::revision::{Action, Revision, ServiceRecord};
+use crate::swarm::compare;
+use crate::swarm::engine::{Engine, full_name, message_of, status_of};
+use crate::swarm::timestamp::Timestamp;
 
 /// Seconds the reverted services must stay converged.
 const HOLD: Duration = Duration::from_secs(2);
@@ -79,7 +79,7 @@ async fn revert_one(
                 None => {
                     progress.service(name, "re-creating with its previous spec");
                     let id = create(engine, previous).await.map_err(fail)?;
-                    Ok(Some(Watched { name: name.to_owned(), id, cutoff: Some(Instant::now()) }))
+                    Ok(Some(Watched { name: name.to_owned(), id, cutoff: Some(Timestamp::now()) }))
                 }
                 Some(svc) => {
                     let id = svc.id.clone().unwrap_or(full);

@@ -11,16 +11,16 @@ use bollard::models::{ConfigSpec, NetworkCreateRequest, ServiceSpec};
 use futures_util::future::join_all;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::desired::{Desired, fill_ids};
-use super::engine::{Engine, NAMESPACE_LABEL, message_of, status_of};
 use super::health::{self, Failure, Mode, Watched};
 use super::progress::Progress;
 use super::revert;
-use super::world::World;
-use crate::history::clock::Instant;
 use crate::history::revision::{Action, Kind, Outcome, Revision, ServiceRecord, who};
 use crate::history::store::{self, Stored};
 use crate::plan::{Plan, ServicePlan};
+use crate::swarm::desired::{Desired, fill_ids};
+use crate::swarm::engine::{Engine, NAMESPACE_LABEL, message_of, status_of};
+use crate::swarm::timestamp::Timestamp;
+use crate::swarm::world::World;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -122,7 +122,7 @@ pub async fn execute(
         number,
         kind,
         rollback_to: desired.from_revision,
-        started_at: Instant::now().rfc3339(),
+        started_at: Timestamp::now().rfc3339(),
         by,
         pid,
         bundle_digest: desired.bundle_digest.clone(),
@@ -275,7 +275,7 @@ async fn apply_one(
     // Tasks created before our change (say, failed tasks of the same spec
     // from an earlier attempt) do not count against it.
     let cutoff =
-        engine.inspect_service(&id).await.ok().flatten().and_then(|s| s.updated_at).and_then(|t| Instant::parse(&t));
+        engine.inspect_service(&id).await.ok().flatten().and_then(|s| s.updated_at).and_then(|t| Timestamp::parse(&t));
     Ok(Some(Watched { name: sp.name.clone(), id, cutoff }))
 }
 

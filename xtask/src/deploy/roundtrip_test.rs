@@ -15,12 +15,12 @@ use std::path::Path;
 use base64::Engine as _;
 use bollard::models::{ConfigSpec, NetworkCreateRequest, SecretSpec};
 
-use super::desired::{Desired, fill_ids};
-use super::engine::{Engine, NAMESPACE_LABEL};
-use super::world::World;
 use crate::bundle::Bundle;
 use crate::history::revision::Action;
 use crate::plan::Plan;
+use crate::swarm::desired::{Desired, fill_ids};
+use crate::swarm::engine::{Engine, NAMESPACE_LABEL};
+use crate::swarm::world::World;
 
 #[test]
 fn repository_bundle_round_trips_through_the_engine() {

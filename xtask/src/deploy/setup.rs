@@ -10,10 +10,10 @@ use anyhow::{Result, bail};
 use bollard::models::{LocalNodeState, NetworkCreateRequest, SwarmInitRequest};
 use bollard::query_parameters::UpdateNodeOptions;
 
-use super::desired::Desired;
-use super::engine::{Engine, message_of};
 use super::progress::Progress;
-use super::world::World;
+use crate::swarm::desired::Desired;
+use crate::swarm::engine::{Engine, message_of};
+use crate::swarm::world::World;
 
 /// Fails unless the engine is a manager of an active Swarm (making it one
 /// with `init`).

@@ -124,8 +124,12 @@ impl Revision {
 
     /// Config names the stack uses after this revision.
     pub fn configs_used(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            self.services.values().filter_map(|r| r.next.as_ref()).flat_map(config_names).collect();
+        let mut names: Vec<String> = self
+            .services
+            .values()
+            .filter_map(|r| r.next.as_ref())
+            .flat_map(crate::swarm::desired::config_names)
+            .collect();
         names.sort();
         names.dedup();
         names
@@ -152,18 +156,6 @@ impl Revision {
         }
         if parts.is_empty() { "no change".to_owned() } else { parts.join(", ") }
     }
-}
-
-/// Config names a spec mounts.
-pub fn config_names(spec: &ServiceSpec) -> Vec<String> {
-    spec.task_template
-        .as_ref()
-        .and_then(|t| t.container_spec.as_ref())
-        .and_then(|c| c.configs.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.config_name.clone())
-        .collect()
 }
 
 /// `user@host` of this process, its host name and pid.

@@ -14,10 +14,11 @@ use serde_json::json;
 use super::revision::Outcome;
 use super::store;
 use crate::cli::{OutputFormat, StatusArgs};
-use crate::deploy::engine::Engine;
 use crate::deploy::progress::Progress;
-use crate::deploy::world::World;
-use crate::deploy::{EXIT_ROLLBACK_FAILED, compare, lock, recover, setup};
+use crate::deploy::{EXIT_ROLLBACK_FAILED, lock, recover, setup};
+use crate::swarm::compare;
+use crate::swarm::engine::Engine;
+use crate::swarm::world::World;
 
 /// How long the revert of a dead deploy may take when status finds one.
 const RECOVERY_DEADLINE: Duration = Duration::from_secs(300);

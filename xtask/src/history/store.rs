@@ -15,9 +15,9 @@ use base64::Engine as _;
 use bollard::models::{Config, ConfigSpec};
 use bollard::query_parameters::{ListConfigsOptions, UpdateConfigOptions};
 
-use super::clock::Instant;
 use super::revision::{Outcome, Revision};
-use crate::deploy::engine::{Engine, NAMESPACE_LABEL, message_of};
+use crate::swarm::engine::{Engine, NAMESPACE_LABEL, message_of};
+use crate::swarm::timestamp::Timestamp;
 
 pub const KIND_LABEL: &str = "xtask.kind";
 const REVISION_LABEL: &str = "xtask.revision";
@@ -132,7 +132,7 @@ pub async fn begin(engine: &Engine, revision: &Revision) -> Result<Stored> {
 /// Records how the revision ended (a label update, retried once on a
 /// version race).
 pub async fn finish(engine: &Engine, stored: &mut Stored, outcome: Outcome, reason: Option<&str>) -> Result<()> {
-    let now = Instant::now().rfc3339();
+    let now = Timestamp::now().rfc3339();
     let mut labels = stored.labels.clone();
     labels.insert(OUTCOME_LABEL.into(), outcome.as_str().into());
     labels.insert(FINISHED_LABEL.into(), now.clone());

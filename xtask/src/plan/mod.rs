@@ -13,11 +13,11 @@ use bollard::models::{Service, ServiceSpec};
 use serde::Serialize;
 
 use crate::cli::{OutputFormat, PlanArgs};
-use crate::deploy::compare::{self, FieldChange};
-use crate::deploy::desired::Desired;
-use crate::deploy::engine::Engine;
-use crate::deploy::world::World;
 use crate::history::revision::Action;
+use crate::swarm::compare::{self, FieldChange};
+use crate::swarm::desired::Desired;
+use crate::swarm::engine::Engine;
+use crate::swarm::world::World;
 
 pub use render::{human, json};
 

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use super::Plan;
-use crate::deploy::compare;
 use crate::history::revision::Action;
+use crate::swarm::compare;
 
 pub fn human(plan: &Plan, engine: &str, current: Option<u64>) -> String {
     let mut out = String::new();
@@ -99,8 +99,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::deploy::compare::FieldChange;
     use crate::plan::ServicePlan;
+    use crate::swarm::compare::FieldChange;
 
     fn plan() -> Plan {
         let service = |name: &str, action, changes| ServicePlan {

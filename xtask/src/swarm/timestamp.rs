@@ -1,4 +1,4 @@
-//! Wall-clock times as the engine writes them (RFC 3339, UTC), without a
+//! Wall-clock timestamps as the engine writes them (RFC 3339, UTC), without a
 //! date crate: the engine's timestamps only need parsing and comparing, and
 //! ours only formatting.
 
@@ -6,19 +6,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds and nanoseconds since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Instant {
+pub struct Timestamp {
     pub secs: i64,
     pub nanos: u32,
 }
 
-impl Instant {
-    pub fn now() -> Instant {
+impl Timestamp {
+    pub fn now() -> Timestamp {
         let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        Instant { secs: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), nanos: d.subsec_nanos() }
+        Timestamp { secs: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), nanos: d.subsec_nanos() }
     }
 
     /// Seconds from `self` to `later` (negative when `later` is earlier).
-    pub fn seconds_until(self, later: Instant) -> f64 {
+    pub fn seconds_until(self, later: Timestamp) -> f64 {
         (later.secs - self.secs) as f64 + (f64::from(later.nanos) - f64::from(self.nanos)) / 1e9
     }
 
@@ -32,7 +32,7 @@ impl Instant {
 
     /// Parses `2026-11-26T14:03:03.244297996Z` (the engine's form); offsets
     /// other than `Z` are accepted as `+hh:mm`/`-hh:mm`.
-    pub fn parse(text: &str) -> Option<Instant> {
+    pub fn parse(text: &str) -> Option<Timestamp> {
         let b = text.as_bytes();
         if b.len() < 20
             || b[4] != b'-'
@@ -62,7 +62,7 @@ impl Instant {
             _ => return None,
         };
         let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset;
-        Some(Instant { secs, nanos })
+        Some(Timestamp { secs, nanos })
     }
 }
 
@@ -95,15 +95,15 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let t = Instant::parse("2026-11-26T14:03:03.244297996Z").unwrap();
+        let t = Timestamp::parse("2026-11-26T14:03:03.244297996Z").unwrap();
         assert_eq!(t.nanos, 244_297_996);
         assert_eq!(t.rfc3339(), "2026-11-26T14:03:03Z");
-        assert_eq!(Instant::parse("1970-01-01T00:00:00Z").unwrap().secs, 0);
-        assert_eq!(Instant::parse("2000-03-01T01:00:00+01:00").unwrap().rfc3339(), "2000-03-01T00:00:00Z");
-        let a = Instant::parse("2026-11-26T14:03:05.1Z").unwrap();
-        let b = Instant::parse("2026-11-26T14:03:05.123Z").unwrap();
+        assert_eq!(Timestamp::parse("1970-01-01T00:00:00Z").unwrap().secs, 0);
+        assert_eq!(Timestamp::parse("2000-03-01T01:00:00+01:00").unwrap().rfc3339(), "2000-03-01T00:00:00Z");
+        let a = Timestamp::parse("2026-11-26T14:03:05.1Z").unwrap();
+        let b = Timestamp::parse("2026-11-26T14:03:05.123Z").unwrap();
         assert!(a < b);
-        assert!(Instant::parse("0001-01-01T00:00:00Z").is_some());
-        assert!(Instant::parse("garbage").is_none());
+        assert!(Timestamp::parse("0001-01-01T00:00:00Z").is_some());
+        assert!(Timestamp::parse("garbage").is_none());
     }
 }

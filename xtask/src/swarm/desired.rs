@@ -4,12 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, Result, bail};
-use bollard::models::{MountType, ServiceSpec};
+use bollard::models::ServiceSpec;
 
 use super::convert::{self, Ids};
 use crate::bundle::Bundle;
-use crate::history::revision::config_names;
-use crate::history::store::Stored;
 
 /// A config the stack needs, with its content.
 #[derive(Debug, Clone)]
@@ -92,44 +90,6 @@ impl Desired {
             from_revision: None,
         })
     }
-
-    /// The whole stack as revision `stored` left it.
-    pub fn from_revision(stored: &Stored) -> Desired {
-        let rev = &stored.revision;
-        let services: BTreeMap<String, ServiceSpec> =
-            rev.services.iter().filter_map(|(n, r)| Some((n.clone(), r.next.clone()?))).collect();
-        let mut desired = Desired {
-            stack: rev.stack.clone(),
-            services: BTreeMap::new(),
-            configs: Vec::new(),
-            config_names: BTreeSet::new(),
-            secrets: BTreeSet::new(),
-            networks: BTreeSet::new(),
-            volumes: BTreeSet::new(),
-            images: BTreeSet::new(),
-            bundle_digest: rev.bundle_digest.clone(),
-            from_revision: Some(rev.number),
-        };
-        for spec in services.values() {
-            desired.config_names.extend(config_names(spec));
-            let tt = spec.task_template.as_ref();
-            let cs = tt.and_then(|t| t.container_spec.as_ref());
-            desired.images.extend(cs.and_then(|c| c.image.clone()));
-            desired
-                .secrets
-                .extend(cs.and_then(|c| c.secrets.clone()).into_iter().flatten().filter_map(|s| s.secret_name));
-            for m in cs.and_then(|c| c.mounts.clone()).into_iter().flatten() {
-                if m.typ == Some(MountType::VOLUME) {
-                    desired.volumes.extend(m.source);
-                }
-            }
-            for n in tt.and_then(|t| t.networks.clone()).into_iter().flatten() {
-                desired.networks.extend(n.target.map(|name| NetworkNeed { name, external: true }));
-            }
-        }
-        desired.services = services;
-        desired
-    }
 }
 
 /// Fills in ids of objects that exist now (after the rollout created them).
@@ -152,4 +112,16 @@ pub fn fill_ids(spec: &mut ServiceSpec, ids: &Ids) {
             n.target = Some(id.clone());
         }
     }
+}
+
+/// Config names a spec mounts.
+pub fn config_names(spec: &ServiceSpec) -> Vec<String> {
+    spec.task_template
+        .as_ref()
+        .and_then(|t| t.container_spec.as_ref())
+        .and_then(|c| c.configs.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.config_name.clone())
+        .collect()
 }

@@ -31,17 +31,21 @@ pub enum Command {
     /// Check, plan, and roll the whole stack out atomically: every service
     /// reaches the new revision healthy, or all of them go back.
     ///
-    /// Exit codes: 0 deployed (or nothing to change); 1 refused or failed
-    /// before anything changed (preflight problems are listed all at once);
-    /// 2 the rollout failed and every service was rolled back to its
-    /// previous spec (the reason, task errors and log tail are printed);
-    /// 3 the rollout failed and the rollback failed too; 4 another deploy
-    /// holds the stack's lock (its holder is named).
+    /// Exit codes: 0 deployed (or nothing to change); 1 refused, interrupted
+    /// or failed before anything changed (preflight problems are listed all
+    /// at once); 2 the rollout failed and every service was rolled back to
+    /// its previous spec (the reason, task errors and log tail are printed);
+    /// 3 the rollout failed and the rollback failed too (the next run tries
+    /// again); 4 another deploy holds the stack's lock (its holder is
+    /// named); 5 this run lost the lock to another process mid-way and
+    /// stopped writing; 6 every service converged but the outcome could not
+    /// be recorded (the next run records it); 64 usage error.
     Deploy(DeployArgs),
     /// Roll the stack back to the previous (or a named) recorded revision.
     ///
     /// Same atomic machinery and exit codes as `deploy`: 0 done, 1 refused,
-    /// 2 failed and restored, 3 restoring failed too, 4 locked.
+    /// 2 failed and restored, 3 restoring failed too, 4 locked, 5 lock lost,
+    /// 6 converged but unrecorded, 64 usage error.
     Rollback(RollbackArgs),
     /// Current revision, per-service state and the revision history.
     Status(StatusArgs),
@@ -127,7 +131,8 @@ pub struct DeployArgs {
 pub struct RollbackArgs {
     #[command(flatten)]
     pub target: Target,
-    /// Revision number to go back to (default: the one before the current).
+    /// Revision number to go back to (default: the successful one before
+    /// the current).
     #[arg(long, value_name = "N")]
     pub to: Option<u64>,
     #[command(flatten)]
@@ -142,8 +147,11 @@ pub struct RolloutArgs {
     #[arg(long, default_value_t = 300)]
     pub deadline: u64,
     /// Seconds every changed service must stay healthy before it counts.
-    #[arg(long, default_value_t = 5)]
-    pub soak: u64,
+    /// Default: the longest update monitor window and health-check interval
+    /// of the changed services (at least 5), so Swarm never rolls a service
+    /// back by itself after the run has ended; a shorter value is warned about.
+    #[arg(long, value_name = "SECONDS")]
+    pub soak: Option<u64>,
     /// Remove a deploy lock held by a live process before starting (a dead
     /// holder's lock is broken automatically).
     #[arg(long)]

@@ -16,10 +16,23 @@ mod source;
 mod swarm;
 mod validate;
 
-use clap::Parser;
+use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    // clap exits with 2 on a usage error, which `deploy` uses for "rolled
+    // back": usage errors get their own code (EX_USAGE).
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let usage = err.use_stderr();
+            let _ = err.print();
+            return if usage {
+                std::process::ExitCode::from(deploy::EXIT_USAGE)
+            } else {
+                std::process::ExitCode::SUCCESS
+            };
+        }
+    };
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -40,7 +53,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Plan(args) => plan::run(&root, args),
         cli::Command::Deploy(args) => deploy::run(&root, args),
         cli::Command::Rollback(args) => deploy::run_rollback(&root, args),
-        cli::Command::Status(args) => history::run_status(&root, args),
+        cli::Command::Status(args) => deploy::status::run(&root, args),
         cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::Deploy }) => bench::deploy::run(&root),
     }
 }

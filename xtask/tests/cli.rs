@@ -143,3 +143,31 @@ fn an_alert_whose_runbook_section_is_gone_is_named() {
     assert!(line.starts_with("alerts/generated/rules/hosts.rules.yml: group "), "{line}");
     assert!(line.contains("[rule-lint]") && line.contains("runbook"), "{line}");
 }
+
+/// Usage errors have their own exit code, never one of the rollout outcomes
+/// (2 is "rolled back"); every code is listed in `--help` and the README.
+#[test]
+fn usage_errors_exit_64_and_exit_codes_are_documented() {
+    for args in [&["rollback", "--to", "last"][..], &["deploy", "--no-such-flag"], &["no-such-command"]] {
+        let out = xtask(&repo(), args);
+        assert_eq!(out.status.code(), Some(64), "`cargo xtask {}`: {}", args.join(" "), text(&out));
+    }
+    let help = xtask(&repo(), &["deploy", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let help = text(&help);
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for (code, meaning) in [
+        (1, "refused"),
+        (2, "rolled back"),
+        (3, "rollback failed"),
+        (4, "lock"),
+        (5, "lost the lock"),
+        (6, "could not be recorded"),
+        (64, "usage"),
+    ] {
+        assert!(help.contains(&format!("{code} ")), "`deploy --help` does not list exit code {code}:\n{help}");
+        let row = readme.lines().find(|l| l.starts_with(&format!("| {code} |")));
+        let row = row.unwrap_or_else(|| panic!("README.md has no row `| {code} | …` in its exit code table"));
+        assert!(row.to_lowercase().contains(meaning), "README row for exit code {code} should say `{meaning}`: {row}");
+    }
+}

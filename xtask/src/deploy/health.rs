@@ -90,27 +90,34 @@ pub async fn watch(
         Mode::Revert { hold } => hold,
     };
     let mut converged_since: Option<tokio::time::Instant> = None;
-    let mut errors_in_a_row = 0;
+    // The engine may be away for a while (a daemon restart, a leader
+    // election): reads are retried until the deadline, not counted.
+    let mut failing_since: Option<tokio::time::Instant> = None;
     loop {
         let snapshot = tokio::join!(engine.stack_services(stack), engine.tasks(&ids, false), engine.tasks(&ids, true));
         let (services, all, fresh) = match snapshot {
             (Ok(s), Ok(a), Ok(f)) => (s, a, f),
             (s, a, f) => {
-                errors_in_a_row += 1;
                 let err = s.err().or(a.err()).or(f.err()).map(|e| format!("{e:#}")).unwrap_or_default();
-                if errors_in_a_row >= 10 {
+                let now = tokio::time::Instant::now();
+                let since = *failing_since.get_or_insert(now);
+                if now >= deadline {
                     return Err(vec![Failure {
                         service: "engine".into(),
-                        reason: format!("cannot read the Swarm: {err}"),
+                        reason: format!(
+                            "cannot read the Swarm (for {:.0}s, until the deadline): {err}",
+                            now.duration_since(since).as_secs_f64()
+                        ),
                         ..Default::default()
                     }]);
                 }
-                progress.note(&format!("reading the Swarm failed (retrying): {err}"));
-                tokio::time::sleep(POLL).await;
+                progress.note(&format!("reading the Swarm failed (retrying until the deadline): {err}"));
+                converged_since = None;
+                tokio::time::sleep(POLL * 2).await;
                 continue;
             }
         };
-        errors_in_a_row = 0;
+        failing_since = None;
         let services: HashMap<&str, &Service> = services.iter().filter_map(|s| Some((s.id.as_deref()?, s))).collect();
         let fresh: HashSet<&str> = fresh.iter().filter_map(|t| t.id.as_deref()).collect();
 
@@ -173,6 +180,24 @@ pub async fn watch(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Whether every watched service has converged right now, with no task
+/// of its current spec failed since its cutoff (one look, no waiting).
+pub async fn converged_now(engine: &Engine, stack: &str, watched: &[Watched]) -> bool {
+    let ids: Vec<String> = watched.iter().map(|w| w.id.clone()).collect();
+    let (services, all, fresh) =
+        match tokio::join!(engine.stack_services(stack), engine.tasks(&ids, false), engine.tasks(&ids, true)) {
+            (Ok(s), Ok(a), Ok(f)) => (s, a, f),
+            _ => return false,
+        };
+    let services: HashMap<&str, &Service> = services.iter().filter_map(|s| Some((s.id.as_deref()?, s))).collect();
+    let fresh: HashSet<&str> = fresh.iter().filter_map(|t| t.id.as_deref()).collect();
+    watched.iter().all(|w| {
+        let tasks: Vec<&Task> = all.iter().filter(|t| t.service_id.as_deref() == Some(&w.id)).collect();
+        let a = assess(w, services.get(w.id.as_str()).copied(), &tasks, &fresh, true);
+        a.converged && a.failure.is_none()
+    })
 }
 
 /// One service's state in one snapshot.
@@ -273,11 +298,26 @@ fn assess(w: &Watched, service: Option<&Service>, tasks: &[&Task], fresh: &HashS
     if !forward {
         return a;
     }
-    if let Some(t) = failed.last() {
+    // A task whose container the engine could not start never ran the
+    // application: Swarm's restart policy retries it, and so much is
+    // allowed. A task that ran and failed is the application's: no restart.
+    let (never_ran, ran): (Vec<&&Task>, Vec<&&Task>) = failed.iter().partition(|t| never_started(t));
+    if let Some(t) = ran.last() {
         a.failed_task = t.id.clone();
         a.failure = Some(Failure {
             service: w.name.clone(),
-            reason: format!("{} task(s) of the new spec failed (no restarts allowed)", failed.len()),
+            reason: format!("{} task(s) of the new spec failed (no restarts allowed)", ran.len()),
+            task_errors,
+            logs: Vec::new(),
+        });
+    } else if never_ran.len() > MAX_START_RETRIES {
+        a.failed_task = never_ran.last().and_then(|t| t.id.clone());
+        a.failure = Some(Failure {
+            service: w.name.clone(),
+            reason: format!(
+                "the engine failed to start {} task(s) of the new spec (more than the {MAX_START_RETRIES} retries allowed)",
+                never_ran.len()
+            ),
             task_errors,
             logs: Vec::new(),
         });
@@ -297,6 +337,19 @@ fn assess(w: &Watched, service: Option<&Service>, tasks: &[&Task], fresh: &HashS
         }
     }
     a
+}
+
+/// Engine-level start failures tolerated per service in one rollout.
+pub const MAX_START_RETRIES: usize = 3;
+
+/// The engine could not start the task's container: moby's Swarm executor
+/// wraps every error of the container start in "starting container failed"
+/// (`daemon/cluster/executor/container/controller.go`, `Start`), while a
+/// process that ran and exited is reported as "task: non-zero exit (N)".
+fn never_started(t: &Task) -> bool {
+    let status = t.status.as_ref();
+    status.and_then(|s| s.state) == Some(TaskState::FAILED)
+        && status.and_then(|s| s.err.as_deref()).is_some_and(|e| e.starts_with("starting container failed"))
 }
 
 fn swarm_gave_up(s: ServiceUpdateStatusStateEnum) -> bool {
@@ -382,4 +435,40 @@ async fn enrich(engine: &Engine, failure: &mut Failure, states: &[Assessment]) {
     }
     let skip = lines.len().saturating_sub(LOG_LINES);
     failure.logs = lines.into_iter().skip(skip).filter(|l| !l.trim().is_empty()).collect();
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::{TaskStatus, TaskStatusContainerStatus};
+
+    use super::*;
+
+    fn failed(err: &str, exit: Option<i64>) -> Task {
+        Task {
+            status: Some(TaskStatus {
+                state: Some(TaskState::FAILED),
+                err: Some(err.into()),
+                container_status: Some(TaskStatusContainerStatus { exit_code: exit, ..Default::default() }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_engine_start_failure_is_told_from_an_application_failure() {
+        let busy = "starting container failed: unable to remount dir as readonly: mount tmpfs:/var/lib/docker/containers/x/mounts/secrets: device or resource busy";
+        assert!(never_started(&failed(busy, None)));
+        assert!(!never_started(&failed("task: non-zero exit (3)", Some(3))), "it ran and exited");
+        assert!(!never_started(&failed("task: non-zero exit (137): dockerexec: unhealthy container", Some(137))));
+        let rejected = Task {
+            status: Some(TaskStatus {
+                state: Some(TaskState::REJECTED),
+                err: Some("No such image: x@sha256:00".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(!never_started(&rejected), "a rejected task is not retried by us");
+    }
 }

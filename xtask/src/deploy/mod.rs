@@ -7,6 +7,7 @@
 //! 1 refused or failed before changing anything, 2 failed and rolled back,
 //! 3 failed and the rollback failed too, 4 another deploy holds the lock.
 
+mod exit;
 pub mod health;
 pub mod lock;
 mod preflight;
@@ -18,6 +19,8 @@ mod rollout;
 #[cfg(test)]
 mod roundtrip_test;
 pub mod setup;
+pub mod signals;
+pub mod status;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -36,9 +39,9 @@ use crate::swarm::world::World;
 use progress::Progress;
 use rollout::Ended;
 
-pub const EXIT_ROLLED_BACK: u8 = 2;
-pub const EXIT_ROLLBACK_FAILED: u8 = 3;
-pub const EXIT_LOCKED: u8 = 4;
+pub use exit::{
+    EXIT_LOCK_LOST, EXIT_LOCKED, EXIT_REFUSED, EXIT_ROLLBACK_FAILED, EXIT_ROLLED_BACK, EXIT_UNRECORDED, EXIT_USAGE,
+};
 
 /// The runtime the Swarm commands run on (I/O bound: one thread).
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -62,29 +65,38 @@ pub fn stack_name(root: &Path, target: &Target) -> Result<String> {
     load_target(root, target).map(|(_, s)| s).context("no --stack given and no bundle to take the stack name from")
 }
 
-/// Maps "another deploy holds the lock" to its exit code.
-fn locked_exit(err: anyhow::Error) -> Result<ExitCode> {
-    match err.downcast_ref::<lock::LockHeld>() {
-        Some(held) => {
-            eprintln!("error: {held}");
-            Ok(ExitCode::from(EXIT_LOCKED))
-        }
-        None => Err(err),
+/// Maps the errors that are outcomes of their own to their exit codes:
+/// another deploy holds the lock (4), this run lost it (5), a signal came
+/// before any change (1).
+fn outcome_exit(err: anyhow::Error) -> Result<ExitCode> {
+    if let Some(held) = err.downcast_ref::<lock::LockHeld>() {
+        eprintln!("error: {held}");
+        return Ok(ExitCode::from(EXIT_LOCKED));
     }
+    if let Some(lost) = err.downcast_ref::<lock::LockLost>() {
+        eprintln!("error: {lost}");
+        return Ok(ExitCode::from(EXIT_LOCK_LOST));
+    }
+    if let Some(stopped) = err.downcast_ref::<signals::StoppedEarly>() {
+        eprintln!("error: {stopped}");
+        return Ok(ExitCode::from(EXIT_REFUSED));
+    }
+    Err(err)
 }
 
 /// `cargo xtask deploy`.
 pub fn run(root: &Path, args: DeployArgs) -> Result<ExitCode> {
-    runtime()?.block_on(deploy(root, args)).or_else(locked_exit)
+    runtime()?.block_on(deploy(root, args)).or_else(outcome_exit)
 }
 
 /// `cargo xtask rollback`.
 pub fn run_rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
-    runtime()?.block_on(rollback(root, args)).or_else(locked_exit)
+    runtime()?.block_on(rollback(root, args)).or_else(outcome_exit)
 }
 
 async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
     let started = Instant::now();
+    let signals = signals::Signals::install()?;
     let (bundle, stack) = load_target(root, &args.target)?;
     if args.target.bundle.is_none() && !args.skip_check {
         // `cargo xtask check` of the repository the bundle comes from
@@ -98,24 +110,32 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
                 "deploy refused, nothing was changed: `cargo xtask check` found {} problem(s) (--skip-check skips it)",
                 findings.len()
             );
-            return Ok(ExitCode::FAILURE);
+            return Ok(ExitCode::from(EXIT_REFUSED));
         }
     }
     let progress = Progress::new();
     let engine = Engine::connect().await?;
-    setup::ensure_swarm(&engine, args.init, &progress).await?;
-    let mut world = World::observe(&engine, &stack).await?;
-    let mut desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
-    if args.init && setup::init_objects(&engine, &desired, &world, &progress).await? {
-        world = World::observe(&engine, &stack).await?;
-        desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
-    }
-    let plan = Plan::compute(&desired, &world);
-    if let Some(code) = refused("deploy", preflight::check(&engine, &desired, &plan, &world).await) {
+    // Until the lock is taken nothing has changed: a signal just stops.
+    let prepared = async {
+        setup::ensure_swarm(&engine, args.init, &progress).await?;
+        let mut world = World::observe(&engine, &stack).await?;
+        let mut desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
+        if args.init && setup::init_objects(&engine, &desired, &world, &progress).await? {
+            world = World::observe(&engine, &stack).await?;
+            desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
+        }
+        let plan = Plan::compute(&desired, &world);
+        anyhow::Ok(preflight::check(&engine, &desired, &plan, &world).await)
+    };
+    let problems = tokio::select! {
+        r = prepared => r?,
+        why = signals.next() => return Err(signals::StoppedEarly(why).into()),
+    };
+    if let Some(code) = refused("deploy", problems) {
         return Ok(code);
     }
 
-    under_lock(&engine, &stack, "deploy", &args.rollout, &progress, async |opts| {
+    under_lock(&engine, &stack, "deploy", &args.rollout, &signals, &progress, async |session| {
         // Read again under the lock: what runs now is what the plan is against.
         let world = World::observe(&engine, &stack).await?;
         let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
@@ -132,8 +152,9 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         print!("{}", crate::plan::human(&plan, &engine.describe(), current));
+        let opts = session.options(&plan, &progress);
         let next = rollout::Next { number: next_number(&revisions), kind: Kind::Deploy };
-        let ended = rollout::execute(&engine, &desired, &plan, &world, next, opts, &progress).await?;
+        let ended = rollout::execute(&engine, &desired, &plan, &world, next, &opts, &progress).await?;
         report(&engine, &stack, ended, started).await
     })
     .await
@@ -141,11 +162,15 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
 
 async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
     let started = Instant::now();
+    let signals = signals::Signals::install()?;
     let stack = stack_name(root, &args.target)?;
     let progress = Progress::new();
     let engine = Engine::connect().await?;
-    setup::ensure_swarm(&engine, false, &progress).await?;
-    under_lock(&engine, &stack, "rollback", &args.rollout, &progress, async |opts| {
+    tokio::select! {
+        r = setup::ensure_swarm(&engine, false, &progress) => r?,
+        why = signals.next() => return Err(signals::StoppedEarly(why).into()),
+    }
+    under_lock(&engine, &stack, "rollback", &args.rollout, &signals, &progress, async |session| {
         let revisions = store::list(&engine, &stack).await?;
         let current = crate::history::current(&revisions);
         let target = match args.to {
@@ -173,8 +198,8 @@ async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
                     })?
             }
         };
-        let desired = crate::history::desired_of(target);
         let world = World::observe(&engine, &stack).await?;
+        let desired = crate::history::desired_of(target, &world.ids());
         let plan = Plan::compute(&desired, &world);
         if let Some(code) = refused("rollback", preflight::check(&engine, &desired, &plan, &world).await) {
             return Ok(code);
@@ -185,34 +210,84 @@ async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
         }
         println!("rolling `{stack}` back to revision {} ({})", target.revision.number, target.revision.started_at);
         print!("{}", crate::plan::human(&plan, &engine.describe(), current.map(|c| c.revision.number)));
+        let opts = session.options(&plan, &progress);
         let next = rollout::Next { number: next_number(&revisions), kind: Kind::Rollback };
-        let ended = rollout::execute(&engine, &desired, &plan, &world, next, opts, &progress).await?;
+        let ended = rollout::execute(&engine, &desired, &plan, &world, next, &opts, &progress).await?;
         report(&engine, &stack, ended, started).await
     })
     .await
 }
 
-/// Runs `body` holding the stack's deploy lock, after finishing any deploy
-/// that died mid-way; the lock is released whatever `body` returns.
+/// What a run holds while it has the lock.
+struct Session<'a> {
+    args: &'a RolloutArgs,
+    fence: lock::Fence,
+    signals: signals::Signals,
+}
+
+impl Session<'_> {
+    /// Rollout options for `plan`: the soak covers Swarm's own update
+    /// monitor window and one health-check interval of every service the
+    /// plan changes, so Swarm never rolls a service back by itself after
+    /// the deploy has exited 0.
+    fn options(&self, plan: &Plan, progress: &Progress) -> rollout::Options {
+        let needed = plan.soak_needed().max(Duration::from_secs(DEFAULT_SOAK_SECS));
+        let soak = match self.args.soak {
+            None => needed,
+            Some(s) => {
+                let s = Duration::from_secs(s);
+                if s < needed {
+                    progress.note(&format!(
+                        "--soak {}s is shorter than the {}s that Swarm's update monitor and the health checks of \
+                         the changed services need: Swarm may still roll a service back after this run ends",
+                        s.as_secs(),
+                        needed.as_secs()
+                    ));
+                }
+                s
+            }
+        };
+        rollout::Options {
+            deadline: Duration::from_secs(self.args.deadline),
+            soak,
+            fence: self.fence.clone(),
+            signals: self.signals.clone(),
+        }
+    }
+}
+
+/// The least soak, whatever the specs say.
+const DEFAULT_SOAK_SECS: u64 = 5;
+
+/// Runs `body` holding the stack's deploy lock, after finishing what an
+/// earlier run left; the lock is released whatever `body` returns.
 async fn under_lock(
     engine: &Engine,
     stack: &str,
     command: &str,
     args: &RolloutArgs,
+    signals: &signals::Signals,
     progress: &Progress,
-    body: impl AsyncFnOnce(rollout::Options) -> Result<ExitCode>,
+    body: impl AsyncFnOnce(Session<'_>) -> Result<ExitCode>,
 ) -> Result<ExitCode> {
     let lock = lock::acquire(engine, stack, command, args.break_lock).await?;
+    let session = Session { args, fence: lock.fence(), signals: signals.clone() };
     let outcome = async {
-        let opts =
-            rollout::Options { deadline: Duration::from_secs(args.deadline), soak: Duration::from_secs(args.soak) };
         if let Some((holder, why)) = &lock.broke {
             progress.note(&format!("broke the deploy lock of {holder} ({why})"));
         }
-        if let Some(code) = finish_dead_first(engine, stack, command, opts, progress).await? {
+        if let Some(why) = signals.fired() {
+            return Err(signals::StoppedEarly(why).into());
+        }
+        let deadline = Duration::from_secs(args.deadline);
+        let soak = Duration::from_secs(args.soak.unwrap_or(DEFAULT_SOAK_SECS));
+        if let Some(code) = finish_unfinished(engine, stack, command, deadline, soak, &session.fence, progress).await? {
             return Ok(code);
         }
-        body(opts).await
+        if let Some(why) = signals.fired() {
+            return Err(signals::StoppedEarly(why).into());
+        }
+        body(session).await
     }
     .await;
     let released = lock.release().await;
@@ -230,25 +305,29 @@ fn refused(verb: &str, problems: Vec<String>) -> Option<ExitCode> {
     for p in &problems {
         eprintln!("  - {p}");
     }
-    Some(ExitCode::FAILURE)
+    Some(ExitCode::from(EXIT_REFUSED))
 }
 
 fn next_number(revisions: &[store::Stored]) -> u64 {
     revisions.iter().map(|s| s.revision.number).max().unwrap_or(0) + 1
 }
 
-/// Rolls back a deploy that died mid-way; an exit code when that failed.
-async fn finish_dead_first(
+/// Finishes what an earlier run left (see `recover`); an exit code when
+/// that failed.
+async fn finish_unfinished(
     engine: &Engine,
     stack: &str,
     command: &str,
-    opts: rollout::Options,
+    deadline: Duration,
+    soak: Duration,
+    fence: &lock::Fence,
     progress: &Progress,
 ) -> Result<Option<ExitCode>> {
-    let recovered = recover::finish_dead(engine, stack, command, opts.deadline, progress).await?;
+    let recovered = recover::finish_dead(engine, stack, command, deadline, soak, fence, progress).await?;
     if let Some(bad) = recovered.iter().find(|r| r.outcome == Outcome::RollbackFailed) {
         eprintln!(
-            "error: revision {} died mid-way and rolling it back failed; fix the services below, then retry:",
+            "error: revision {} did not finish and rolling it back failed; fix the services below, then retry \
+             (the next deploy, status or rollback tries again):",
             bad.number
         );
         for f in &bad.failures {
@@ -296,11 +375,27 @@ async fn report(engine: &Engine, stack: &str, ended: Ended, started: Instant) ->
             for f in &failures {
                 eprintln!("  {}", f.report());
             }
-            eprintln!("rollback:");
+            eprintln!("rollback (the next deploy, status or rollback tries it again):");
             for f in &revert {
                 eprintln!("  {}", f.report());
             }
             Ok(ExitCode::from(EXIT_ROLLBACK_FAILED))
+        }
+        Ended::Lost(lost) => {
+            eprintln!("\nerror: {lost}");
+            Ok(ExitCode::from(EXIT_LOCK_LOST))
+        }
+        Ended::Unrecorded(stored, why) => {
+            eprintln!(
+                "\nrevision {} converged and runs, but its outcome could not be recorded ({why}); \
+                 the next deploy, status or rollback checks that it still runs and records it ({secs:.1}s).",
+                stored.revision.number
+            );
+            Ok(ExitCode::from(EXIT_UNRECORDED))
+        }
+        Ended::StoppedEarly(why) => {
+            eprintln!("\n{why} before any service changed: nothing was changed ({secs:.1}s).");
+            Ok(ExitCode::from(EXIT_REFUSED))
         }
     }
 }

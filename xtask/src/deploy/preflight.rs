@@ -1,17 +1,23 @@
 //! Everything that would make a rollout fail for reasons known up front,
 //! reported all at once, before anything changes: the engine is a Swarm
-//! manager, secrets and external networks exist, every image can be
-//! pulled (asked of the registry through the engine, as a node would),
-//! configs a revision needs still exist, placement constraints match a
-//! node.
+//! manager, secrets and external networks exist, every image a changed
+//! service will pull can be pulled (asked of the registry through the
+//! engine, as a node would; an unchanged image is already on the nodes, so
+//! a no-op deploy or a rollback works with the registry down), configs a
+//! revision needs still exist, placement constraints match a node, and no
+//! service the plan would create already exists outside the stack.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
+
+use bollard::models::ServiceSpec;
 
 use futures_util::future::join_all;
 
+use crate::history::revision::Action;
 use crate::plan::Plan;
 use crate::swarm::desired::Desired;
-use crate::swarm::engine::{Engine, message_of};
+use crate::swarm::engine::{Engine, NAMESPACE_LABEL, full_name, message_of};
 use crate::swarm::world::World;
 
 /// Every problem, one line each (empty: go).
@@ -44,13 +50,49 @@ pub async fn check(engine: &Engine, desired: &Desired, plan: &Plan, world: &Worl
         }
     }
     problems.extend(unplaceable(desired, world));
-    problems.extend(unpullable(engine, desired).await);
+    problems.extend(foreign(engine, plan).await);
+    problems.extend(unpullable(engine, &images_to_pull(plan)).await);
     problems
 }
 
+/// Images a changed service will start from that the running spec does not
+/// already use (created services, and updates that change the image).
+fn images_to_pull(plan: &Plan) -> BTreeSet<String> {
+    let image = |spec: Option<&ServiceSpec>| {
+        spec.and_then(|s| s.task_template.as_ref()?.container_spec.as_ref()?.image.clone())
+    };
+    plan.touched()
+        .filter_map(|sp| {
+            let wanted = image(sp.desired.as_ref())?;
+            (image(sp.current_spec()).as_deref() != Some(wanted.as_str())).then_some(wanted)
+        })
+        .collect()
+}
+
+/// Services the plan would create whose name is taken by a service
+/// without the stack's label: a deploy would fail on the name, and the
+/// service is not ours to update or remove.
+async fn foreign(engine: &Engine, plan: &Plan) -> Vec<String> {
+    let creates = plan.services.iter().filter(|sp| sp.action == Action::Create);
+    let checks = creates.map(|sp| async move {
+        let full = full_name(&plan.stack, &sp.name);
+        match engine.inspect_service(&full).await {
+            Ok(Some(_)) => Some(format!(
+                "service `{full}` already exists but is not part of stack `{stack}` (no `{NAMESPACE_LABEL}={stack}` \
+                 label): remove it (`docker service rm {full}`) or adopt it into the stack \
+                 (`docker service update --label-add {NAMESPACE_LABEL}={stack} {full}`), then deploy again",
+                stack = plan.stack
+            )),
+            Ok(None) => None,
+            Err(e) => Some(format!("service `{full}`: cannot tell whether it exists: {e:#}")),
+        }
+    });
+    join_all(checks).await.into_iter().flatten().collect()
+}
+
 /// Images the registry does not serve (or that the engine cannot reach).
-async fn unpullable(engine: &Engine, desired: &Desired) -> Vec<String> {
-    let checks = desired.images.iter().map(|image| async move {
+async fn unpullable(engine: &Engine, images: &BTreeSet<String>) -> Vec<String> {
+    let checks = images.iter().map(|image| async move {
         let ask = engine.docker.inspect_registry_image(image, None);
         match tokio::time::timeout(Duration::from_secs(30), ask).await {
             Ok(Ok(_)) => None,

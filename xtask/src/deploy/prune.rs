@@ -1,5 +1,5 @@
 //! After a successful revision: remove the stack's configs that neither a
-//! running service nor one of the last [`KEEP_REVISIONS`] successful
+//! running service nor one of the last [`store::KEEP_SUCCEEDED`] successful
 //! revisions uses (their configs must exist for `rollback --to` to work),
 //! and revision records beyond the history limit.
 
@@ -13,9 +13,6 @@ use crate::history::store::{self, Stored};
 use crate::swarm::desired::config_names;
 use crate::swarm::engine::{Engine, NAMESPACE_LABEL};
 
-/// Successful revisions whose configs are kept, so `rollback --to` works.
-pub const KEEP_REVISIONS: usize = 5;
-
 /// Returns the names of the configs removed.
 pub async fn prune(engine: &Engine, stack: &str, revisions: &[Stored]) -> Result<Vec<String>> {
     let mut keep: BTreeSet<String> = BTreeSet::new();
@@ -24,7 +21,7 @@ pub async fn prune(engine: &Engine, stack: &str, revisions: &[Stored]) -> Result
             keep.extend(config_names(spec));
         }
     }
-    for stored in revisions.iter().rev().filter(|s| s.outcome == Outcome::Succeeded).take(KEEP_REVISIONS) {
+    for stored in revisions.iter().rev().filter(|s| s.outcome == Outcome::Succeeded).take(store::KEEP_SUCCEEDED) {
         keep.extend(stored.revision.configs_used());
     }
     // A revision still in progress (another process, lock broken) may need its configs.

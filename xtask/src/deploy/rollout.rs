@@ -1,6 +1,11 @@
 //! The atomic rollout: configs (and stack networks) first, then the
 //! journal, then every changed service at once, then the watch; on any
 //! failure, deadline or signal, the revert of everything the journal names.
+//!
+//! Every write after the lock is fenced (`Fence::check` first; service
+//! updates carry the version index the plan read), and every created
+//! service carries the id of the journal that created it, so a revert
+//! removes only what this revision made.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,24 +14,28 @@ use anyhow::{Context, Result};
 use base64::Engine as _;
 use bollard::models::{ConfigSpec, NetworkCreateRequest, ServiceSpec};
 use futures_util::future::join_all;
-use tokio::signal::unix::{SignalKind, signal};
 
 use super::health::{self, Failure, Mode, Watched};
+use super::lock::{Fence, LockLost};
 use super::progress::Progress;
 use super::revert;
+use super::signals::Signals;
 use crate::history::revision::{Action, Kind, Outcome, Revision, ServiceRecord, who};
-use crate::history::store::{self, Stored};
+use crate::history::store::{self, NotRecorded, Stored};
 use crate::plan::{Plan, ServicePlan};
-use crate::swarm::desired::{Desired, fill_ids};
-use crate::swarm::engine::{Engine, NAMESPACE_LABEL, message_of, status_of};
+use crate::swarm::desired::{Desired, fill_ids, journal_form};
+use crate::swarm::engine::{CREATED_BY_LABEL, Engine, NAMESPACE_LABEL, message_of, status_of};
+use crate::swarm::retry::{self, Patience};
 use crate::swarm::timestamp::Timestamp;
 use crate::swarm::world::World;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// For the rollout (apply + watch + soak); the revert gets as long again.
     pub deadline: Duration,
     pub soak: Duration,
+    pub fence: Fence,
+    pub signals: Signals,
 }
 
 /// How a rollout ended.
@@ -37,6 +46,13 @@ pub enum Ended {
     RolledBack(Stored, Vec<Failure>),
     /// The revert did not converge either.
     RollbackFailed(Stored, Vec<Failure>, Vec<Failure>),
+    /// Another process took the lock: this run stopped writing.
+    Lost(LockLost),
+    /// Every service converged on the new revision, but the outcome could
+    /// not be written; the next run records it (after checking).
+    Unrecorded(Stored, String),
+    /// A signal before any service changed: nothing to undo.
+    StoppedEarly(&'static str),
 }
 
 /// The revision a rollout records.
@@ -54,18 +70,22 @@ pub async fn execute(
     plan: &Plan,
     world: &World,
     next: Next,
-    opts: Options,
+    opts: &Options,
     progress: &Progress,
 ) -> Result<Ended> {
     let Next { number, kind } = next;
     let stack = &desired.stack;
     let started = tokio::time::Instant::now();
     let deadline = started + opts.deadline;
+    let fence = &opts.fence;
 
     // 1. Configs and stack networks: new names only, nothing running
     //    refers to them yet, so creating them changes nothing.
     let mut ids = world.ids();
     for name in &plan.configs_to_create {
+        if let Err(lost) = fenced(fence).await? {
+            return Ok(Ended::Lost(lost));
+        }
         let config = desired.configs.iter().find(|c| &c.name == name).context("planned config not in the bundle")?;
         let spec = ConfigSpec {
             name: Some(name.clone()),
@@ -73,7 +93,8 @@ pub async fn execute(
             data: Some(base64::engine::general_purpose::STANDARD.encode(&config.data)),
             templating: None,
         };
-        let id = match engine.docker.create_config(spec).await {
+        let create = || engine.docker.create_config(spec.clone());
+        let id = match retry::transient(Patience::until(deadline), noting(progress), create).await {
             Ok(r) => r.id,
             // Same name = same content (names are content hashes).
             Err(e) if status_of(&e) == Some(409) => engine.docker.inspect_config(name).await?.id.unwrap_or_default(),
@@ -85,22 +106,30 @@ pub async fn execute(
         progress.note(&format!("created {} config(s)", plan.configs_to_create.len()));
     }
     for name in &plan.networks_to_create {
+        if let Err(lost) = fenced(fence).await? {
+            return Ok(Ended::Lost(lost));
+        }
         let request = NetworkCreateRequest {
             name: name.clone(),
             driver: Some("overlay".into()),
             labels: Some(HashMap::from([(NAMESPACE_LABEL.to_owned(), stack.clone())])),
             ..Default::default()
         };
-        let id = engine
-            .docker
-            .create_network(request)
+        let create = || engine.docker.create_network(request.clone());
+        let id = retry::transient(Patience::until(deadline), noting(progress), create)
             .await
             .map_err(|e| anyhow::anyhow!("creating network {name}: {}", message_of(&e)))?
             .id;
         ids.networks.insert(name.clone(), id);
     }
+    if let Some(why) = opts.signals.fired() {
+        // Only unused configs exist so far; the next prune takes them.
+        return Ok(Ended::StoppedEarly(why));
+    }
 
-    // 2. The journal, before the first service changes.
+    // 2. The journal, before the first service changes. Specs are
+    //    journaled with network names (not ids), so a re-created external
+    //    network does not make the revision unrestorable.
     let mut specs: HashMap<&str, ServiceSpec> = HashMap::new();
     for sp in &plan.services {
         if let Some(mut spec) = sp.desired.clone() {
@@ -115,6 +144,7 @@ pub async fn execute(
             specs.insert(&sp.name, spec);
         }
     }
+    let journal = |spec: Option<&ServiceSpec>| spec.map(|s| journal_form(s, &ids));
     let (by, _, pid) = who();
     let revision = Revision {
         format: Revision::FORMAT,
@@ -130,20 +160,13 @@ pub async fn execute(
             .services
             .iter()
             .map(|sp| {
-                let current = sp.current_spec().cloned();
+                let current = journal(sp.current_spec());
+                let next = journal(specs.get(sp.name.as_str()));
                 let record = match sp.action {
-                    Action::Create => ServiceRecord {
-                        action: sp.action,
-                        previous: None,
-                        next: specs.get(sp.name.as_str()).cloned(),
-                        changed: vec![],
-                    },
-                    Action::Update => ServiceRecord {
-                        action: sp.action,
-                        previous: current,
-                        next: specs.get(sp.name.as_str()).cloned(),
-                        changed: sp.changed_fields(),
-                    },
+                    Action::Create => ServiceRecord { action: sp.action, previous: None, next, changed: vec![] },
+                    Action::Update => {
+                        ServiceRecord { action: sp.action, previous: current, next, changed: sp.changed_fields() }
+                    }
                     Action::Remove => {
                         ServiceRecord { action: sp.action, previous: current, next: None, changed: vec![] }
                     }
@@ -156,14 +179,22 @@ pub async fn execute(
             .collect(),
         configs_created: plan.configs_to_create.clone(),
     };
+    if let Err(lost) = fenced(fence).await? {
+        return Ok(Ended::Lost(lost));
+    }
     let mut stored = store::begin(engine, &revision).await?;
     progress.note(&format!("revision {number}: {}", revision.summary()));
 
-    // 3. Apply and watch, racing the deadline and signals.
-    let forward = async {
-        let applied =
-            join_all(plan.touched().map(|sp| apply_one(engine, sp, specs.get(sp.name.as_str()).cloned(), progress)))
-                .await;
+    // 3. Apply, then watch. Requests in flight are never abandoned on a
+    //    signal (one that landed after the revert read the service would
+    //    undo the revert): the apply batch ends first, bounded by the
+    //    retries' deadline, and only the watch races signals and the lock.
+    let journal_id = stored.config_id.clone();
+    let apply = async {
+        let applied = join_all(plan.touched().map(|sp| {
+            apply_one(engine, sp, specs.get(sp.name.as_str()).cloned(), &journal_id, fence, deadline, progress)
+        }))
+        .await;
         let mut watched = Vec::new();
         let mut failures = Vec::new();
         for r in applied {
@@ -173,38 +204,37 @@ pub async fn execute(
                 Err(f) => failures.push(f),
             }
         }
-        if !failures.is_empty() {
-            return Err(failures);
-        }
-        health::watch(engine, stack, &watched, Mode::Forward { soak: opts.soak }, deadline, progress).await
+        if failures.is_empty() { Ok(watched) } else { Err(failures) }
     };
-    // The watch stops at the deadline by itself; this also bounds the
-    // API calls before it (a create that hangs on a registry, say).
-    let bounded = async {
-        match tokio::time::timeout_at(deadline + Duration::from_secs(5), forward).await {
-            Ok(r) => r,
-            Err(_) => Err(vec![Failure {
-                service: "rollout".into(),
-                reason: "deadline reached while applying".into(),
-                ..Default::default()
-            }]),
-        }
+    let result = match opts.signals.fired() {
+        Some(why) => Err(vec![stop(why)]),
+        None => match apply.await {
+            Err(failures) => Err(failures),
+            Ok(_) if fence.lost_now() => Err(vec![stop("the deploy lock was lost")]),
+            Ok(_) if opts.signals.fired().is_some() => Err(vec![stop(opts.signals.fired().unwrap_or_default())]),
+            Ok(watched) => {
+                let mode = Mode::Forward { soak: opts.soak };
+                tokio::select! {
+                    r = health::watch(engine, stack, &watched, mode, deadline, progress) => r,
+                    why = opts.signals.next() => Err(vec![stop(why)]),
+                    () = fence.lost() => Err(vec![stop("the deploy lock was lost")]),
+                }
+            }
+        },
     };
-    let result = tokio::select! {
-        r = bounded => r,
-        why = interrupted() => Err(vec![Failure { service: "rollout".into(), reason: why.into(), ..Default::default() }]),
-    };
+    progress.finish();
     let failures = match result {
         Ok(()) => {
-            store::finish(engine, &mut stored, Outcome::Succeeded, None).await?;
-            progress.finish();
-            return Ok(Ended::Succeeded(stored));
+            let otherwise = record_success(engine, &mut stored, fence, progress).await?;
+            return Ok(otherwise.unwrap_or(Ended::Succeeded(stored)));
         }
         Err(f) => f,
     };
+    if let Err(lost) = fenced(fence).await? {
+        return Ok(Ended::Lost(lost));
+    }
 
-    // 4. Revert everything the journal names.
-    progress.finish();
+    // 4. Revert everything the journal names (signals only print now).
     for f in &failures {
         progress.note(&format!("FAILED {}", f.report()));
     }
@@ -213,24 +243,92 @@ pub async fn execute(
         revision.touched().count(),
         number
     ));
-    let _quiet = ignore_signals_while_reverting();
     let revert_deadline = tokio::time::Instant::now() + opts.deadline;
     let reason = failures.iter().map(|f| format!("{}: {}", f.service, f.reason)).collect::<Vec<_>>().join("; ");
-    let ended = match revert::revert(engine, &revision, revert_deadline, progress).await {
-        Ok(()) => {
-            store::finish(engine, &mut stored, Outcome::RolledBack, Some(&reason)).await?;
-            Ended::RolledBack(stored, failures)
-        }
+    let reverted = revert::revert(engine, &stored, fence, revert_deadline, progress).await;
+    progress.finish();
+    if let Err(lost) = fenced(fence).await? {
+        return Ok(Ended::Lost(lost));
+    }
+    let (outcome, detail) = match &reverted {
+        Ok(()) => (Outcome::RolledBack, reason.clone()),
         Err(revert_failures) => {
             let why =
                 revert_failures.iter().map(|f| format!("{}: {}", f.service, f.reason)).collect::<Vec<_>>().join("; ");
-            store::finish(engine, &mut stored, Outcome::RollbackFailed, Some(&format!("{reason}; rollback: {why}")))
-                .await?;
-            Ended::RollbackFailed(stored, failures, revert_failures)
+            (Outcome::RollbackFailed, format!("{reason}; rollback: {why}"))
         }
     };
-    progress.finish();
-    Ok(ended)
+    match store::finish(engine, &mut stored, outcome, Some(&detail), 60).await {
+        Ok(()) => {}
+        Err(NotRecorded::TakenOver { outcome, reason }) => {
+            return Ok(Ended::Lost(LockLost {
+                stack: stack.clone(),
+                detail: format!(
+                    "revision {number} was recorded as {} by another process{}",
+                    outcome.as_str(),
+                    reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                ),
+            }));
+        }
+        // The services are back (or not): the record stays in progress and
+        // the next run, finding it, reverts again (idempotent) and records it.
+        Err(NotRecorded::Failed(e)) => {
+            eprintln!("warning: could not record the outcome of revision {number}: {e:#}");
+        }
+    }
+    Ok(match reverted {
+        Ok(()) => Ended::RolledBack(stored, failures),
+        Err(revert_failures) => Ended::RollbackFailed(stored, failures, revert_failures),
+    })
+}
+
+/// Records success; `Some` when that did not happen as planned.
+async fn record_success(
+    engine: &Engine,
+    stored: &mut Stored,
+    fence: &Fence,
+    progress: &Progress,
+) -> Result<Option<Ended>> {
+    if let Err(lost) = fenced(fence).await? {
+        return Ok(Some(Ended::Lost(lost)));
+    }
+    let number = stored.revision.number;
+    match store::finish(engine, stored, Outcome::Succeeded, None, 60).await {
+        Ok(()) => Ok(None),
+        Err(NotRecorded::TakenOver { outcome, reason }) => Ok(Some(Ended::Lost(LockLost {
+            stack: stored.revision.stack.clone(),
+            detail: format!(
+                "revision {number} was recorded as {} by another process{}",
+                outcome.as_str(),
+                reason.map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+        }))),
+        Err(NotRecorded::Failed(e)) => {
+            progress.note(&format!("recording revision {number} failed: {e:#}"));
+            Ok(Some(Ended::Unrecorded(stored.clone(), format!("{e:#}"))))
+        }
+    }
+}
+
+/// `Ok(Err(lost))` when the lock is no longer ours; `Err` when the lock
+/// cannot be read at all (a write we cannot fence is not made).
+async fn fenced(fence: &Fence) -> Result<Result<(), LockLost>> {
+    match fence.check().await {
+        Ok(()) => Ok(Ok(())),
+        Err(e) => match e.downcast::<LockLost>() {
+            Ok(lost) => Ok(Err(lost)),
+            Err(other) => Err(other),
+        },
+    }
+}
+
+fn stop(why: &str) -> Failure {
+    Failure { service: "rollout".into(), reason: why.into(), ..Default::default() }
+}
+
+/// Progress line for a transient engine error that is being retried.
+pub fn noting(progress: &Progress) -> impl FnMut(&bollard::errors::Error) + '_ {
+    move |e| progress.note(&format!("engine call failed, retrying: {}", message_of(e)))
 }
 
 /// Creates, updates or removes one service; what to watch afterwards.
@@ -238,31 +336,51 @@ async fn apply_one(
     engine: &Engine,
     sp: &ServicePlan,
     spec: Option<ServiceSpec>,
+    journal_id: &str,
+    fence: &Fence,
+    deadline: tokio::time::Instant,
     progress: &Progress,
 ) -> Result<Option<Watched>, Failure> {
     let fail = |reason: String| Failure { service: sp.name.clone(), reason, ..Default::default() };
+    fence.check().await.map_err(|e| fail(format!("{e:#}")))?;
     let current_id = sp.current.as_ref().and_then(|s| s.id.clone());
+    let patience = Patience::until(deadline);
     let id = match (sp.action, spec) {
-        (Action::Create, Some(spec)) => {
+        (Action::Create, Some(mut spec)) => {
             progress.service(&sp.name, "creating");
-            engine
-                .docker
-                .create_service(spec, None)
-                .await
-                .map_err(|e| fail(format!("creating it: {}", message_of(&e))))?
-                .id
-                .ok_or_else(|| fail("the engine returned no id".into()))?
+            // The mark of ownership: a revert removes a service only if it
+            // carries the id of the journal that created it.
+            spec.labels.get_or_insert_with(HashMap::new).insert(CREATED_BY_LABEL.into(), journal_id.into());
+            let name = spec.name.clone().unwrap_or_default();
+            let create = || engine.docker.create_service(spec.clone(), None);
+            match retry::transient(patience, noting(progress), create).await {
+                Ok(r) => r.id.ok_or_else(|| fail("the engine returned no id".into()))?,
+                // A retried create whose first answer was lost: ours if it carries our mark.
+                Err(e) if status_of(&e) == Some(409) => {
+                    let found = engine.inspect_service(&name).await.ok().flatten();
+                    let ours = found.as_ref().and_then(|s| s.spec.as_ref()?.labels.as_ref()?.get(CREATED_BY_LABEL))
+                        == Some(&journal_id.to_owned());
+                    match found.and_then(|s| s.id) {
+                        Some(id) if ours => id,
+                        _ => return Err(fail(format!("creating it: {}", message_of(&e)))),
+                    }
+                }
+                Err(e) => return Err(fail(format!("creating it: {}", message_of(&e)))),
+            }
         }
         (Action::Update, Some(spec)) => {
             let id = current_id.ok_or_else(|| fail("no id".into()))?;
+            let version = sp.current.as_ref().and_then(|s| s.version.as_ref()).and_then(|v| v.index);
+            let version = version.ok_or_else(|| fail("the service has no version".into()))?;
             progress.service(&sp.name, &format!("updating ({})", sp.changed_fields().join(", ")));
-            revert::update(engine, &id, spec).await.map_err(fail)?;
+            revert::update_at(engine, &id, spec, version, patience, progress).await.map_err(fail)?;
             id
         }
         (Action::Remove, _) => {
             let id = current_id.ok_or_else(|| fail("no id".into()))?;
             progress.service(&sp.name, "removing");
-            match engine.docker.delete_service(&id).await {
+            let delete = || engine.docker.delete_service(&id);
+            match retry::transient(patience, noting(progress), delete).await {
                 Ok(()) => {}
                 Err(e) if status_of(&e) == Some(404) => {}
                 Err(e) => return Err(fail(format!("removing it: {}", message_of(&e)))),
@@ -277,41 +395,4 @@ async fn apply_one(
     let cutoff =
         engine.inspect_service(&id).await.ok().flatten().and_then(|s| s.updated_at).and_then(|t| Timestamp::parse(&t));
     Ok(Some(Watched { name: sp.name.clone(), id, cutoff }))
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM, naming it.
-async fn interrupted() -> &'static str {
-    let mut term = signal(SignalKind::terminate()).ok();
-    let term = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
-        () = term => "terminated (SIGTERM)",
-    }
-}
-
-/// While reverting, a further Ctrl-C only says what is going on.
-fn ignore_signals_while_reverting() -> AbortOnDrop {
-    AbortOnDrop(tokio::spawn(async {
-        loop {
-            let _ = interrupted().await;
-            eprintln!(
-                "rollback in progress: it finishes by itself (if killed, the next deploy/status/rollback finishes it)"
-            );
-        }
-    }))
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -1,11 +1,8 @@
-//! History: revisions of the stack kept in the Swarm (see `store`), and
-//! `cargo xtask status`.
+//! History: revisions of the stack kept in the Swarm (see `store`): what
+//! each deploy or rollback set out to do and how it ended.
 
 pub mod revision;
-mod status;
 pub mod store;
-
-pub use status::run as run_status;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,18 +10,27 @@ use bollard::models::{MountType, ServiceSpec};
 use revision::Outcome;
 use store::Stored;
 
-use crate::swarm::desired::{Desired, NetworkNeed, config_names};
+use crate::swarm::convert::Ids;
+use crate::swarm::desired::{Desired, NetworkNeed, config_names, fill_ids};
 
 /// The revision the stack runs: the newest that succeeded.
 pub fn current(revisions: &[Stored]) -> Option<&Stored> {
     revisions.iter().rev().find(|s| s.outcome == Outcome::Succeeded)
 }
 
-/// The whole stack as revision `stored` left it (what `rollback` restores).
-pub fn desired_of(stored: &Stored) -> Desired {
+/// The whole stack as revision `stored` left it (what `rollback` restores),
+/// with the objects its specs name by name resolved to their ids now.
+pub fn desired_of(stored: &Stored, ids: &Ids) -> Desired {
     let rev = &stored.revision;
-    let services: BTreeMap<String, ServiceSpec> =
-        rev.services.iter().filter_map(|(n, r)| Some((n.clone(), r.next.clone()?))).collect();
+    let services: BTreeMap<String, ServiceSpec> = rev
+        .services
+        .iter()
+        .filter_map(|(n, r)| {
+            let mut spec = r.next.clone()?;
+            fill_ids(&mut spec, ids);
+            Some((n.clone(), spec))
+        })
+        .collect();
     let mut desired = Desired {
         stack: rev.stack.clone(),
         services: BTreeMap::new(),

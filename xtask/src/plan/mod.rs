@@ -147,6 +147,29 @@ impl Plan {
         self.touched().next().is_none() && self.configs_to_create.is_empty() && self.networks_to_create.is_empty()
     }
 
+    /// How long a changed service must be watched after it converged so
+    /// that Swarm's own update monitor window and one health-check interval
+    /// of each changed service have passed (the longest of them).
+    pub fn soak_needed(&self) -> std::time::Duration {
+        let nanos = self
+            .touched()
+            .filter_map(|sp| sp.desired.as_ref())
+            .flat_map(|spec| {
+                let monitor = spec.update_config.as_ref().and_then(|u| u.monitor);
+                let interval = spec
+                    .task_template
+                    .as_ref()
+                    .and_then(|t| t.container_spec.as_ref())
+                    .and_then(|c| c.health_check.as_ref())
+                    .and_then(|h| h.interval);
+                [monitor, interval]
+            })
+            .flatten()
+            .max()
+            .unwrap_or(0);
+        std::time::Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
+    }
+
     pub fn count(&self, action: Action) -> usize {
         self.services.iter().filter(|s| s.action == action).count()
     }

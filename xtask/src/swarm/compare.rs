@@ -14,7 +14,9 @@
 //! - `ConfigID`/`SecretID` are dropped: references compare by name (a
 //!   config in use cannot be deleted, so a name cannot silently change id);
 //! - `TaskTemplate.ForceUpdate` is ignored: an update keeps the running
-//!   value, as `docker stack deploy` does, so nothing restarts for it.
+//!   value, as `docker stack deploy` does, so nothing restarts for it;
+//! - the `xtask.created-by` label (which journal created the service) is
+//!   bookkeeping, not desired state.
 //!
 //! Network targets are compared as ids: the desired spec resolves names
 //! to ids before comparing (see `convert::Ids`).
@@ -39,6 +41,9 @@ pub fn normalized(spec: &ServiceSpec) -> Value {
     let mut value = serde_json::to_value(spec).unwrap_or(Value::Null);
     if let Some(tt) = value.get_mut("TaskTemplate").and_then(Value::as_object_mut) {
         tt.remove("ForceUpdate");
+    }
+    if let Some(labels) = value.get_mut("Labels").and_then(Value::as_object_mut) {
+        labels.remove(super::engine::CREATED_BY_LABEL);
     }
     strip(&mut value, "");
     value

@@ -92,6 +92,23 @@ impl Desired {
     }
 }
 
+/// The spec as a revision journals it: network attachments by name, not
+/// id (ids of configs and secrets are ignored by `compare` and filled in
+/// again by [`fill_ids`]), so a network re-created under the same name
+/// does not make an old revision unrestorable.
+pub fn journal_form(spec: &ServiceSpec, ids: &Ids) -> ServiceSpec {
+    let mut spec = spec.clone();
+    let names: HashMap<&str, &str> = ids.networks.iter().map(|(name, id)| (id.as_str(), name.as_str())).collect();
+    if let Some(tt) = spec.task_template.as_mut() {
+        for n in tt.networks.iter_mut().flatten() {
+            if let Some(name) = n.target.as_deref().and_then(|t| names.get(t)) {
+                n.target = Some((*name).to_owned());
+            }
+        }
+    }
+    spec
+}
+
 /// Fills in ids of objects that exist now (after the rollout created them).
 pub fn fill_ids(spec: &mut ServiceSpec, ids: &Ids) {
     let Some(tt) = spec.task_template.as_mut() else { return };
@@ -124,4 +141,29 @@ pub fn config_names(spec: &ServiceSpec) -> Vec<String> {
         .flatten()
         .filter_map(|c| c.config_name.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::{NetworkAttachmentConfig, TaskSpec};
+
+    use super::*;
+
+    #[test]
+    fn journaled_specs_name_networks_and_resolve_to_the_ids_of_now() {
+        let spec = ServiceSpec {
+            task_template: Some(TaskSpec {
+                networks: Some(vec![NetworkAttachmentConfig { target: Some("id-old".into()), ..Default::default() }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let then = Ids { networks: HashMap::from([("etl_network".into(), "id-old".into())]), ..Default::default() };
+        let mut journaled = journal_form(&spec, &then);
+        let target = |s: &ServiceSpec| s.task_template.as_ref().unwrap().networks.as_ref().unwrap()[0].target.clone();
+        assert_eq!(target(&journaled).as_deref(), Some("etl_network"));
+        let now = Ids { networks: HashMap::from([("etl_network".into(), "id-new".into())]), ..Default::default() };
+        fill_ids(&mut journaled, &now);
+        assert_eq!(target(&journaled).as_deref(), Some("id-new"), "a re-created network is found by name");
+    }
 }

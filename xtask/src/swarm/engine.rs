@@ -16,6 +16,11 @@ use super::raw::Endpoint;
 pub const NAMESPACE_LABEL: &str = crate::generate::NAMESPACE_LABEL;
 /// Label `docker stack deploy` puts on services: the image as written.
 pub const IMAGE_LABEL: &str = "com.docker.stack.image";
+/// Label a deploy puts on every service it creates: the id of the revision
+/// record (journal) that created it. A revert removes a service only when
+/// it carries its own journal's id, so a same-named service made by anyone
+/// else is never removed. Bookkeeping, not desired state: `compare` ignores it.
+pub const CREATED_BY_LABEL: &str = "xtask.created-by";
 
 /// A connected, version-negotiated engine.
 #[derive(Debug, Clone)]

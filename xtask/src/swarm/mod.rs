@@ -8,5 +8,6 @@ pub mod convert;
 pub mod desired;
 pub mod engine;
 mod raw;
+pub mod retry;
 pub mod timestamp;
 pub mod world;

@@ -35,6 +35,8 @@ pub struct Knobs {
     pub scrape_interval: String,
     /// worker mounts secret `<stack>_api_token` (which nobody creates).
     pub worker_secret: bool,
+    /// A fifth service, `extra` (an idle probe).
+    pub extra_service: bool,
 }
 
 impl Default for Knobs {
@@ -48,6 +50,7 @@ impl Default for Knobs {
             worker_conf: "v1".into(),
             scrape_interval: "1s".into(),
             worker_secret: false,
+            extra_service: false,
         }
     }
 }
@@ -70,6 +73,11 @@ pub struct TestStack {
     pub dir: tempfile::TempDir,
     pub prom_port: u16,
     pub knobs: Knobs,
+    /// `DOCKER_HOST` for the xtask runs (a fault proxy); the engine's own
+    /// socket when `None`.
+    pub docker_host: Option<String>,
+    /// More environment for the xtask runs.
+    pub env: Vec<(String, String)>,
     rt: tokio::runtime::Runtime,
     docker: Docker,
     scenario: String,
@@ -151,6 +159,8 @@ impl TestStack {
             dir,
             prom_port,
             knobs: Knobs::default(),
+            docker_host: None,
+            env: Vec::new(),
             rt,
             docker,
             scenario: scenario.to_owned(),
@@ -203,6 +213,14 @@ impl TestStack {
                 .replace(
                     "@WORKER_SECRETS@",
                     if k.worker_secret { r#"secrets = [{ source = "api_token", target = "api_token" }]"# } else { "" },
+                )
+                .replace(
+                    "@EXTRA_SERVICE@",
+                    if k.extra_service {
+                        "[services.extra]\nimage = \"probe\"\nargs = [\"-c\", \"trap 'exit 0' TERM INT; while :; do sleep 1; done\"]\nresources = { cpus = 0.1, memory = \"16M\", reserve_cpus = 0.01, reserve_memory = \"4M\" }\n"
+                    } else {
+                        ""
+                    },
                 )
                 .replace(
                     "@SECRETS@",
@@ -281,6 +299,10 @@ impl TestStack {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
         cmd.args(args).env("MONITORING_REPO", self.dir.path()).env_remove("DOCKER_TLS_VERIFY");
+        if let Some(host) = &self.docker_host {
+            cmd.env("DOCKER_HOST", host);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -308,7 +330,12 @@ impl TestStack {
     pub fn spawn_deploy(&self, extra: &[&str]) -> Child {
         let mut args = vec!["deploy", "--skip-check", "--soak", "2", "--deadline", "60"];
         args.extend_from_slice(extra);
-        self.command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawning deploy")
+        self.spawn(&args)
+    }
+
+    /// Any xtask command in the background, stdout and stderr piped.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawning xtask")
     }
 
     pub fn block_on<F: Future>(&self, f: F) -> F::Output {
@@ -454,10 +481,18 @@ impl Drop for TestStack {
 /// containers are gone) volumes, configs and the network.
 pub async fn remove_stack(docker: &Docker, stack: &str, network: &str) {
     let label = [("label".to_owned(), vec![format!("{NAMESPACE}={stack}")])];
-    let services = docker
+    let mut services = docker
         .list_services(Some(ListServicesOptions { filters: Some(label.clone().into()), status: None }))
         .await
         .unwrap_or_default();
+    // Same-named services a scenario made by hand (no stack label).
+    let by_name = [("name".to_owned(), vec![format!("{stack}_")])];
+    services.extend(
+        docker
+            .list_services(Some(ListServicesOptions { filters: Some(by_name.into()), status: None }))
+            .await
+            .unwrap_or_default(),
+    );
     for s in services {
         let _ = docker.delete_service(s.id.as_deref().unwrap_or_default()).await;
     }
@@ -526,10 +561,15 @@ async fn sweep_dead_runs(docker: &Docker) {
     }
 }
 
+/// The engine's own socket (what a fault proxy forwards to).
+pub fn engine_socket() -> PathBuf {
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    PathBuf::from(host.strip_prefix("unix://").unwrap_or("/var/run/docker.sock"))
+}
+
 /// A raw GET on the engine's socket (HTTP/1.0, so no chunking).
 fn raw_get(path: &str) -> String {
-    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
-    let socket = host.strip_prefix("unix://").unwrap_or("/var/run/docker.sock");
+    let socket = engine_socket();
     let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connecting to the engine socket");
     write!(stream, "GET /v1.41{path} HTTP/1.0\r\nHost: docker\r\n\r\n").unwrap();
     let mut text = String::new();

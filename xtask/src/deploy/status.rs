@@ -11,17 +11,21 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use super::revision::Outcome;
-use super::store;
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::deploy::progress::Progress;
 use crate::deploy::{EXIT_ROLLBACK_FAILED, lock, recover, setup};
+use crate::history::revision::Outcome;
+use crate::history::store;
 use crate::swarm::compare;
+use crate::swarm::desired::fill_ids;
 use crate::swarm::engine::Engine;
 use crate::swarm::world::World;
 
 /// How long the revert of a dead deploy may take when status finds one.
 const RECOVERY_DEADLINE: Duration = Duration::from_secs(300);
+/// How long a dead deploy's converged services must stay healthy before
+/// status records it as succeeded.
+const RECOVERY_SOAK: Duration = Duration::from_secs(5);
 
 pub fn run(root: &Path, args: StatusArgs) -> Result<ExitCode> {
     crate::deploy::runtime()?.block_on(status(root, args))
@@ -33,20 +37,34 @@ async fn status(root: &Path, args: StatusArgs) -> Result<ExitCode> {
     let progress = Progress::new();
     setup::ensure_swarm(&engine, false, &progress).await?;
 
+    let signals = super::signals::Signals::install()?;
     let mut code = ExitCode::SUCCESS;
     let revisions = store::list(&engine, &stack).await?;
     let mut in_progress_note = None;
-    if revisions.iter().any(|s| s.outcome == Outcome::InProgress) {
+    let newest = revisions.last();
+    let unfinished = revisions.iter().any(|s| s.outcome == Outcome::InProgress)
+        || newest.is_some_and(|s| s.outcome == Outcome::RollbackFailed);
+    if unfinished {
         match lock::read(&engine, &stack).await? {
-            Some((_, holder)) if holder.gone().is_none() => {
-                in_progress_note = Some(format!("a rollout is in progress: {holder}"));
+            Some(found) if found.holder.gone().is_none() => {
+                in_progress_note = Some(format!("a rollout is in progress: {}", found.holder));
             }
             _ => match lock::acquire(&engine, &stack, "status", false).await {
                 Ok(held) => {
                     if let Some((holder, why)) = &held.broke {
                         progress.note(&format!("broke the deploy lock of {holder} ({why})"));
                     }
-                    let result = recover::finish_dead(&engine, &stack, "status", RECOVERY_DEADLINE, &progress).await;
+                    let fence = held.fence();
+                    let result = recover::finish_dead(
+                        &engine,
+                        &stack,
+                        "status",
+                        RECOVERY_DEADLINE,
+                        RECOVERY_SOAK,
+                        &fence,
+                        &progress,
+                    )
+                    .await;
                     held.release().await?;
                     if result?.iter().any(|r| r.outcome == Outcome::RollbackFailed) {
                         code = ExitCode::from(EXIT_ROLLBACK_FAILED);
@@ -56,16 +74,26 @@ async fn status(root: &Path, args: StatusArgs) -> Result<ExitCode> {
             },
         }
     }
+    if let Some(why) = signals.fired() {
+        eprintln!("{why}: stopping after the recovery");
+        return Ok(ExitCode::from(super::EXIT_REFUSED));
+    }
 
     let revisions = store::list(&engine, &stack).await?;
     let world = World::observe(&engine, &stack).await?;
-    let lock_holder = lock::read(&engine, &stack).await?.map(|(_, h)| h);
-    let current = super::current(&revisions);
+    let ids = world.ids();
+    let lock_holder = lock::read(&engine, &stack).await?.map(|found| found.holder);
+    let current = crate::history::current(&revisions);
 
     let mut services = Vec::new();
     for (name, svc) in &world.services {
         let st = svc.service_status.as_ref();
-        let recorded = current.and_then(|c| c.revision.services.get(name)).and_then(|r| r.next.as_ref());
+        let recorded =
+            current.and_then(|c| c.revision.services.get(name)).and_then(|r| r.next.clone()).map(|mut spec| {
+                fill_ids(&mut spec, &ids);
+                spec
+            });
+        let recorded = recorded.as_ref();
         let matches = match (recorded, svc.spec.as_ref()) {
             (Some(r), Some(s)) => Some(compare::same(s, r)),
             _ => None,

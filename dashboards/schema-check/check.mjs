@@ -219,8 +219,19 @@ for (let round = 0; pending.length > 0; round++) {
   pending = next;
 }
 
-// Rounds find problems out of document order; print them in order.
+// Rounds find problems out of order: sort by file as given, then by path
+// with array indices compared as numbers (/panels/2 before /panels/10).
+function comparePaths(a, b) {
+  const x = a.split("/");
+  const y = b.split("/");
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] === y[i]) continue;
+    if (/^\d+$/.test(x[i]) && /^\d+$/.test(y[i])) return Number(x[i]) - Number(y[i]);
+    return x[i] < y[i] ? -1 : 1;
+  }
+  return x.length - y.length;
+}
 const order = new Map(files.map((file, i) => [file, i]));
-problems.sort((a, b) => order.get(a.file) - order.get(b.file) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+problems.sort((a, b) => order.get(a.file) - order.get(b.file) || comparePaths(a.path, b.path));
 for (const problem of problems) process.stdout.write(`${JSON.stringify(problem)}\n`);
 process.exit(problems.length > 0 ? 1 : 0);

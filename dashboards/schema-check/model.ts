@@ -1,6 +1,7 @@
 // The shape of a saved dashboard, built only from the types that Grafana
 // publishes as the npm package @grafana/schema (pinned in package.json to
-// the Grafana version in stack/images.lock). check.mjs type-checks every
+// the tag of `[images.grafana]` in stack/stack.toml; dashboards/tests/schema.rs
+// checks that they agree). check.mjs type-checks every
 // dashboard as an object literal of type `SavedDashboard`: TypeScript's
 // excess-property check rejects unknown keys, its assignability check wrong
 // types and values outside an enum.
@@ -20,7 +21,8 @@
 //   taken from there.
 // - `Panel`: @grafana/schema types `options`, `custom` and `targets` as open
 //   records; here each panel type gets its own plugin's `Options` and
-//   `FieldConfig`, and each target is at least a `DataQuery`.
+//   `FieldConfig` (a panel type not listed in `VizPanel` is an error), and
+//   each target is at least a `DataQuery`.
 import type * as schema from "@grafana/schema";
 import type * as v2 from "@grafana/schema/apis/dashboard.grafana.app/v2";
 import type * as bargauge from "@grafana/schema/dist/esm/raw/composable/bargauge/panelcfg/x/BarGaugePanelCfg_types.gen";

@@ -12,6 +12,10 @@
 #      postgres_exporter nginx_exporter
 #    <repo>/.tools/versions.toml records what each binary reports.
 #  * From bookworm, with apt-get, only when missing: see BOOKWORM_PACKAGES.
+#  * From the npm registry, with `npm ci`: the locked packages of the
+#    dashboard schema check (dashboards/schema-check/install.sh), npm's
+#    cache in the cache root. Node.js and npm come from bookworm only when
+#    the machine has no `node`/`npm` of its own.
 #
 # Idempotent: forky lists younger than a day are not refreshed, debs already
 # downloaded and unpacked are reused.
@@ -255,6 +259,14 @@ trap - EXIT
 log "binaries in $TOOLS_DIR/bin (all ran '--version' on this machine):"
 printf '%s\n' "${summary[@]}"
 [ "$mismatch" = 0 ] || warn "some versions differ from what the project expects (see above); not failing"
+
+# ---------------------------------------------------------------- npm
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  [ "${SKIP_SYSTEM_PACKAGES:-0}" != 1 ] || die "node or npm missing and SKIP_SYSTEM_PACKAGES=1: install Node.js and npm"
+  apt_install_missing nodejs npm
+fi
+log "npm packages of the dashboard schema check (node $(node --version), npm $(npm --version))"
+npm_config_cache="$CACHE_ROOT/npm" bash "$REPO_ROOT/dashboards/schema-check/install.sh"
 
 if [ "${SKIP_SYSTEM_PACKAGES:-0}" != 1 ]; then
   log "bookworm packages:"

@@ -421,6 +421,46 @@ fn a_recreated_external_network_does_not_strand_old_revisions() {
     assert_status(&stack, 3, 3, "succeeded", "after rollback --to 1 onto the new network");
 }
 
+#[test]
+fn a_task_the_engine_failed_to_start_is_retried_not_rolled_back() {
+    // The first deploy binds an empty host directory over the probe image's
+    // /bin: the engine cannot start the container (no /bin/sh to exec), an
+    // engine-level failure, not the application's. Once the directory holds
+    // a shell, Swarm's restart policy starts the next task and the rollout
+    // converges: no rollback for a start the engine fumbled. (For an
+    // *update*, Swarm's own update monitor counts such a task as failed and
+    // rolls the service back by itself; that is Swarm's call.)
+    let Some(mut stack) = TestStack::new("start_retry") else { return };
+    let bin = stack.dir.path().join("bin-for-probe");
+    std::fs::create_dir_all(&bin).unwrap();
+    stack.knobs.probe_binds =
+        format!(r#"binds = [{{ source = "{}", target = "/bin", read_only = true }}]"#, bin.display());
+    let v1 = stack.render();
+    let child = stack.spawn_deploy(&[]);
+    let service = format!("{}_probe", stack.name);
+    wait_for(Duration::from_secs(60), "a task the engine failed to start", || {
+        engine_start_failures(&stack, &service) >= 1
+    });
+    std::fs::copy("/bin/busybox", bin.join("sh")).expect("busybox-static (scripts/install-tools.sh installs it)");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(engine_start_failures(&stack, &service) <= 3, "within the retries allowed");
+    stack.assert_specs(&v1, "after the retried start");
+    assert_status(&stack, 1, 1, "succeeded", "after the retried start");
+}
+
+fn engine_start_failures(stack: &TestStack, service: &str) -> usize {
+    let filters = [("service".to_owned(), vec![service.to_owned()])].into();
+    let options = bollard::query_parameters::ListTasksOptions { filters: Some(filters) };
+    let tasks = stack.block_on(stack.docker().list_tasks(Some(options))).unwrap_or_default();
+    tasks
+        .iter()
+        .filter(|t| {
+            t.status.as_ref().and_then(|s| s.err.as_deref()).is_some_and(|e| e.starts_with("starting container failed"))
+        })
+        .count()
+}
+
 /// A service named like one of the stack's, made by hand: no stack label.
 fn create_foreign(stack: &TestStack, name: &str) -> String {
     let image = stack.running()["probe"].0.image.clone();

@@ -439,7 +439,7 @@ async fn enrich(engine: &Engine, failure: &mut Failure, states: &[Assessment]) {
 
 #[cfg(test)]
 mod tests {
-    use bollard::models::{TaskStatus, TaskStatusContainerStatus};
+    use bollard::models::{ContainerStatus, TaskStatus};
 
     use super::*;
 
@@ -448,7 +448,7 @@ mod tests {
             status: Some(TaskStatus {
                 state: Some(TaskState::FAILED),
                 err: Some(err.into()),
-                container_status: Some(TaskStatusContainerStatus { exit_code: exit, ..Default::default() }),
+                container_status: Some(ContainerStatus { exit_code: exit, ..Default::default() }),
                 ..Default::default()
             }),
             ..Default::default()

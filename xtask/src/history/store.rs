@@ -242,7 +242,12 @@ pub fn to_keep(revisions: &[Stored]) -> Vec<u64> {
     let succeeded: Vec<u64> =
         revisions.iter().filter(|s| s.outcome == Outcome::Succeeded).map(|s| s.revision.number).collect();
     let newest_success = succeeded.last().copied().unwrap_or(0);
-    let oldest_kept_success = succeeded.iter().rev().take(KEEP_SUCCEEDED).last().copied().unwrap_or(0);
+    let oldest_kept_success = succeeded
+        .len()
+        .checked_sub(KEEP_SUCCEEDED)
+        .map_or(succeeded.first(), |i| succeeded.get(i))
+        .copied()
+        .unwrap_or(0);
     revisions
         .iter()
         .map(|s| (s.revision.number, s.outcome))

@@ -37,6 +37,8 @@ pub struct Knobs {
     pub worker_secret: bool,
     /// A fifth service, `extra` (an idle probe).
     pub extra_service: bool,
+    /// A `binds = [...]` line for probe (empty: none).
+    pub probe_binds: String,
 }
 
 impl Default for Knobs {
@@ -51,6 +53,7 @@ impl Default for Knobs {
             scrape_interval: "1s".into(),
             worker_secret: false,
             extra_service: false,
+            probe_binds: String::new(),
         }
     }
 }
@@ -208,6 +211,7 @@ impl TestStack {
                 .replace("@PROBE_START_PERIOD@", &k.probe_start_period)
                 .replace("@WORKER_ARGS@", &k.worker_args)
                 .replace("@PROBE_CONF@", &k.probe_conf)
+                .replace("@PROBE_BINDS@", &k.probe_binds)
                 .replace("@WORKER_CONF@", &k.worker_conf)
                 .replace("@SCRAPE_INTERVAL@", &k.scrape_interval)
                 .replace(

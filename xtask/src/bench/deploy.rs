@@ -314,6 +314,8 @@ impl Side {
                 .replace("@WORKER_CONF@", k.worker_conf)
                 .replace("@SCRAPE_INTERVAL@", k.scrape_interval)
                 .replace("@WORKER_SECRETS@", "")
+                .replace("@EXTRA_SERVICE@", "")
+                .replace("@PROBE_BINDS@", "")
                 .replace("@SECRETS@", "")
         };
         std::fs::write(self.dir.join("stack/stack.toml"), fill(STACK_TOML))?;

@@ -148,14 +148,17 @@ impl Plan {
     }
 
     /// How long a changed service must be watched after it converged so
-    /// that Swarm's own update monitor window and one health-check interval
-    /// of each changed service have passed (the longest of them).
+    /// that Swarm's own update monitor window (of updated services) and one
+    /// health-check interval of each changed service have passed (the
+    /// longest of them).
     pub fn soak_needed(&self) -> std::time::Duration {
         let nanos = self
             .touched()
-            .filter_map(|sp| sp.desired.as_ref())
-            .flat_map(|spec| {
-                let monitor = spec.update_config.as_ref().and_then(|u| u.monitor);
+            .filter_map(|sp| Some((sp.action, sp.desired.as_ref()?)))
+            .flat_map(|(action, spec)| {
+                // Swarm monitors *updates* only: a created service has no
+                // update for Swarm to roll back.
+                let monitor = spec.update_config.as_ref().and_then(|u| u.monitor).filter(|_| action == Action::Update);
                 let interval = spec
                     .task_template
                     .as_ref()
@@ -193,4 +196,47 @@ pub fn run(root: &Path, args: PlanArgs) -> Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::{HealthConfig, ServiceSpecUpdateConfig, TaskSpec, TaskSpecContainerSpec};
+
+    use super::*;
+
+    fn service(action: Action, monitor_s: i64, interval_s: i64) -> ServicePlan {
+        let spec = ServiceSpec {
+            update_config: Some(ServiceSpecUpdateConfig { monitor: Some(monitor_s * 1_000_000_000), ..Default::default() }),
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    health_check: Some(HealthConfig { interval: Some(interval_s * 1_000_000_000), ..Default::default() }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        ServicePlan { name: "s".into(), action, changes: vec![], current: None, desired: Some(spec) }
+    }
+
+    fn plan(services: Vec<ServicePlan>) -> Plan {
+        Plan {
+            stack: "mon".into(),
+            services,
+            configs_to_create: vec![],
+            secrets_missing: vec![],
+            networks_missing: vec![],
+            networks_to_create: vec![],
+            volumes_to_create: vec![],
+        }
+    }
+
+    #[test]
+    fn the_soak_covers_swarms_monitor_of_updates_and_a_health_interval() {
+        let secs = |p: Plan| p.soak_needed().as_secs();
+        assert_eq!(secs(plan(vec![service(Action::Update, 10, 1)])), 10, "an update: Swarm's monitor window");
+        assert_eq!(secs(plan(vec![service(Action::Update, 2, 30)])), 30, "one health-check interval");
+        assert_eq!(secs(plan(vec![service(Action::Create, 10, 1)])), 1, "Swarm does not monitor a create");
+        assert_eq!(secs(plan(vec![service(Action::Unchanged, 60, 60)])), 0, "unchanged services do not count");
+    }
 }

@@ -28,7 +28,7 @@ fn code_is_formatted() {
 
 #[test]
 fn every_crate_uses_the_workspace_lints() {
-    for krate in ["xtask", "dashboards", "alerts"] {
+    for krate in ["xtask", "dashboards", "alerts", "report"] {
         let manifest = std::fs::read_to_string(repo().join(krate).join("Cargo.toml")).unwrap();
         assert!(manifest.contains("[lints]\nworkspace = true"), "{krate}/Cargo.toml must inherit [workspace.lints]");
     }
@@ -37,7 +37,7 @@ fn every_crate_uses_the_workspace_lints() {
 #[test]
 fn no_stubs_or_debug_leftovers() {
     let mut files = Vec::new();
-    for krate in ["xtask", "dashboards", "alerts"] {
+    for krate in ["xtask", "dashboards", "alerts", "report"] {
         rust_files(&repo().join(krate), &mut files);
     }
     let forbidden = [concat!("todo", "!("), concat!("unimplemented", "!("), concat!("dbg", "!(")];

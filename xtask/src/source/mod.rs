@@ -17,8 +17,10 @@ pub use image_lock::{ImageLock, ImagePin, PlatformPin};
 pub use quantity::{ByteSize, Duration};
 pub use stack_definition::*;
 
-/// Where the sources live, relative to the repository root.
-pub const STACK_FILE: &str = "stack/stack.toml";
+/// Where the sources live, relative to the repository root. (The stack
+/// definition, not the compose file `docker stack deploy` reads: that one is
+/// the bundle's `bundle::STACK_FILE`.)
+pub const DEFINITION_FILE: &str = "stack/stack.toml";
 pub const IMAGE_LOCK: &str = "stack/images.lock";
 
 /// A stack definition with its image pins, every reference checked.
@@ -31,7 +33,7 @@ pub struct Source {
 
 impl Source {
     pub fn load(root: &Path) -> Result<Source> {
-        Source::load_from(root, &root.join(STACK_FILE), &root.join(IMAGE_LOCK))
+        Source::load_from(root, &root.join(DEFINITION_FILE), &root.join(IMAGE_LOCK))
     }
 
     pub fn load_from(root: &Path, stack_file: &Path, lock_file: &Path) -> Result<Source> {

@@ -26,9 +26,6 @@
 //!    - in Grafana queries, `rate`/`irate`/`increase` ranges that are not
 //!      `$__rate_interval`.
 
-// `cargo xtask check` (validate/run.rs, maintained elsewhere) is what calls
-// this module; until it does, its API is only used by the tests below.
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -752,16 +749,15 @@ labels_authoritative = false
         assert_eq!(findings.len(), 2, "{findings:#?}");
         assert_eq!(
             findings[0],
-            Finding {
-                check: "promql",
-                file: "dashboards/generated/etl-hosts.json".to_owned(),
-                location: "panel \"CPU\" (id 3) target A".to_owned(),
-                message: "metric node_cpu_seconds_totl is not exposed by any catalogued source (stack/catalog/)"
-                    .to_owned(),
-            }
+            Finding::new(
+                "promql",
+                "dashboards/generated/etl-hosts.json",
+                "panel \"CPU\" (id 3) target A",
+                "metric node_cpu_seconds_totl is not exposed by any catalogued source (stack/catalog/)",
+            )
         );
         assert_eq!(findings[1].file, "alerts/generated/rules/bad.yml");
-        assert_eq!(findings[1].location, "group x, alert Broken");
+        assert_eq!(findings[1].place, "group x, alert Broken");
         assert!(findings[1].message.starts_with("cannot parse PromQL: "), "{}", findings[1].message);
         assert_eq!(
             findings[0].to_string(),

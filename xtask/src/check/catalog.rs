@@ -30,9 +30,6 @@
 //! [`Catalog::lookup`] also accepts the `_bucket`/`_sum`/`_count`/`_created`
 //! series names of such a family (and `_created` of a counter).
 
-// `cargo xtask check` (validate/run.rs, maintained elsewhere) is what calls
-// this module; until it does, its API is only used by the tests below.
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};

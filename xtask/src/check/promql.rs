@@ -5,8 +5,8 @@
 //!
 //! 1. substitutes Grafana macros and template variables (Grafana dialect),
 //!    the way grafana/dashboard-linter does: macros become *sentinel
-//!    durations* that no one writes by hand, so the parsed AST still tells
-//!    which range came from `$__rate_interval`;
+//!    durations* that no one writes by hand, so the expression parses
+//!    wherever a macro stands;
 //! 2. parses with `promql-parser`;
 //! 3. walks the whole AST by hand (the crate's `walk_expr` skips aggregation
 //!    parameters; matrix selectors, `or` matcher sets and `{__name__=~"..."}`
@@ -22,12 +22,12 @@
 //!    - counters (and histogram/summary `_bucket`/`_sum`/`_count` series)
 //!      used other than through `rate`/`irate`/`increase`/`resets` or a
 //!      value-independent context (`count`, `group`, `absent`, the right side
-//!      of `and`/`unless`, ...);
-//!    - in Grafana queries, `rate`/`irate`/`increase` ranges that are not
-//!      `$__rate_interval`.
+//!      of `and`/`unless`, ...).
+//!
+//! The `[$__rate_interval]` window of panel queries is the dashboards lint's
+//! rule (`dashboards::lint`), checked there once.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{self, Expr as Ast, VectorSelector};
@@ -79,14 +79,12 @@ fn check_one(expr: &str, dialect: Dialect, catalog: &Catalog) -> Vec<String> {
     {
         return check_template_query(&query, catalog);
     }
-    check_promql(expr, dialect, catalog, Ctx::Value, dialect == Dialect::Grafana)
+    check_promql(expr, dialect, catalog, Ctx::Value)
 }
 
 /// `ctx` is what the caller does with the values: `label_values(sel, l)` only
-/// reads labels, so a counter there is fine. `rate_interval_rule`: whether
-/// rate ranges must be `$__rate_interval` (panel queries; a variable query has
-/// no panel interval and rightly uses `$__range`).
-fn check_promql(expr: &str, dialect: Dialect, catalog: &Catalog, ctx: Ctx, rate_interval_rule: bool) -> Vec<String> {
+/// reads labels, so a counter there is fine.
+fn check_promql(expr: &str, dialect: Dialect, catalog: &Catalog, ctx: Ctx) -> Vec<String> {
     let ast = match dialect {
         Dialect::Rule => parser::parse(expr).map_err(|e| parse_error(&e, expr, None)),
         Dialect::Grafana => parse_grafana(expr),
@@ -95,7 +93,7 @@ fn check_promql(expr: &str, dialect: Dialect, catalog: &Catalog, ctx: Ctx, rate_
         Ok(ast) => ast,
         Err(message) => return vec![message],
     };
-    let mut w = Walker { catalog, rate_interval_rule, messages: Vec::new() };
+    let mut w = Walker { catalog, messages: Vec::new() };
     w.walk(&ast, ctx);
     let mut seen = BTreeSet::new();
     w.messages.retain(|m| seen.insert(m.clone()));
@@ -161,7 +159,7 @@ fn template_query(expr: &str) -> Option<TemplateQuery<'_>> {
 fn check_template_query(query: &TemplateQuery, catalog: &Catalog) -> Vec<String> {
     match *query {
         TemplateQuery::LabelValues { selector: Some(sel), label } => {
-            let mut messages = check_promql(sel, Dialect::Grafana, catalog, Ctx::CounterOk, false);
+            let mut messages = check_promql(sel, Dialect::Grafana, catalog, Ctx::CounterOk);
             if messages.is_empty()
                 && !label.contains('$')
                 && let Ok(Ast::VectorSelector(vs)) = parser::parse(&substitute_grafana(sel))
@@ -174,9 +172,9 @@ fn check_template_query(query: &TemplateQuery, catalog: &Catalog) -> Vec<String>
             messages
         }
         TemplateQuery::LabelNames { selector: Some(sel) } => {
-            check_promql(sel, Dialect::Grafana, catalog, Ctx::CounterOk, false)
+            check_promql(sel, Dialect::Grafana, catalog, Ctx::CounterOk)
         }
-        TemplateQuery::QueryResult { expr } => check_promql(expr, Dialect::Grafana, catalog, Ctx::Value, false),
+        TemplateQuery::QueryResult { expr } => check_promql(expr, Dialect::Grafana, catalog, Ctx::Value),
         TemplateQuery::LabelValues { selector: None, .. }
         | TemplateQuery::LabelNames { selector: None }
         | TemplateQuery::Metrics { .. } => Vec::new(),
@@ -249,16 +247,6 @@ enum VarGuess {
     Heuristic,
     Identifier,
     Number,
-}
-
-/// The macro a sentinel duration stands for.
-fn sentinel_name(d: Duration) -> Option<&'static str> {
-    let ms = u64::try_from(d.as_millis()).ok()?;
-    DURATION_MACROS
-        .iter()
-        .find(|(_, v)| *v == ms)
-        .map(|(n, _)| *n)
-        .or((ms == VARIABLE_DURATION_MS).then_some("a dashboard variable"))
 }
 
 /// Grafana macros and template variables replaced by text that parses:
@@ -414,8 +402,6 @@ const VALUE_INDEPENDENT_FUNCTIONS: &[&str] =
 /// Functions that pass their first argument's samples through unchanged.
 const PASSTHROUGH_FUNCTIONS: &[&str] =
     &["label_replace", "label_join", "sort", "sort_desc", "sort_by_label", "sort_by_label_desc"];
-/// `rate` and friends, whose range Grafana should set with `$__rate_interval`.
-const RATE_INTERVAL_FUNCTIONS: &[&str] = &["rate", "irate", "increase"];
 
 /// What the enclosing expression does with a selector's sample values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -428,7 +414,6 @@ enum Ctx {
 
 struct Walker<'c> {
     catalog: &'c Catalog,
-    rate_interval_rule: bool,
     messages: Vec<String>,
 }
 
@@ -457,12 +442,6 @@ impl Walker<'_> {
             Ast::MatrixSelector(ms) => self.selector(&ms.vs, ctx),
             Ast::Call(call) => {
                 let name = call.func.name;
-                if self.rate_interval_rule
-                    && RATE_INTERVAL_FUNCTIONS.contains(&name)
-                    && let Some(first) = call.args.args.first()
-                {
-                    self.rate_interval(name, first);
-                }
                 for (i, arg) in call.args.args.iter().enumerate() {
                     let arg_ctx = if COUNTER_FUNCTIONS.contains(&name) || VALUE_INDEPENDENT_FUNCTIONS.contains(&name) {
                         Ctx::CounterOk
@@ -480,25 +459,6 @@ impl Walker<'_> {
                 }
             }
         }
-    }
-
-    fn rate_interval(&mut self, func: &str, arg: &Ast) {
-        let range = match arg {
-            Ast::MatrixSelector(m) => m.range,
-            Ast::Subquery(s) => s.range,
-            _ => return,
-        };
-        if range == Duration::from_millis(RATE_INTERVAL_MS) {
-            return;
-        }
-        let shown = match sentinel_name(range) {
-            Some(n) if n.starts_with("__") => format!("${n}"),
-            Some(n) => n.to_owned(),
-            None => promql_parser::util::display_duration(&range),
-        };
-        self.messages.push(format!(
-            "{func}() over [{shown}]: Grafana queries should use [$__rate_interval] (at least four scrape intervals, follows the panel's resolution)"
-        ));
     }
 
     fn selector(&mut self, vs: &VectorSelector, ctx: Ctx) {
@@ -861,17 +821,11 @@ labels_authoritative = false
     }
 
     #[test]
-    fn rate_interval_in_grafana() {
-        assert_clean(grafana("sum(rate(node_cpu_seconds_total{job=~\"$job\"}[$__rate_interval]))"));
+    fn rate_windows_are_left_to_the_dashboards_lint() {
+        // One rule, one place: `dashboards::lint` reports a panel window
+        // that is not `[$__rate_interval]`.
+        assert_clean(grafana("rate(node_cpu_seconds_total[5m])"));
         assert_clean(grafana("sum(rate(node_cpu_seconds_total[${__rate_interval}]))"));
-        assert_one(
-            grafana("rate(node_cpu_seconds_total[5m])"),
-            "rate() over [5m]: Grafana queries should use [$__rate_interval]",
-        );
-        assert_one(grafana("irate(node_cpu_seconds_total[$__interval])"), "irate() over [$__interval]");
-        assert_one(grafana("increase(nginx_http_requests_total[$window])"), "increase() over [a dashboard variable]");
-        // `$__range` in a *_over_time is fine; rules have no macros.
-        assert_clean(grafana("max_over_time(up[$__range])"));
         assert_clean(rule("rate(node_cpu_seconds_total[5m])"));
     }
 

@@ -417,48 +417,65 @@ struct Walker<'c> {
     messages: Vec<String>,
 }
 
-impl Walker<'_> {
-    fn walk(&mut self, e: &Ast, ctx: Ctx) {
-        match e {
-            Ast::Aggregate(a) => {
-                let op = a.op.to_string();
-                let inner = if matches!(op.as_str(), "count" | "group") { Ctx::CounterOk } else { Ctx::Value };
-                self.walk(&a.expr, inner);
-                if let Some(param) = &a.param {
-                    self.walk(param, Ctx::Value);
-                }
-            }
-            Ast::Unary(u) => self.walk(&u.expr, Ctx::Value),
-            Ast::Binary(b) => {
-                let op = b.op.to_string();
-                self.walk(&b.lhs, Ctx::Value);
-                let rhs = if matches!(op.as_str(), "and" | "unless") { Ctx::CounterOk } else { Ctx::Value };
-                self.walk(&b.rhs, rhs);
-            }
-            Ast::Paren(p) => self.walk(&p.expr, ctx),
-            Ast::Subquery(s) => self.walk(&s.expr, ctx),
-            Ast::NumberLiteral(_) | Ast::StringLiteral(_) => {}
-            Ast::VectorSelector(vs) => self.selector(vs, ctx),
-            Ast::MatrixSelector(ms) => self.selector(&ms.vs, ctx),
-            Ast::Call(call) => {
-                let name = call.func.name;
-                for (i, arg) in call.args.args.iter().enumerate() {
-                    let arg_ctx = if COUNTER_FUNCTIONS.contains(&name) || VALUE_INDEPENDENT_FUNCTIONS.contains(&name) {
-                        Ctx::CounterOk
-                    } else if PASSTHROUGH_FUNCTIONS.contains(&name) && i == 0 {
-                        ctx
-                    } else {
-                        Ctx::Value
-                    };
-                    self.walk(arg, arg_ctx);
-                }
-            }
-            Ast::Extension(ext) => {
-                for child in ext.expr.children() {
-                    self.walk(child, Ctx::Value);
-                }
+/// The workspace's one PromQL walk: every vector selector of the whole AST
+/// (bare or in a matrix, aggregation parameters and extension nodes
+/// included), with what the enclosing expression does with its values. The
+/// catalog check and the metric listings below both use it.
+fn visit_selectors(e: &Ast, ctx: Ctx, on_selector: &mut impl FnMut(&VectorSelector, Ctx)) {
+    let mut walk = |e: &Ast, ctx: Ctx| visit_selectors(e, ctx, on_selector);
+    match e {
+        Ast::Aggregate(a) => {
+            let op = a.op.to_string();
+            let inner = if matches!(op.as_str(), "count" | "group") { Ctx::CounterOk } else { Ctx::Value };
+            walk(&a.expr, inner);
+            if let Some(param) = &a.param {
+                walk(param, Ctx::Value);
             }
         }
+        Ast::Unary(u) => walk(&u.expr, Ctx::Value),
+        Ast::Binary(b) => {
+            let op = b.op.to_string();
+            walk(&b.lhs, Ctx::Value);
+            let rhs = if matches!(op.as_str(), "and" | "unless") { Ctx::CounterOk } else { Ctx::Value };
+            walk(&b.rhs, rhs);
+        }
+        Ast::Paren(p) => walk(&p.expr, ctx),
+        Ast::Subquery(s) => walk(&s.expr, ctx),
+        Ast::NumberLiteral(_) | Ast::StringLiteral(_) => {}
+        Ast::VectorSelector(vs) => on_selector(vs, ctx),
+        Ast::MatrixSelector(ms) => on_selector(&ms.vs, ctx),
+        Ast::Call(call) => {
+            let name = call.func.name;
+            for (i, arg) in call.args.args.iter().enumerate() {
+                let arg_ctx = if COUNTER_FUNCTIONS.contains(&name) || VALUE_INDEPENDENT_FUNCTIONS.contains(&name) {
+                    Ctx::CounterOk
+                } else if PASSTHROUGH_FUNCTIONS.contains(&name) && i == 0 {
+                    ctx
+                } else {
+                    Ctx::Value
+                };
+                walk(arg, arg_ctx);
+            }
+        }
+        Ast::Extension(ext) => {
+            for child in ext.expr.children() {
+                walk(child, Ctx::Value);
+            }
+        }
+    }
+}
+
+/// The metric names an expression selects by name, sorted.
+#[cfg(test)]
+fn metric_names(ast: &Ast) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    visit_selectors(ast, Ctx::Value, &mut |vs, _| names.extend(vs.name.clone()));
+    names
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, e: &Ast, ctx: Ctx) {
+        visit_selectors(e, ctx, &mut |vs, ctx| self.selector(vs, ctx));
     }
 
     fn selector(&mut self, vs: &VectorSelector, ctx: Ctx) {
@@ -961,5 +978,56 @@ labels_authoritative = false
             assert!(parsed.is_ok(), "{ok}: {parsed:?}");
             assert_clean(rule(ok));
         }
+    }
+
+    /// The metrics the dashboards' panel queries read, listed so that a
+    /// change in what the dashboards need shows in review beside the catalog.
+    #[test]
+    fn metrics_read_by_the_dashboards() {
+        let mut names = BTreeSet::new();
+        let mut failures = Vec::new();
+        for d in dashboards::all() {
+            for q in d.queries().into_iter().filter(|q| q.datasource == dashboards::Datasource::Prometheus) {
+                match parse_grafana(&q.expr) {
+                    Ok(ast) => names.extend(metric_names(&ast)),
+                    Err(e) => {
+                        failures.push(format!("{} panel {} target {}: {e}", q.dashboard_uid, q.panel_id, q.ref_id))
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        insta::assert_snapshot!("dashboard_metric_names", names.into_iter().collect::<Vec<_>>().join("\n"));
+    }
+
+    /// Every metric a rule reads is fed by some promtool test (or recorded by
+    /// a rule), so the tests exercise the real series names.
+    #[test]
+    fn every_metric_a_rule_reads_is_fed_by_a_promtool_test() {
+        let ctx = alerts::Context::default();
+        let recorded: BTreeSet<String> = alerts::recorded_metric_names(&ctx).into_iter().collect();
+        let mut fed = BTreeSet::new();
+        for file in alerts::rule_files(&ctx) {
+            for (_, alert) in file.alerts() {
+                for case in &alert.tests {
+                    for input in &case.input {
+                        let name: String = input
+                            .series
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                            .collect();
+                        fed.insert(name);
+                    }
+                }
+            }
+        }
+        let mut read = BTreeSet::new();
+        for e in alerts::expressions(&ctx) {
+            let ast = parser::parse(&e.expr).unwrap_or_else(|err| panic!("{} / {}: {err}\n{}", e.file, e.rule, e.expr));
+            read.extend(metric_names(&ast));
+        }
+        assert!(!read.is_empty());
+        let missing: Vec<&String> = read.iter().filter(|m| !recorded.contains(*m) && !fed.contains(*m)).collect();
+        assert!(missing.is_empty(), "metrics read by rules but in no test input: {missing:?}");
     }
 }

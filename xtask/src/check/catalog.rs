@@ -7,6 +7,8 @@
 //! source = "node-exporter"
 //! version = "1.11.1"
 //! provenance = "captured from /metrics of ... by scripts/capture-catalog.sh"
+//! accepted_pin = "v1.12.1"        # optional: the pinned image tag this catalog of another
+//!                                 # version was accepted for (see [`version_findings`])
 //! labels_authoritative = true     # optional, default false
 //! target_labels = ["job", "instance"]   # optional: labels Prometheus adds to every series
 //! disabled_groups = ["disk"]      # optional: metric groups switched off in the deployment
@@ -36,6 +38,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+
+use super::Finding;
+use crate::source::ImageRef;
+
+/// The rule name of catalog findings.
+const CHECK: &str = "catalog";
 
 /// The type a source declares for a metric family (`# TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -131,6 +139,9 @@ pub struct SourceInfo {
     pub source: String,
     pub version: String,
     pub provenance: String,
+    /// The pinned image tag this catalog was accepted for although its
+    /// `version` differs (the reason is in `provenance`).
+    pub accepted_pin: Option<String>,
     pub file: PathBuf,
     /// Number of metric families in the file (disabled ones included).
     pub metrics: usize,
@@ -183,6 +194,8 @@ struct FileDoc {
     source: String,
     version: String,
     provenance: String,
+    #[serde(default)]
+    accepted_pin: Option<String>,
     #[serde(default)]
     labels_authoritative: bool,
     #[serde(default)]
@@ -371,6 +384,7 @@ impl Catalog {
             source: doc.source,
             version: doc.version,
             provenance: doc.provenance,
+            accepted_pin: doc.accepted_pin,
             file: file.to_path_buf(),
             metrics: doc.metrics.len(),
             ingestion: doc.ingestion,
@@ -489,7 +503,6 @@ impl Catalog {
     }
 
     /// The files the catalog was loaded from, in load order.
-    #[cfg(test)]
     pub fn sources(&self) -> &[SourceInfo] {
         &self.sources
     }
@@ -531,6 +544,39 @@ fn merge(existing: &mut MetricInfo, new: MetricInfo) {
     if existing.group.is_none() {
         existing.group = new.group;
     }
+}
+
+/// A finding for every catalog whose source is an image of the stack and
+/// whose version is not the pinned tag, unless the catalog records that
+/// exact tag as `accepted_pin`: when the pin moves, the difference is
+/// reported again. `dir` is the repository-relative catalog directory.
+pub fn version_findings(catalog: &Catalog, dir: &str, images: &BTreeMap<String, ImageRef>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for info in catalog.sources() {
+        let Some(image) = images.get(&info.source) else { continue };
+        let pinned = image.tag.as_str();
+        if info.version.trim_start_matches('v') == pinned.trim_start_matches('v')
+            || info.accepted_pin.as_deref() == Some(pinned)
+        {
+            continue;
+        }
+        let name = info.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        out.push(
+            Finding::new(
+                CHECK,
+                format!("{dir}/{name}"),
+                "version",
+                format!(
+                    "catalog version {} is not the pinned image tag {pinned} of `{}`",
+                    info.version, info.source
+                ),
+            )
+            .with_hint(format!(
+                "re-capture it (scripts/capture-catalog.sh), or set accepted_pin = \"{pinned}\" with the reason in provenance"
+            )),
+        );
+    }
+    out
 }
 
 #[cfg(test)]
@@ -865,5 +911,27 @@ labels = []
             listed, deployed,
             "stack/catalog/cadvisor.toml disabled_groups vs stack.toml cadvisor --disable_metrics"
         );
+    }
+
+    #[test]
+    fn a_catalog_of_another_version_than_the_pin_is_reported_until_accepted() {
+        let doc =
+            |extra: &str| format!("source = \"node-exporter\"\nversion = \"1.11.1\"\nprovenance = \"p\"\n{extra}");
+        let images = BTreeMap::from([(
+            "node-exporter".to_owned(),
+            ImageRef { repository: "docker.io/prom/node-exporter".into(), tag: "v1.12.1".into() },
+        )]);
+        let load = |text: &str| {
+            let mut c = Catalog::default();
+            c.add_file(Path::new("/repo/stack/catalog/node-exporter.toml"), text).expect("loads");
+            c
+        };
+        let found = version_findings(&load(&doc("")), "stack/catalog", &images);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].file, "stack/catalog/node-exporter.toml");
+        assert!(found[0].message.contains("1.11.1 is not the pinned image tag v1.12.1"), "{}", found[0]);
+        assert!(version_findings(&load(&doc("accepted_pin = \"v1.12.1\"\n")), "stack/catalog", &images).is_empty());
+        // Accepted for an older pin: reported again once the pin moves.
+        assert_eq!(version_findings(&load(&doc("accepted_pin = \"v1.12.0\"\n")), "stack/catalog", &images).len(), 1);
     }
 }

@@ -124,14 +124,18 @@ fn rule_lint(root: &Path, source: &Source) -> Vec<Finding> {
     findings
 }
 
-/// Every PromQL expression of dashboards and rules parsed, and every metric
+/// The metric catalog, one file per metric source.
+const CATALOG_DIR: &str = "stack/catalog";
+
+/// The catalog's versions against the pins, and every PromQL expression of dashboards and rules parsed, and every metric
 /// it reads found in the catalog (or produced by a recording rule).
 fn promql(root: &Path, source: &Source) -> Vec<Finding> {
     let ctx = generate::alerts_context(source);
-    let catalog = match super::catalog::Catalog::load(&root.join("stack/catalog")) {
+    let catalog = match super::catalog::Catalog::load(&root.join(CATALOG_DIR)) {
         Ok(c) => c.with_recorded(alerts::recorded_metric_names(&ctx)),
-        Err(e) => return vec![Finding::new("promql", "stack/catalog", "", format!("{e:#}"))],
+        Err(e) => return vec![Finding::new("promql", CATALOG_DIR, "", format!("{e:#}"))],
     };
+    let mut findings = super::catalog::version_findings(&catalog, CATALOG_DIR, &source.definition.images);
     let dashboards = dashboards::all();
     let panel_queries: Vec<(String, String, String)> = dashboards
         .iter()
@@ -178,5 +182,6 @@ fn promql(root: &Path, source: &Source) -> Vec<Finding> {
         dialect: super::promql::Dialect::Rule,
         expr: &r.expr,
     }));
-    super::promql::check(&exprs, &catalog)
+    findings.extend(super::promql::check(&exprs, &catalog));
+    findings
 }

@@ -33,7 +33,7 @@ pub fn all(root: &Path, offline: bool, timings: &mut Timings) -> Result<Vec<Find
     let source = match timings.time("source", || Source::load(root)) {
         Ok(s) => s,
         Err(e) => {
-            findings.push(Finding::new("source", crate::source::DEFINITION_FILE, "", format!("{e:#}")));
+            findings.push(Finding::new(crate::source::RULE, crate::source::DEFINITION_FILE, "", format!("{e:#}")));
             return Ok(findings);
         }
     };

@@ -11,7 +11,6 @@
 //!                                 # version was accepted for (see [`version_findings`])
 //! labels_authoritative = true     # optional, default false
 //! target_labels = ["job", "instance"]   # optional: labels Prometheus adds to every series
-//! disabled_groups = ["disk"]      # optional: metric groups switched off in the deployment
 //! ingestion = "otel-collector"    # optional: how the series reach Prometheus (default "scrape")
 //!
 //! [metrics.node_cpu_seconds_total]
@@ -40,7 +39,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use super::Finding;
-use crate::source::ImageRef;
+use crate::source::{ImageRef, StackDefinition};
 
 /// The rule name of catalog findings.
 const CHECK: &str = "catalog";
@@ -182,6 +181,9 @@ impl KnownLabels {
 pub struct Catalog {
     metrics: BTreeMap<String, MetricInfo>,
     disabled: BTreeMap<String, DisabledMetric>,
+    /// Source -> metric groups the deployment switches off, derived from
+    /// stack.toml by [`deployment_disabled_groups`] before the files load.
+    disabled_groups: BTreeMap<String, BTreeSet<String>>,
     target_labels: BTreeSet<String>,
     sources: Vec<SourceInfo>,
     /// Exposed name -> name in Prometheus, for families renamed on ingestion.
@@ -200,8 +202,6 @@ struct FileDoc {
     labels_authoritative: bool,
     #[serde(default)]
     target_labels: Vec<String>,
-    #[serde(default)]
-    disabled_groups: Vec<String>,
     #[serde(default)]
     ingestion: Ingestion,
     #[serde(default)]
@@ -260,7 +260,7 @@ const SUMMARY_SUFFIXES: &[&str] = &["_sum", "_count", "_created"];
 impl Catalog {
     /// Loads every `*.toml` in `dir` (sorted by name). Errors name the file,
     /// and the line for malformed TOML and bad entries.
-    pub fn load(dir: &Path) -> anyhow::Result<Catalog> {
+    pub fn load(dir: &Path, stack: &StackDefinition) -> anyhow::Result<Catalog> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("reading the metric catalog directory {}", dir.display()))?
             .map(|e| e.map(|e| e.path()))
@@ -271,7 +271,7 @@ impl Catalog {
         if files.is_empty() {
             bail!("{}: no catalog files (*.toml)", dir.display());
         }
-        let mut catalog = Catalog::default();
+        let mut catalog = Catalog { disabled_groups: deployment_disabled_groups(stack), ..Catalog::default() };
         for file in files {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             catalog.add_file(&file, &text)?;
@@ -304,7 +304,8 @@ impl Catalog {
             }
             self.target_labels.insert(l.clone());
         }
-        let disabled: BTreeSet<&str> = doc.disabled_groups.iter().map(String::as_str).collect();
+        let no_groups = BTreeSet::new();
+        let disabled = self.disabled_groups.get(&doc.source).unwrap_or(&no_groups);
         for (name, m) in &doc.metrics {
             let line = metric_line(text, name);
             let at = format!("{shown}:{line}: [metrics.{name}]");
@@ -334,7 +335,7 @@ impl Catalog {
                 }
                 _ => name.clone(),
             };
-            if let Some(group) = m.group.as_deref().filter(|g| disabled.contains(g)) {
+            if let Some(group) = m.group.as_deref().filter(|g| disabled.contains(*g)) {
                 self.disabled.insert(stored, DisabledMetric { source: doc.source.clone(), group: group.to_owned() });
                 continue;
             }
@@ -546,6 +547,25 @@ fn merge(existing: &mut MetricInfo, new: MetricInfo) {
     }
 }
 
+/// The metric groups the deployment switches off, per catalog source, read
+/// from the services' arguments in stack.toml: cAdvisor's
+/// `--disable_metrics=<group>,...` (which replaces its default list) on the
+/// services running the `cadvisor` image.
+pub fn deployment_disabled_groups(stack: &StackDefinition) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for service in stack.services.values().filter(|s| s.image == "cadvisor") {
+        let groups = service
+            .args
+            .iter()
+            .filter_map(|a| a.trim_start_matches('-').strip_prefix("disable_metrics="))
+            .flat_map(|v| v.split(','))
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned);
+        out.entry("cadvisor".to_owned()).or_default().extend(groups);
+    }
+    out
+}
+
 /// A finding for every catalog whose source is an image of the stack and
 /// whose version is not the pinned tag, unless the catalog records that
 /// exact tag as `accepted_pin`: when the pin moves, the difference is
@@ -685,7 +705,6 @@ source = "cadvisor"
 version = "0.60.5"
 provenance = "test"
 labels_authoritative = true
-disabled_groups = ["disk"]
 
 [metrics.container_last_seen]
 type = "gauge"
@@ -698,7 +717,12 @@ help = "Filesystem usage."
 labels = ["device", "id"]
 group = "disk"
 "#;
-        let c = catalog(&[("cadvisor.toml", text)]).expect("loads").with_target_labels(["swarm_service".to_owned()]);
+        let mut c = Catalog {
+            disabled_groups: BTreeMap::from([("cadvisor".to_owned(), BTreeSet::from(["disk".to_owned()]))]),
+            ..Catalog::default()
+        };
+        c.add_file(Path::new("cadvisor.toml"), text).expect("loads");
+        let c = c.with_target_labels(["swarm_service".to_owned()]);
         let l = c.labels("container_last_seen").expect("known");
         assert!(l.allows("container_label_com_docker_swarm_service_name"));
         assert!(l.allows("swarm_service"));
@@ -789,7 +813,7 @@ labels = []
     #[test]
     fn repository_catalog_loads() {
         let dir = repo_catalog_dir();
-        let c = Catalog::load(&dir).expect("stack/catalog loads");
+        let c = Catalog::load(&dir, &repository_stack()).expect("stack/catalog loads");
         for name in [
             "node_cpu_seconds_total",
             "node_memory_MemAvailable_bytes",
@@ -837,7 +861,7 @@ labels = []
     /// does not flag it.
     #[test]
     fn target_labels_cover_the_stack_relabelling() {
-        let c = Catalog::load(&repo_catalog_dir()).expect("stack/catalog loads");
+        let c = Catalog::load(&repo_catalog_dir(), &repository_stack()).expect("stack/catalog loads");
         let known: BTreeSet<&str> = c.target_labels().collect();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         for rel in ["stack/configs/prometheus/prometheus.yml", "stack/configs/otel-collector/otelcol.yml"] {
@@ -867,50 +891,27 @@ labels = []
             .filter_map(|l| l.trim_start().trim_start_matches("- ").strip_prefix("job_name:"))
             .map(|v| v.split('#').next().unwrap_or("").trim().trim_matches(['"', '\'']).to_owned())
             .collect();
-        let c = Catalog::load(&repo_catalog_dir()).expect("stack/catalog loads");
+        let c = Catalog::load(&repo_catalog_dir(), &repository_stack()).expect("stack/catalog loads");
         let marked: BTreeSet<String> =
             c.sources().iter().filter(|s| s.ingestion == Ingestion::OtelCollector).map(|s| s.source.clone()).collect();
         assert_eq!(marked, jobs, "catalog files with ingestion = \"otel-collector\" vs job_name in otelcol.yml");
     }
 
-    /// cadvisor.toml's `disabled_groups` mirrors `--disable_metrics` of the
-    /// cadvisor service in stack/stack.toml.
-    #[test]
-    fn cadvisor_disabled_groups_match_the_stack() {
+    fn repository_stack() -> StackDefinition {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let (Ok(stack), Ok(cat)) = (
-            std::fs::read_to_string(root.join("stack/stack.toml")),
-            std::fs::read_to_string(repo_catalog_dir().join("cadvisor.toml")),
-        ) else {
-            return;
-        };
-        let stack: toml::Value = toml::from_str(&stack).expect("stack.toml parses");
-        let args = stack
-            .get("services")
-            .and_then(|s| s.get("cadvisor"))
-            .and_then(|s| s.get("args"))
-            .and_then(toml::Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut deployed: Vec<String> = args
-            .iter()
-            .filter_map(toml::Value::as_str)
-            .filter_map(|a| a.trim_start_matches('-').strip_prefix("disable_metrics="))
-            .flat_map(|v| v.split(',').map(str::to_owned))
-            .filter(|s| !s.is_empty())
-            .collect();
-        deployed.sort();
-        let cat: toml::Value = toml::from_str(&cat).expect("cadvisor.toml parses");
-        let mut listed: Vec<String> = cat
-            .get("disabled_groups")
-            .and_then(toml::Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
-        listed.sort();
-        assert_eq!(
-            listed, deployed,
-            "stack/catalog/cadvisor.toml disabled_groups vs stack.toml cadvisor --disable_metrics"
-        );
+        crate::source::parse_toml(&root.join(crate::source::DEFINITION_FILE)).expect("stack.toml parses")
+    }
+
+    /// The groups cAdvisor is started without are the catalog's disabled
+    /// ones: a metric of such a group is reported as disabled, not unknown.
+    #[test]
+    fn disabled_groups_come_from_the_cadvisor_arguments() {
+        let stack = repository_stack();
+        let groups = deployment_disabled_groups(&stack);
+        assert!(groups["cadvisor"].contains("disk"), "{groups:?}");
+        let c = Catalog::load(&repo_catalog_dir(), &stack).expect("stack/catalog loads");
+        let d = c.disabled("container_fs_usage_bytes").expect("disk metrics are disabled");
+        assert_eq!((d.source.as_str(), d.group.as_str()), ("cadvisor", "disk"));
     }
 
     #[test]

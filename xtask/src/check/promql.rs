@@ -560,7 +560,7 @@ impl Walker<'_> {
         let Some((info, suffix)) = self.catalog.lookup_with_suffix(name) else {
             let message = match self.catalog.disabled(name) {
                 Some(d) => format!(
-                    "metric {name} is not exposed: {} has it only in metric group `{}`, which the deployment disables (stack/catalog/{}.toml disabled_groups)",
+                    "metric {name} is not exposed: {} has it only in metric group `{}`, which the deployment disables (--disable_metrics in stack/stack.toml; stack/catalog/{}.toml)",
                     d.source, d.group, d.source
                 ),
                 None => match self.catalog.renamed(name) {

@@ -131,7 +131,7 @@ const CATALOG_DIR: &str = "stack/catalog";
 /// it reads found in the catalog (or produced by a recording rule).
 fn promql(root: &Path, source: &Source) -> Vec<Finding> {
     let ctx = generate::alerts_context(source);
-    let catalog = match super::catalog::Catalog::load(&root.join(CATALOG_DIR)) {
+    let catalog = match super::catalog::Catalog::load(&root.join(CATALOG_DIR), &source.definition) {
         Ok(c) => c.with_recorded(alerts::recorded_metric_names(&ctx)),
         Err(e) => return vec![Finding::new("promql", CATALOG_DIR, "", format!("{e:#}"))],
     };

@@ -41,9 +41,9 @@ fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
-/// Copies `from` to `to`, writing only files whose bytes differ, so the
-/// copy's unchanged files keep their modification times and a second run
-/// of this test rebuilds nothing.
+/// Makes `to` a copy of `from`, writing only files whose bytes differ (so
+/// the copy's unchanged files keep their modification times and a second run
+/// of this test rebuilds nothing) and removing what `from` no longer has.
 fn sync(from: &Path, to: &Path) {
     if from.is_dir() {
         std::fs::create_dir_all(to).unwrap();
@@ -51,6 +51,13 @@ fn sync(from: &Path, to: &Path) {
             let name = entry.unwrap().file_name();
             if name != "target" {
                 sync(&from.join(&name), &to.join(&name));
+            }
+        }
+        for entry in std::fs::read_dir(to).unwrap() {
+            let entry = entry.unwrap();
+            if !from.join(entry.file_name()).exists() {
+                let gone = entry.path();
+                if gone.is_dir() { std::fs::remove_dir_all(gone).unwrap() } else { std::fs::remove_file(gone).unwrap() }
             }
         }
     } else if from.is_file() {

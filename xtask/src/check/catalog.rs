@@ -11,7 +11,6 @@
 //!                                 # version was accepted for (see [`version_findings`])
 //! labels_authoritative = true     # optional, default false
 //! target_labels = ["job", "instance"]   # optional: labels Prometheus adds to every series
-//! ingestion = "otel-collector"    # optional: how the series reach Prometheus (default "scrape")
 //!
 //! [metrics.node_cpu_seconds_total]
 //! type = "counter"                # counter|gauge|histogram|gaugehistogram|summary|info|stateset|untyped|unknown
@@ -22,10 +21,11 @@
 //! ref = "pkg/x/metrics.go"        # optional: where a documented name was taken from
 //! ```
 //!
-//! `ingestion = "otel-collector"` marks a source the OTel Collector scrapes
-//! (prometheus receiver) and remote-writes to Prometheus (prometheusremotewrite
-//! exporter, `add_metric_suffixes` on by default): on that path a counter whose
-//! name lacks `_total` gets it appended, so the catalog knows it by that name.
+//! A source whose name is a `job_name` of the OTel Collector's prometheus
+//! receiver (`otelcol.yml`) is scraped by the collector and remote-written to
+//! Prometheus (prometheusremotewrite exporter, `add_metric_suffixes` on by
+//! default): on that path a counter whose name lacks `_total` gets it
+//! appended, so the catalog knows it by that name.
 //!
 //! Histogram and summary families are recorded under their family name;
 //! [`Catalog::lookup`] also accepts the `_bucket`/`_sum`/`_count`/`_created`
@@ -121,8 +121,7 @@ pub struct MetricInfo {
 }
 
 /// How a source's series reach Prometheus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Ingestion {
     /// Prometheus scrapes the source (or creates the series) itself: names as exposed.
     #[default]
@@ -184,6 +183,9 @@ pub struct Catalog {
     /// Source -> metric groups the deployment switches off, derived from
     /// stack.toml by [`deployment_disabled_groups`] before the files load.
     disabled_groups: BTreeMap<String, BTreeSet<String>>,
+    /// The sources the OTel Collector scrapes (its scrape job names), read
+    /// from otelcol.yml before the files load.
+    scraped_by_collector: BTreeSet<String>,
     target_labels: BTreeSet<String>,
     sources: Vec<SourceInfo>,
     /// Exposed name -> name in Prometheus, for families renamed on ingestion.
@@ -202,8 +204,6 @@ struct FileDoc {
     labels_authoritative: bool,
     #[serde(default)]
     target_labels: Vec<String>,
-    #[serde(default)]
-    ingestion: Ingestion,
     #[serde(default)]
     metrics: BTreeMap<String, MetricDoc>,
 }
@@ -260,7 +260,11 @@ const SUMMARY_SUFFIXES: &[&str] = &["_sum", "_count", "_created"];
 impl Catalog {
     /// Loads every `*.toml` in `dir` (sorted by name). Errors name the file,
     /// and the line for malformed TOML and bad entries.
-    pub fn load(dir: &Path, stack: &StackDefinition) -> anyhow::Result<Catalog> {
+    pub fn load(
+        dir: &Path,
+        stack: &StackDefinition,
+        scraped_by_collector: BTreeSet<String>,
+    ) -> anyhow::Result<Catalog> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("reading the metric catalog directory {}", dir.display()))?
             .map(|e| e.map(|e| e.path()))
@@ -271,12 +275,19 @@ impl Catalog {
         if files.is_empty() {
             bail!("{}: no catalog files (*.toml)", dir.display());
         }
-        let mut catalog = Catalog { disabled_groups: deployment_disabled_groups(stack), ..Catalog::default() };
+        let mut catalog =
+            Catalog { disabled_groups: deployment_disabled_groups(stack), scraped_by_collector, ..Catalog::default() };
         for file in files {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             catalog.add_file(&file, &text)?;
         }
         Ok(catalog)
+    }
+
+    /// An empty catalog for tests, whose `sources` the OTel Collector scrapes.
+    #[cfg(test)]
+    pub fn scraped_by_collector<const N: usize>(sources: [&str; N]) -> Catalog {
+        Catalog { scraped_by_collector: sources.iter().map(|s| (*s).to_owned()).collect(), ..Catalog::default() }
     }
 
     /// Parses one catalog file's text into the catalog (`file` names it in errors).
@@ -304,6 +315,8 @@ impl Catalog {
             }
             self.target_labels.insert(l.clone());
         }
+        let ingestion =
+            if self.scraped_by_collector.contains(&doc.source) { Ingestion::OtelCollector } else { Ingestion::Scrape };
         let no_groups = BTreeSet::new();
         let disabled = self.disabled_groups.get(&doc.source).unwrap_or(&no_groups);
         for (name, m) in &doc.metrics {
@@ -329,7 +342,7 @@ impl Catalog {
                     bail!("{at}: `{reserved}` is implied by the type {kind}; leave it out of `labels`");
                 }
             }
-            let stored = match doc.ingestion {
+            let stored = match ingestion {
                 Ingestion::OtelCollector if kind == MetricType::Counter && !name.ends_with("_total") => {
                     format!("{name}_total")
                 }
@@ -388,7 +401,7 @@ impl Catalog {
             accepted_pin: doc.accepted_pin,
             file: file.to_path_buf(),
             metrics: doc.metrics.len(),
-            ingestion: doc.ingestion,
+            ingestion,
         });
         Ok(())
     }
@@ -776,7 +789,6 @@ source = "nginx-exporter"
 version = "1.5.1"
 provenance = "test"
 labels_authoritative = true
-ingestion = "otel-collector"
 
 [metrics.nginx_connections_accepted]
 type = "counter"
@@ -793,7 +805,9 @@ type = "gauge"
 help = "Active client connections"
 labels = []
 "#;
-        let c = catalog(&[("nginx.toml", text)]).expect("loads");
+        let mut c =
+            Catalog { scraped_by_collector: BTreeSet::from(["nginx-exporter".to_owned()]), ..Catalog::default() };
+        c.add_file(Path::new("nginx.toml"), text).expect("loads");
         let m = c.lookup("nginx_connections_accepted_total").expect("renamed counter");
         assert_eq!(m.exposed_as.as_deref(), Some("nginx_connections_accepted"));
         assert!(c.lookup("nginx_connections_accepted").is_none());
@@ -813,7 +827,7 @@ labels = []
     #[test]
     fn repository_catalog_loads() {
         let dir = repo_catalog_dir();
-        let c = Catalog::load(&dir, &repository_stack()).expect("stack/catalog loads");
+        let c = Catalog::load(&dir, &repository_stack(), collector_jobs()).expect("stack/catalog loads");
         for name in [
             "node_cpu_seconds_total",
             "node_memory_MemAvailable_bytes",
@@ -861,7 +875,7 @@ labels = []
     /// does not flag it.
     #[test]
     fn target_labels_cover_the_stack_relabelling() {
-        let c = Catalog::load(&repo_catalog_dir(), &repository_stack()).expect("stack/catalog loads");
+        let c = Catalog::load(&repo_catalog_dir(), &repository_stack(), collector_jobs()).expect("stack/catalog loads");
         let known: BTreeSet<&str> = c.target_labels().collect();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         for rel in ["stack/configs/prometheus/prometheus.yml", "stack/configs/otel-collector/otelcol.yml"] {
@@ -878,23 +892,24 @@ labels = []
         }
     }
 
-    /// The sources marked `ingestion = "otel-collector"` are exactly the scrape
-    /// jobs of the collector's prometheus receiver (job names = source names).
-    #[test]
-    fn collector_ingestion_matches_otelcol_scrape_jobs() {
+    /// The collector's scrape jobs, as `cargo xtask check` reads them.
+    fn collector_jobs() -> BTreeSet<String> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let Ok(text) = std::fs::read_to_string(root.join("stack/configs/otel-collector/otelcol.yml")) else {
-            return;
-        };
-        let jobs: BTreeSet<String> = text
-            .lines()
-            .filter_map(|l| l.trim_start().trim_start_matches("- ").strip_prefix("job_name:"))
-            .map(|v| v.split('#').next().unwrap_or("").trim().trim_matches(['"', '\'']).to_owned())
-            .collect();
-        let c = Catalog::load(&repo_catalog_dir(), &repository_stack()).expect("stack/catalog loads");
+        let source = crate::source::Source::load(&root).expect("the repository's source loads");
+        crate::check::component_configs::collector_scrape_jobs(&source).expect("otelcol.yml has scrape jobs")
+    }
+
+    /// The exporters the collector scrapes are the ones whose counters it
+    /// renames.
+    #[test]
+    fn collector_ingestion_follows_otelcol_scrape_jobs() {
+        let jobs = collector_jobs();
+        assert!(jobs.contains("node-exporter") && jobs.contains("cadvisor"), "{jobs:?}");
+        let c = Catalog::load(&repo_catalog_dir(), &repository_stack(), jobs.clone()).expect("stack/catalog loads");
         let marked: BTreeSet<String> =
             c.sources().iter().filter(|s| s.ingestion == Ingestion::OtelCollector).map(|s| s.source.clone()).collect();
-        assert_eq!(marked, jobs, "catalog files with ingestion = \"otel-collector\" vs job_name in otelcol.yml");
+        let catalogued: BTreeSet<String> = c.sources().iter().map(|s| s.source.clone()).collect();
+        assert_eq!(marked, jobs.intersection(&catalogued).cloned().collect());
     }
 
     fn repository_stack() -> StackDefinition {
@@ -909,7 +924,7 @@ labels = []
         let stack = repository_stack();
         let groups = deployment_disabled_groups(&stack);
         assert!(groups["cadvisor"].contains("disk"), "{groups:?}");
-        let c = Catalog::load(&repo_catalog_dir(), &stack).expect("stack/catalog loads");
+        let c = Catalog::load(&repo_catalog_dir(), &stack, collector_jobs()).expect("stack/catalog loads");
         let d = c.disabled("container_fs_usage_bytes").expect("disk metrics are disabled");
         assert_eq!((d.source.as_str(), d.group.as_str()), ("cadvisor", "disk"));
     }

@@ -893,10 +893,10 @@ labels_authoritative = false
 
     #[test]
     fn renamed_counters_get_a_hint() {
-        let mut c = Catalog::default();
+        let mut c = Catalog::scraped_by_collector(["nginx-exporter"]);
         c.add_file(
             Path::new("nginx.toml"),
-            "source = \"nginx-exporter\"\nversion = \"1\"\nprovenance = \"t\"\ningestion = \"otel-collector\"\n[metrics.nginx_connections_accepted]\ntype = \"counter\"\nhelp = \"h\"\nlabels = []\n",
+            "source = \"nginx-exporter\"\nversion = \"1\"\nprovenance = \"t\"\n[metrics.nginx_connections_accepted]\ntype = \"counter\"\nhelp = \"h\"\nlabels = []\n",
         )
         .expect("loads");
         let m = check_one("rate(nginx_connections_accepted[5m])", Dialect::Rule, &c);

@@ -131,7 +131,11 @@ const CATALOG_DIR: &str = "stack/catalog";
 /// it reads found in the catalog (or produced by a recording rule).
 fn promql(root: &Path, source: &Source) -> Vec<Finding> {
     let ctx = generate::alerts_context(source);
-    let catalog = match super::catalog::Catalog::load(&root.join(CATALOG_DIR), &source.definition) {
+    let collector_jobs = match super::component_configs::collector_scrape_jobs(source) {
+        Ok(jobs) => jobs,
+        Err(finding) => return vec![finding],
+    };
+    let catalog = match super::catalog::Catalog::load(&root.join(CATALOG_DIR), &source.definition, collector_jobs) {
         Ok(c) => c.with_recorded(alerts::recorded_metric_names(&ctx)),
         Err(e) => return vec![Finding::new("promql", CATALOG_DIR, "", format!("{e:#}"))],
     };

@@ -24,6 +24,7 @@ mod loki;
 mod otel_collector;
 mod promtail;
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::Deserialize;
@@ -95,6 +96,12 @@ fn check_log_settings(file: &str, level: Option<&Spanned<String>>, format: Optio
 pub fn provisioned_datasource_uids(source: &Source) -> Result<Vec<String>, Finding> {
     let (file, text) = read_config(source, GRAFANA_DATASOURCES)?;
     grafana::provisioned_uids(file, &text)
+}
+
+/// The sources the OTel Collector scrapes (the job names in otelcol.yml).
+pub fn collector_scrape_jobs(source: &Source) -> Result<BTreeSet<String>, Finding> {
+    let (file, text) = read_config(source, OTEL_COLLECTOR)?;
+    otel_collector::scrape_job_names(file, &text)
 }
 
 /// The service `name` of the stack, if it has one.

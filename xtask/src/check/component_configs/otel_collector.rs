@@ -674,6 +674,24 @@ fn check_bind(
     }
 }
 
+/// The job names of the collector's prometheus receivers: the sources it
+/// scrapes and remote-writes to Prometheus.
+pub(crate) fn scrape_job_names(file: &str, text: &str) -> Result<BTreeSet<String>, Finding> {
+    let config: CollectorConfig = parse_yaml(file, text)?;
+    let mut jobs = BTreeSet::new();
+    for (_, receiver) in &config.receivers.entries {
+        if let Some(Receiver::Prometheus(prometheus)) = receiver
+            && let Some(config) = &prometheus.config
+        {
+            let scrapes = config.get("scrape_configs").and_then(serde_json::Value::as_array);
+            for scrape in scrapes.into_iter().flatten() {
+                jobs.extend(scrape.get("job_name").and_then(serde_json::Value::as_str).map(str::to_owned));
+            }
+        }
+    }
+    Ok(jobs)
+}
+
 fn check_components(file: &str, text: &str, config: &CollectorConfig, stack: &StackDefinition, out: &mut Vec<Finding>) {
     for (id, receiver) in &config.receivers.entries {
         match receiver {

@@ -17,6 +17,7 @@ rustPlatform.buildRustPackage {
       ../xtask
       ../dashboards
       ../alerts
+      ../report
     ];
   };
 

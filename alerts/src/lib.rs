@@ -21,6 +21,8 @@ mod yaml;
 
 use std::collections::BTreeMap;
 
+use report::GeneratedFile;
+
 pub use builder::{Alert, Tested, Untested, dedent, is_camel_case};
 pub use duration::Duration;
 pub use model::{AlertRule, Group, RecordingRule, Rule, RuleFile, Severity, Team};
@@ -45,16 +47,6 @@ impl Default for Context {
     }
 }
 
-/// A file to write, relative to the repository root.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GeneratedFile {
-    /// `alerts/generated/rules/<subject>.rules.yml`,
-    /// `alerts/generated/tests/<subject>.test.yml` or
-    /// `alerts/generated/grafana/log-alerts.yml`.
-    pub path: String,
-    pub contents: String,
-}
-
 /// Whether an [`Expression`] is an alert's or a recording rule's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ExprKind {
@@ -73,6 +65,16 @@ pub struct Expression {
     pub rule: String,
     pub kind: ExprKind,
     pub expr: String,
+}
+
+/// An alert's static labels and the generated file it is in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertLabels {
+    /// Repo-relative path of the generated file the alert is in.
+    pub file: String,
+    pub alertname: String,
+    /// Without `alertname`.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// All Prometheus rule files, links resolved, in a stable order.
@@ -120,10 +122,14 @@ pub fn expressions(ctx: &Context) -> Vec<Expression> {
 /// Alertmanager routing tests. Labels the expression adds at run time
 /// (`instance`, `job`, ...) are not included; `alertname` is not repeated in
 /// the map. Grafana alerts carry the `grafana_folder` label Grafana adds.
-pub fn alert_label_sets(ctx: &Context) -> Vec<(String, BTreeMap<String, String>)> {
-    let mut out: Vec<(String, BTreeMap<String, String>)> = rule_files(ctx)
+pub fn alert_label_sets(ctx: &Context) -> Vec<AlertLabels> {
+    let mut out: Vec<AlertLabels> = rule_files(ctx)
         .iter()
-        .flat_map(|f| f.alerts().map(|(_, a)| (a.name.clone(), a.labels())).collect::<Vec<_>>())
+        .flat_map(|f| {
+            f.alerts()
+                .map(|(_, a)| AlertLabels { file: f.path(), alertname: a.name.clone(), labels: a.labels() })
+                .collect::<Vec<_>>()
+        })
         .collect();
     out.extend(grafana::alert_label_sets(ctx));
     out

@@ -1,11 +1,12 @@
 //! Offline checks of the rule model: the monitoring-mixin alert guidelines
 //! (as `mixtool lint` applies them) plus this repository's own rules.
 //!
-//! Each [`Problem`] names the generated file, the group and the rule, so it
-//! can be found in both the YAML and the Rust source.
+//! Each [`Finding`] names the generated file and, as its place, the group and
+//! the rule, so it can be found in both the YAML and the Rust source.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
+
+use report::Finding;
 
 use crate::builder::is_camel_case;
 use crate::grafana::LogAlert;
@@ -15,30 +16,23 @@ use crate::render::{expected_annotations, expected_labels};
 use crate::runbooks::Runbooks;
 use crate::template;
 
-/// One finding.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Problem {
-    pub file: String,
-    pub group: String,
-    pub rule: String,
-    pub message: String,
-}
+/// The rule name the rule lint's findings carry.
+pub const RULE: &str = "rule-lint";
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: group {:?}, rule {:?}: {}", self.file, self.group, self.rule, self.message)
-    }
+/// The place of a rule in a rule file, as findings name it.
+pub fn place(group: &str, rule: &str) -> String {
+    format!("group {group} rule {rule}")
 }
 
 /// Lints Prometheus rule files against the runbooks they link to.
-pub fn lint(files: &[RuleFile], runbooks: &Runbooks) -> Vec<Problem> {
+pub fn lint(files: &[RuleFile], runbooks: &Runbooks) -> Vec<Finding> {
     let mut problems = Vec::new();
     let mut seen_alerts: BTreeMap<(String, BTreeMap<String, String>), String> = BTreeMap::new();
     let mut seen_records: BTreeMap<(String, BTreeMap<String, String>), String> = BTreeMap::new();
     for file in files {
         for group in &file.groups {
             let mut report = |rule: &str, message: String| {
-                problems.push(Problem { file: file.path(), group: group.name.clone(), rule: rule.to_string(), message })
+                problems.push(Finding::new(RULE, file.path(), place(&group.name, rule), message))
             };
             for alert in group.alerts() {
                 for message in alert_problems(alert, runbooks) {
@@ -68,18 +62,18 @@ pub fn lint(files: &[RuleFile], runbooks: &Runbooks) -> Vec<Problem> {
 
 /// Lints the Grafana-managed log alerts (uid rules, plus the same
 /// annotation guidelines as Prometheus alerts).
-pub fn lint_log_alerts(rules: &[LogAlert], runbooks: &Runbooks) -> Vec<Problem> {
+pub fn lint_log_alerts(rules: &[LogAlert], runbooks: &Runbooks) -> Vec<Finding> {
     let mut problems = Vec::new();
     let mut uids = BTreeSet::new();
     let mut titles = BTreeSet::new();
     for r in rules {
         let mut report = |message: String| {
-            problems.push(Problem {
-                file: crate::grafana::PROVISIONING_PATH.into(),
-                group: crate::grafana::FOLDER.into(),
-                rule: r.title.clone(),
+            problems.push(Finding::new(
+                RULE,
+                crate::grafana::PROVISIONING_PATH,
+                place(crate::grafana::FOLDER, &r.title),
                 message,
-            })
+            ))
         };
         if r.uid.is_empty()
             || r.uid.len() > 40

@@ -4,7 +4,9 @@
 //! shape: every string double-quoted (no `no`/`on`/`1e3` surprises), literal
 //! block scalars for multi-line PromQL so diffs stay readable, and a fixed key
 //! order chosen by the caller. That is a hundred lines, with no `unsafe`
-//! dependency behind it (see UPSTREAM.md §4.4).
+//! dependency behind it: the `serde_yaml` family (deprecated `serde_yaml`,
+//! its forks `serde_yaml_ng`, `serde_norway`) sits on `unsafe-libyaml`, a
+//! C-to-Rust translation of libyaml.
 
 use std::fmt::Write as _;
 

@@ -4,10 +4,11 @@
 use std::path::Path;
 
 use alerts::grafana::log_alert_groups;
-use alerts::lint::{Problem, lint, lint_log_alerts};
+use alerts::lint::{lint, lint_log_alerts, place};
 use alerts::{
     Alert, AlertRule, Context, Duration, Group, Rule, RuleFile, Runbooks, Severity, Team, fires, quiet, rule_files,
 };
+use report::Finding;
 
 #[test]
 fn generated_rules_are_clean() {
@@ -91,7 +92,7 @@ fn file_with(rules: Vec<AlertRule>) -> RuleFile {
 }
 
 /// Lints one alert, made defective after its links were resolved.
-fn problems_for(rule: AlertRule, defect: impl FnOnce(&mut AlertRule)) -> Vec<Problem> {
+fn problems_for(rule: AlertRule, defect: impl FnOnce(&mut AlertRule)) -> Vec<Finding> {
     let mut file = file_with(vec![rule]);
     if let Rule::Alert(a) = &mut file.groups[0].rules[0] {
         defect(a);
@@ -99,10 +100,10 @@ fn problems_for(rule: AlertRule, defect: impl FnOnce(&mut AlertRule)) -> Vec<Pro
     lint(&[file], &runbooks())
 }
 
-fn assert_caught(problems: &[Problem], rule: &str, fragment: &str) {
+fn assert_caught(problems: &[Finding], rule: &str, fragment: &str) {
     let hit = problems.iter().find(|p| p.message.contains(fragment));
     let Some(p) = hit else { panic!("no problem mentioning {fragment:?} in {problems:#?}") };
-    assert_eq!((p.file.as_str(), p.group.as_str(), p.rule.as_str()), (FILE, "checks", rule));
+    assert_eq!((p.file.as_str(), p.place.clone()), (FILE, place("checks", rule)));
     let shown = p.to_string();
     assert!(shown.contains(FILE) && shown.contains("checks") && shown.contains(rule), "{shown}");
 }

@@ -1,18 +1,11 @@
 //! The files `cargo xtask gen` writes for the dashboards.
 
+use report::GeneratedFile;
+
 use crate::all;
 
 /// Where the dashboard JSON lives, relative to the repository root.
 pub const GENERATED_DIR: &str = "dashboards/generated";
-
-/// A file to write: repository-relative path and full contents.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GeneratedFile {
-    /// Repository-relative path, e.g. `dashboards/generated/etl-hosts.json`.
-    pub path: String,
-    /// The file's contents.
-    pub contents: String,
-}
 
 /// One JSON file per dashboard, named by its UID, in [`all`]'s order.
 pub fn generated_files() -> Vec<GeneratedFile> {

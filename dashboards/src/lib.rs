@@ -39,7 +39,7 @@ pub use dashboards::{all, uids};
 pub use datasource::Datasource;
 pub use datasource_ref::DatasourceRef;
 pub use element::Element;
-pub use generated_file::{GENERATED_DIR, GeneratedFile, generated_files};
+pub use generated_file::{GENERATED_DIR, generated_files};
 pub use grid_pos::{GRID_COLUMNS, GridPos};
 pub use layout::GridLayout;
 pub use link::DashboardLink;

@@ -1,11 +1,12 @@
 //! One deliberately broken dashboard per lint rule: each must be reported,
 //! naming the dashboard and the place in it.
 
-use dashboards::lint::{Problem, lint};
+use dashboards::lint::{file_of, lint};
 use dashboards::{
     Dashboard, DashboardBuilder, DashboardLink, Datasource, DatasourceRef, Element, GridPos, Panel, PanelKind, Target,
     Unit, Variable, VariableKind,
 };
+use report::Finding;
 
 const PROVISIONED: [&str; 3] = ["prometheus", "loki", "alertmanager"];
 const UID: &str = "etl-fixture";
@@ -27,9 +28,8 @@ fn raw(panel: Panel, id: u32, pos: GridPos) -> Element {
 
 /// Asserts a problem at `location` of dashboard `uid` whose message contains
 /// `needle`, and that its text names both.
-fn assert_reported(problems: &[Problem], uid: &str, location: &str, needle: &str) {
-    let found =
-        problems.iter().find(|p| p.dashboard_uid == uid && p.location == location && p.message.contains(needle));
+fn assert_reported(problems: &[Finding], uid: &str, location: &str, needle: &str) {
+    let found = problems.iter().find(|p| p.file == file_of(uid) && p.place == location && p.message.contains(needle));
     match found {
         Some(p) => {
             let text = p.to_string();
@@ -42,7 +42,7 @@ fn assert_reported(problems: &[Problem], uid: &str, location: &str, needle: &str
     }
 }
 
-fn lint_one(d: Dashboard) -> Vec<Problem> {
+fn lint_one(d: Dashboard) -> Vec<Finding> {
     lint(&[d], &PROVISIONED)
 }
 

@@ -1,5 +1,6 @@
 //! `cargo xtask`: the monitoring stack's pipeline,
-//! source -> generate -> validate -> pin -> plan -> deploy -> history.
+//! source -> generate -> check -> pin -> plan -> deploy -> history (see
+//! ARCHITECTURE.md for the stages and which module may import which).
 
 mod cli;
 mod repo;
@@ -7,6 +8,7 @@ mod tools;
 
 mod bench;
 mod bundle;
+mod check;
 mod deploy;
 mod generate;
 mod history;
@@ -14,7 +16,6 @@ mod pin;
 mod plan;
 mod source;
 mod swarm;
-mod validate;
 
 use clap::Parser as _;
 
@@ -47,7 +48,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         cli::Command::Gen(args) => generate::run(&root, args.check),
         cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::Check }) => bench::check::run(&root),
-        cli::Command::Check(args) => validate::run::run(&root, args.offline),
+        cli::Command::Check(args) => check::run::run(&root, args.offline),
         cli::Command::Pin(args) => pin::run(&root, &args),
         cli::Command::Pins => generate::pins::run(&root),
         cli::Command::Plan(args) => plan::run(&root, args),

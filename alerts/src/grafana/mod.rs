@@ -14,9 +14,7 @@ mod rules;
 pub use model::{Comparison, ExecErrState, LogAlert, LogAlertGroup, NoDataState};
 pub use render::provisioning_yaml;
 
-use std::collections::BTreeMap;
-
-use crate::Context;
+use crate::{AlertLabels, Context};
 
 /// Where the provisioning file is generated, relative to the repository.
 pub const PROVISIONING_PATH: &str = "alerts/generated/grafana/log-alerts.yml";
@@ -42,14 +40,14 @@ pub fn log_queries(ctx: &Context) -> Vec<(String, String)> {
 
 /// The static labels of every log alert, as Alertmanager receives them
 /// (Grafana adds `grafana_folder`; `alertname` is the title).
-pub fn alert_label_sets(ctx: &Context) -> Vec<(String, BTreeMap<String, String>)> {
+pub fn alert_label_sets(ctx: &Context) -> Vec<AlertLabels> {
     log_alert_groups(ctx)
         .iter()
         .flat_map(|g| g.rules.iter())
         .map(|r| {
             let mut labels = r.labels();
             labels.insert("grafana_folder".into(), FOLDER.into());
-            (r.title.clone(), labels)
+            AlertLabels { file: PROVISIONING_PATH.into(), alertname: r.title.clone(), labels }
         })
         .collect()
 }

@@ -1,9 +1,10 @@
 //! Rules on data source references.
 
-use super::Problem;
+use super::finding::finding;
 use crate::{Dashboard, DatasourceRef, Element, VariableKind};
+use report::Finding;
 
-pub(super) fn check(d: &Dashboard, provisioned: &[&str], problems: &mut Vec<Problem>) {
+pub(super) fn check(d: &Dashboard, provisioned: &[&str], problems: &mut Vec<Finding>) {
     let uid = d.uid();
     for element in d.elements() {
         let Element::Panel(panel) = element else {
@@ -13,17 +14,17 @@ pub(super) fn check(d: &Dashboard, provisioned: &[&str], problems: &mut Vec<Prob
         if let Some(r) = panel.datasource_ref()
             && let Some(message) = problem_with(d, r, provisioned)
         {
-            problems.push(Problem::new(uid, &here, message));
+            problems.push(finding(uid, &here, message));
         }
         for target in panel.target_list() {
             let at = format!("{here} target {}", target.ref_id_str().unwrap_or_default());
             let r = target.datasource_ref();
             if let Some(message) = problem_with(d, r, provisioned) {
-                problems.push(Problem::new(uid, &at, message));
+                problems.push(finding(uid, &at, message));
             }
             let language = target.language();
             if r.type_id() != language.type_id() {
-                problems.push(Problem::new(
+                problems.push(finding(
                     uid,
                     &at,
                     format!("a {} query sent to a {} data source", query_language(language.type_id()), r.type_id()),
@@ -32,7 +33,7 @@ pub(super) fn check(d: &Dashboard, provisioned: &[&str], problems: &mut Vec<Prob
             if let Some(panel_ref) = panel.datasource_ref()
                 && panel_ref != r
             {
-                problems.push(Problem::new(
+                problems.push(finding(
                     uid,
                     &at,
                     format!(
@@ -49,12 +50,12 @@ pub(super) fn check(d: &Dashboard, provisioned: &[&str], problems: &mut Vec<Prob
         match variable.kind() {
             VariableKind::Query { datasource, .. } => {
                 if let Some(message) = problem_with(d, datasource, provisioned) {
-                    problems.push(Problem::new(uid, &here, message));
+                    problems.push(finding(uid, &here, message));
                 }
             }
             VariableKind::Datasource { current_uid, .. } => {
                 if !provisioned.contains(&current_uid.as_str()) {
-                    problems.push(Problem::new(
+                    problems.push(finding(
                         uid,
                         &here,
                         format!(

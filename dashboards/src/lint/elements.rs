@@ -1,27 +1,28 @@
 //! Rules on rows and panels: ids, titles, descriptions, units, queries,
 //! reference ids and the grid.
 
-use super::Problem;
+use super::finding::finding;
 use crate::{Dashboard, Element, GridPos, Target};
+use report::Finding;
 
-pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
+pub(super) fn check(d: &Dashboard, problems: &mut Vec<Finding>) {
     let uid = d.uid();
     let elements = d.elements();
     for (i, element) in elements.iter().enumerate() {
         let here = element.location();
         if let Some(first) = elements[..i].iter().find(|e| e.id() == element.id()) {
-            problems.push(Problem::new(
+            problems.push(finding(
                 uid,
                 &here,
                 format!("id {} is also the id of {}; panel ids must be unique", element.id(), first.location()),
             ));
         }
         if element.title().trim().is_empty() {
-            problems.push(Problem::new(uid, &here, "no title"));
+            problems.push(finding(uid, &here, "no title"));
         }
         let pos = element.grid_pos();
         if !pos.fits_grid() {
-            problems.push(Problem::new(
+            problems.push(finding(
                 uid,
                 &here,
                 format!(
@@ -32,7 +33,7 @@ pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
         }
         for earlier in &elements[..i] {
             if pos.overlaps(&earlier.grid_pos()) {
-                problems.push(Problem::new(
+                problems.push(finding(
                     uid,
                     &here,
                     format!("{} overlaps {} at {}", show(pos), earlier.location(), show(earlier.grid_pos())),
@@ -42,34 +43,30 @@ pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
         if let Element::Panel(panel) = element {
             let kind = panel.kind();
             if panel.description_text().is_none_or(|t| t.trim().is_empty()) {
-                problems.push(Problem::new(uid, &here, "no description; say what the panel shows and how to read it"));
+                problems.push(finding(uid, &here, "no description; say what the panel shows and how to read it"));
             }
             if kind.needs_unit() && panel.unit_value().is_none() {
-                problems.push(Problem::new(uid, &here, format!("{} panel without a unit", kind.type_id())));
+                problems.push(finding(uid, &here, format!("{} panel without a unit", kind.type_id())));
             }
             if kind.needs_targets() && panel.target_list().is_empty() {
-                problems.push(Problem::new(uid, &here, "no queries"));
+                problems.push(finding(uid, &here, "no queries"));
             }
             check_targets(uid, &here, panel.target_list(), problems);
         }
     }
 }
 
-fn check_targets(uid: &str, panel: &str, targets: &[Target], problems: &mut Vec<Problem>) {
+fn check_targets(uid: &str, panel: &str, targets: &[Target], problems: &mut Vec<Finding>) {
     for (i, target) in targets.iter().enumerate() {
         let ref_id = target.ref_id_str().unwrap_or_default();
         let here = format!("{panel} target {ref_id}");
         if ref_id.is_empty() {
-            problems.push(Problem::new(uid, &here, "target without a refId"));
+            problems.push(finding(uid, &here, "target without a refId"));
         } else if targets[..i].iter().any(|t| t.ref_id_str() == Some(ref_id)) {
-            problems.push(Problem::new(
-                uid,
-                &here,
-                format!("refId {ref_id} is used by more than one target of this panel"),
-            ));
+            problems.push(finding(uid, &here, format!("refId {ref_id} is used by more than one target of this panel")));
         }
         if target.expr().trim().is_empty() {
-            problems.push(Problem::new(uid, &here, "empty query"));
+            problems.push(finding(uid, &here, "empty query"));
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Rules on range windows: `$__rate_interval` for PromQL rates, Grafana
 //! interval macros for LogQL range aggregations.
 
-use super::Problem;
+use super::finding::finding;
 use super::scan::range_calls;
 use crate::{Dashboard, Datasource, Element};
+use report::Finding;
 
 /// PromQL functions whose window must be `$__rate_interval`: a fixed window
 /// shorter than two scrapes returns nothing, and one much longer than the
@@ -32,7 +33,7 @@ const LOGQL_RANGES: [&str; 15] = [
 /// Windows that follow the dashboard's time range and step.
 const GRAFANA_WINDOWS: [&str; 4] = ["$__auto", "$__interval", "$__range", "$__rate_interval"];
 
-pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
+pub(super) fn check(d: &Dashboard, problems: &mut Vec<Finding>) {
     for element in d.elements() {
         let Element::Panel(panel) = element else {
             continue;
@@ -43,14 +44,14 @@ pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
                 Datasource::Prometheus => {
                     for call in range_calls(target.expr(), &PROMQL_RATES) {
                         if call.ranges.is_empty() {
-                            problems.push(Problem::new(
+                            problems.push(finding(
                                 d.uid(),
                                 &here,
                                 format!("{}() without a [$__rate_interval] range", call.function),
                             ));
                         }
                         for range in call.ranges.iter().filter(|r| *r != "$__rate_interval") {
-                            problems.push(Problem::new(
+                            problems.push(finding(
                                 d.uid(),
                                 &here,
                                 format!(
@@ -64,7 +65,7 @@ pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
                 Datasource::Loki => {
                     for call in range_calls(target.expr(), &LOGQL_RANGES) {
                         for range in call.ranges.iter().filter(|r| !GRAFANA_WINDOWS.contains(&r.as_str())) {
-                            problems.push(Problem::new(
+                            problems.push(finding(
                                 d.uid(),
                                 &here,
                                 format!(

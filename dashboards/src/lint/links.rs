@@ -1,15 +1,16 @@
 //! Rules on header links: they lead somewhere that exists.
 
-use super::Problem;
+use super::finding::finding;
 use crate::{Dashboard, DashboardLink};
+use report::Finding;
 
-pub(super) fn check(d: &Dashboard, all: &[Dashboard], problems: &mut Vec<Problem>) {
+pub(super) fn check(d: &Dashboard, all: &[Dashboard], problems: &mut Vec<Finding>) {
     for link in d.links() {
         let here = format!("link {:?}", link.title());
         if let DashboardLink::Tagged { tags, .. } = link {
             let listed = all.iter().filter(|o| o.uid() != d.uid()).any(|o| tags.iter().all(|t| o.tags().contains(t)));
             if !listed {
-                problems.push(Problem::new(
+                problems.push(finding(
                     d.uid(),
                     &here,
                     format!("lists dashboards tagged {tags:?}, but no other dashboard has all those tags"),
@@ -20,7 +21,7 @@ pub(super) fn check(d: &Dashboard, all: &[Dashboard], problems: &mut Vec<Problem
         if let Some(target) = target
             && !all.iter().any(|o| o.uid() == target)
         {
-            problems.push(Problem::new(
+            problems.push(finding(
                 d.uid(),
                 &here,
                 format!("links to dashboard uid {target:?}, which is not one of the dashboards linted"),

@@ -1,6 +1,7 @@
 //! Checks on the typed dashboards, before anything is rendered.
 //!
-//! Rules (each problem names the dashboard and the place in it):
+//! Rules (each finding names the dashboard's generated file and the place in
+//! it):
 //!
 //! - identity: UID of 8–40 characters from `[A-Za-z0-9_-]`, unique; title
 //!   present and unique; `editable` false; tags present; a default time range
@@ -24,20 +25,21 @@
 
 mod datasources;
 mod elements;
+mod finding;
 mod identity;
 mod intervals;
 mod links;
-mod problem;
 mod scan;
 mod variables;
 
-pub use problem::Problem;
+pub use finding::{RULE, file_of};
+use report::Finding;
 
 use crate::Dashboard;
 
-/// Every problem in `dashboards`, given the UIDs of the data sources Grafana
+/// Every finding in `dashboards`, given the UIDs of the data sources Grafana
 /// is provisioned with. An empty result means clean.
-pub fn lint(dashboards: &[Dashboard], provisioned_datasource_uids: &[&str]) -> Vec<Problem> {
+pub fn lint(dashboards: &[Dashboard], provisioned_datasource_uids: &[&str]) -> Vec<Finding> {
     let mut problems = Vec::new();
     identity::check(dashboards, &mut problems);
     for d in dashboards {

@@ -3,21 +3,22 @@
 
 use std::collections::BTreeSet;
 
-use super::Problem;
+use super::finding::finding;
 use super::scan::variable_refs;
 use crate::{Dashboard, Element};
+use report::Finding;
 
-pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
+pub(super) fn check(d: &Dashboard, problems: &mut Vec<Finding>) {
     let uid = d.uid();
     let variables = d.variables();
     let position = |name: &str| variables.iter().position(|v| v.name() == name);
     let mut used: BTreeSet<String> = BTreeSet::new();
 
-    let undefined = |here: &str, texts: &[&str], problems: &mut Vec<Problem>, used: &mut BTreeSet<String>| {
+    let undefined = |here: &str, texts: &[&str], problems: &mut Vec<Finding>, used: &mut BTreeSet<String>| {
         for text in texts {
             for name in variable_refs(text) {
                 if position(&name).is_none() {
-                    problems.push(Problem::new(
+                    problems.push(finding(
                         uid,
                         here,
                         format!("uses ${name}, which is not a template variable of this dashboard"),
@@ -31,18 +32,18 @@ pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
     for (i, variable) in variables.iter().enumerate() {
         let here = format!("variable {:?}", variable.name());
         if variables[..i].iter().any(|v| v.name() == variable.name()) {
-            problems.push(Problem::new(uid, &here, "defined twice"));
+            problems.push(finding(uid, &here, "defined twice"));
         }
         for text in variable.referencing_texts() {
             for name in variable_refs(&text) {
                 match position(&name) {
-                    None => problems.push(Problem::new(
+                    None => problems.push(finding(
                         uid,
                         &here,
                         format!("uses ${name}, which is not a template variable of this dashboard"),
                     )),
-                    Some(p) if p == i => problems.push(Problem::new(uid, &here, format!("uses itself (${name})"))),
-                    Some(p) if p > i => problems.push(Problem::new(
+                    Some(p) if p == i => problems.push(finding(uid, &here, format!("uses itself (${name})"))),
+                    Some(p) if p > i => problems.push(finding(
                         uid,
                         &here,
                         format!("uses ${name}, which is defined after it; Grafana resolves variables in order"),
@@ -83,7 +84,7 @@ pub(super) fn check(d: &Dashboard, problems: &mut Vec<Problem>) {
 
     for variable in variables {
         if !used.contains(variable.name()) {
-            problems.push(Problem::new(uid, format!("variable {:?}", variable.name()), "defined but never used"));
+            problems.push(finding(uid, format!("variable {:?}", variable.name()), "defined but never used"));
         }
     }
 }

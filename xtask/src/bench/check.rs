@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::validate::run::{Timings, all};
+use crate::check::run::{Timings, all};
 
 const RUNS: u32 = 5;
 

@@ -13,6 +13,7 @@ pub use configs_lock::{ConfigsLock, LockedConfig, config_name};
 
 /// Repository-relative directory of the committed bundle.
 pub const DIR: &str = "stack/rendered";
+/// The compose file `docker stack deploy -c` reads, in [`DIR`].
 pub const STACK_FILE: &str = "docker-stack.yml";
 pub const CONFIGS_LOCK: &str = "configs.lock";
 pub const CONFIGS_DIR: &str = "configs";

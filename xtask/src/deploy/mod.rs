@@ -28,8 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::bundle::Bundle;
-use crate::cli::{DeployArgs, RollbackArgs, RolloutArgs, Target};
+use crate::cli::{DeployArgs, RollbackArgs, RolloutArgs};
 use crate::history::revision::{Kind, Outcome};
 use crate::history::store;
 use crate::plan::Plan;
@@ -43,27 +42,8 @@ pub use exit::{
     EXIT_LOCK_LOST, EXIT_LOCKED, EXIT_REFUSED, EXIT_ROLLBACK_FAILED, EXIT_ROLLED_BACK, EXIT_UNRECORDED, EXIT_USAGE,
 };
 
-/// The runtime the Swarm commands run on (I/O bound: one thread).
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
-}
-
-/// The bundle (`--bundle` or stack/rendered) and the stack name (`--stack`
-/// or the bundle's).
-pub fn load_target(root: &Path, target: &Target) -> Result<(Bundle, String)> {
-    let dir = target.bundle.clone().unwrap_or_else(|| root.join(crate::bundle::DIR));
-    let bundle = Bundle::load(&dir)?;
-    let stack = target.stack.clone().unwrap_or_else(|| bundle.stack().to_owned());
-    Ok((bundle, stack))
-}
-
-/// The stack name alone (`--stack`, else the bundle's).
-pub fn stack_name(root: &Path, target: &Target) -> Result<String> {
-    if let Some(s) = &target.stack {
-        return Ok(s.clone());
-    }
-    load_target(root, target).map(|(_, s)| s).context("no --stack given and no bundle to take the stack name from")
-}
+pub use crate::plan::{load_target, stack_name};
+pub use crate::swarm::engine::runtime;
 
 /// Maps the errors that are outcomes of their own to their exit codes:
 /// another deploy holds the lock (4), this run lost it (5), a signal came
@@ -101,7 +81,7 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
     if args.target.bundle.is_none() && !args.skip_check {
         // `cargo xtask check` of the repository the bundle comes from
         // (includes: the bundle is what `gen` renders from the sources).
-        let findings = crate::validate::run::all(root, false, &mut crate::validate::run::Timings::default())?;
+        let findings = crate::check::run::all(root, false, &mut crate::check::run::Timings::default())?;
         if !findings.is_empty() {
             for f in &findings {
                 eprintln!("{f}");

@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Result, bail};
-use bollard::models::{LocalNodeState, NetworkCreateRequest, SwarmInitRequest};
+use anyhow::Result;
+use bollard::models::NetworkCreateRequest;
 use bollard::query_parameters::UpdateNodeOptions;
 
 use super::progress::Progress;
@@ -16,46 +16,12 @@ use crate::swarm::engine::{Engine, message_of};
 use crate::swarm::world::World;
 
 /// Fails unless the engine is a manager of an active Swarm (making it one
-/// with `init`).
+/// with `init`, and saying so).
 pub async fn ensure_swarm(engine: &Engine, init: bool, progress: &Progress) -> Result<()> {
-    let mut swarm = engine.swarm_info().await?;
-    // Right after a daemon restart the state takes a moment to settle.
-    for _ in 0..20 {
-        if swarm.local_node_state != Some(LocalNodeState::PENDING) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        swarm = engine.swarm_info().await?;
+    if engine.ensure_manager(init).await? {
+        progress.note("--init: this engine is now a single-node Swarm (advertise address 127.0.0.1)");
     }
-    match swarm.local_node_state {
-        Some(LocalNodeState::ACTIVE) if swarm.control_available == Some(true) => Ok(()),
-        Some(LocalNodeState::ACTIVE) => {
-            bail!("the engine at {} is a Swarm worker: point DOCKER_HOST at a manager", engine.describe())
-        }
-        Some(LocalNodeState::INACTIVE) if init => {
-            let request = SwarmInitRequest {
-                listen_addr: Some("0.0.0.0:2377".into()),
-                advertise_addr: Some("127.0.0.1".into()),
-                ..Default::default()
-            };
-            engine
-                .docker
-                .init_swarm(request)
-                .await
-                .map_err(|e| anyhow::anyhow!("docker swarm init: {}", message_of(&e)))?;
-            progress.note("--init: this engine is now a single-node Swarm (advertise address 127.0.0.1)");
-            Ok(())
-        }
-        Some(LocalNodeState::INACTIVE) => bail!(
-            "the engine at {} is not in a Swarm: deploy with --init to make it a single-node Swarm (or `docker swarm init`)",
-            engine.describe()
-        ),
-        other => bail!(
-            "the engine's Swarm is {}: {}",
-            other.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()),
-            swarm.error.unwrap_or_default()
-        ),
-    }
+    Ok(())
 }
 
 /// `--init`, second half: networks and node labels. Returns whether it

@@ -21,15 +21,8 @@ pub const OWNED_DIRS: &[&str] = &["dashboards/generated", "alerts/generated", cr
 
 /// Every generated file, in a stable order.
 pub fn all_files(source: &Source) -> Result<Vec<GeneratedFile>> {
-    let mut files: Vec<GeneratedFile> = dashboards::generated_files()
-        .into_iter()
-        .map(|f| GeneratedFile { path: f.path, contents: f.contents })
-        .collect();
-    files.extend(
-        alerts::generated_files(&alerts_context(source))
-            .into_iter()
-            .map(|f| GeneratedFile { path: f.path, contents: f.contents }),
-    );
+    let mut files = dashboards::generated_files();
+    files.extend(alerts::generated_files(&alerts_context(source)));
     let generated: BTreeMap<String, String> = files.iter().map(|f| (f.path.clone(), f.contents.clone())).collect();
     files.extend(stack_bundle::render(source, &generated)?);
     files.sort_by(|a, b| a.path.cmp(&b.path));

@@ -6,13 +6,16 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use report::Finding;
+pub use report::GeneratedFile;
 
-/// A file the generators produce: repository-relative path and contents.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GeneratedFile {
-    pub path: String,
-    pub contents: String,
-}
+/// The rule name of drift findings in `cargo xtask check`.
+const RULE: &str = "gen";
+/// What fixes any drift.
+pub const FIX: &str = "run `cargo xtask gen`";
+const STALE: &str = "stale (generated content differs)";
+const MISSING: &str = "missing";
+const EXTRA: &str = "no longer generated";
 
 /// What differs between the generated set and the disk.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -28,11 +31,21 @@ impl Drift {
         self.changed.is_empty() && self.missing.is_empty() && self.extra.is_empty()
     }
 
+    /// One finding per file that differs, with the command that fixes it.
+    pub fn findings(&self) -> Vec<Finding> {
+        let finding = |path: &String, message: &str| Finding::new(RULE, path, "", message).with_hint(FIX);
+        let mut out = Vec::new();
+        out.extend(self.changed.iter().map(|p| finding(p, STALE)));
+        out.extend(self.missing.iter().map(|p| finding(p, MISSING)));
+        out.extend(self.extra.iter().map(|p| finding(p, EXTRA)));
+        out
+    }
+
     pub fn describe(&self) -> Vec<String> {
         let mut out = Vec::new();
-        out.extend(self.changed.iter().map(|p| format!("{p}: stale (generated content differs)")));
-        out.extend(self.missing.iter().map(|p| format!("{p}: missing")));
-        out.extend(self.extra.iter().map(|p| format!("{p}: no longer generated")));
+        out.extend(self.changed.iter().map(|p| format!("{p}: {STALE}")));
+        out.extend(self.missing.iter().map(|p| format!("{p}: {MISSING}")));
+        out.extend(self.extra.iter().map(|p| format!("{p}: {EXTRA}")));
         out
     }
 }

@@ -14,7 +14,7 @@ use crate::cli::PinArgs;
 use crate::source::{self, ImageLock, ImagePin, StackDefinition};
 
 pub fn run(root: &Path, args: &PinArgs) -> Result<ExitCode> {
-    let stack_file = args.stack_file.clone().unwrap_or_else(|| root.join(source::STACK_FILE));
+    let stack_file = args.stack_file.clone().unwrap_or_else(|| root.join(source::DEFINITION_FILE));
     let lock_file = args.lock_file.clone().unwrap_or_else(|| root.join(source::IMAGE_LOCK));
     let definition: StackDefinition = source::parse_toml(&stack_file)?;
     let mut lock = if lock_file.exists() {

@@ -8,11 +8,12 @@ mod render;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use bollard::models::{Service, ServiceSpec};
 use serde::Serialize;
 
-use crate::cli::{OutputFormat, PlanArgs};
+use crate::bundle::Bundle;
+use crate::cli::{OutputFormat, PlanArgs, Target};
 use crate::history::revision::Action;
 use crate::swarm::compare::{self, FieldChange};
 use crate::swarm::desired::Desired;
@@ -178,13 +179,30 @@ impl Plan {
     }
 }
 
+/// The bundle (`--bundle` or stack/rendered) and the stack name (`--stack`
+/// or the bundle's).
+pub fn load_target(root: &Path, target: &Target) -> Result<(Bundle, String)> {
+    let dir = target.bundle.clone().unwrap_or_else(|| root.join(crate::bundle::DIR));
+    let bundle = Bundle::load(&dir)?;
+    let stack = target.stack.clone().unwrap_or_else(|| bundle.stack().to_owned());
+    Ok((bundle, stack))
+}
+
+/// The stack name alone (`--stack`, else the bundle's).
+pub fn stack_name(root: &Path, target: &Target) -> Result<String> {
+    if let Some(s) = &target.stack {
+        return Ok(s.clone());
+    }
+    load_target(root, target).map(|(_, s)| s).context("no --stack given and no bundle to take the stack name from")
+}
+
 /// `cargo xtask plan`.
 pub fn run(root: &Path, args: PlanArgs) -> Result<ExitCode> {
-    let runtime = crate::deploy::runtime()?;
+    let runtime = crate::swarm::engine::runtime()?;
     runtime.block_on(async {
-        let (bundle, stack) = crate::deploy::load_target(root, &args.target)?;
+        let (bundle, stack) = load_target(root, &args.target)?;
         let engine = Engine::connect().await?;
-        crate::deploy::setup::ensure_swarm(&engine, false, &crate::deploy::progress::Progress::new()).await?;
+        engine.ensure_manager(false).await?;
         let world = World::observe(&engine, &stack).await?;
         let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
         let plan = Plan::compute(&desired, &world);
@@ -206,10 +224,16 @@ mod tests {
 
     fn service(action: Action, monitor_s: i64, interval_s: i64) -> ServicePlan {
         let spec = ServiceSpec {
-            update_config: Some(ServiceSpecUpdateConfig { monitor: Some(monitor_s * 1_000_000_000), ..Default::default() }),
+            update_config: Some(ServiceSpecUpdateConfig {
+                monitor: Some(monitor_s * 1_000_000_000),
+                ..Default::default()
+            }),
             task_template: Some(TaskSpec {
                 container_spec: Some(TaskSpecContainerSpec {
-                    health_check: Some(HealthConfig { interval: Some(interval_s * 1_000_000_000), ..Default::default() }),
+                    health_check: Some(HealthConfig {
+                        interval: Some(interval_s * 1_000_000_000),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
                 ..Default::default()

@@ -15,11 +15,16 @@ use serde::de::DeserializeOwned;
 pub use digest::Digest;
 pub use image_lock::{ImageLock, ImagePin, PlatformPin};
 pub use quantity::{ByteSize, Duration};
+use report::Finding;
 pub use stack_definition::*;
 
-/// Where the sources live, relative to the repository root.
-pub const STACK_FILE: &str = "stack/stack.toml";
+/// Where the sources live, relative to the repository root. (The stack
+/// definition, not the compose file `docker stack deploy` reads: that one is
+/// the bundle's `bundle::STACK_FILE`.)
+pub const DEFINITION_FILE: &str = "stack/stack.toml";
 pub const IMAGE_LOCK: &str = "stack/images.lock";
+/// The rule name of the stack definition's findings.
+pub const RULE: &str = "source";
 
 /// A stack definition with its image pins, every reference checked.
 #[derive(Debug)]
@@ -31,7 +36,7 @@ pub struct Source {
 
 impl Source {
     pub fn load(root: &Path) -> Result<Source> {
-        Source::load_from(root, &root.join(STACK_FILE), &root.join(IMAGE_LOCK))
+        Source::load_from(root, &root.join(DEFINITION_FILE), &root.join(IMAGE_LOCK))
     }
 
     pub fn load_from(root: &Path, stack_file: &Path, lock_file: &Path) -> Result<Source> {
@@ -43,7 +48,7 @@ impl Source {
                 "{} has {} problem(s):\n  - {}",
                 stack_file.display(),
                 problems.len(),
-                problems.join("\n  - ")
+                problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("\n  - ")
             );
         }
         Ok(Source { root: root.to_path_buf(), definition, lock })
@@ -60,8 +65,9 @@ impl Source {
 const MAX_OBJECT_NAME: usize = 64;
 
 impl StackDefinition {
-    /// Every broken cross-reference or impossible setting, in file order.
-    pub fn problems(&self, lock: &ImageLock) -> Vec<String> {
+    /// Every broken cross-reference or impossible setting, in file order,
+    /// as findings on stack.toml (the message names the service or key).
+    pub fn problems(&self, lock: &ImageLock) -> Vec<Finding> {
         let mut out = Vec::new();
         let stack = &self.stack.name;
         if !is_object_name(stack) {
@@ -167,7 +173,7 @@ impl StackDefinition {
                 out.push(format!("port {} is published by both `{}` and `{}`", w[0].0, w[0].1, w[1].1));
             }
         }
-        out
+        out.into_iter().map(|message| Finding::new(RULE, DEFINITION_FILE, "", message)).collect()
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
 use bollard::Docker;
-use bollard::models::{Service, SwarmInfo, Task};
+use bollard::models::{LocalNodeState, Service, SwarmInfo, SwarmInitRequest, Task};
 use bollard::query_parameters::ListTasksOptions;
 use serde::de::DeserializeOwned;
 
@@ -21,6 +21,11 @@ pub const IMAGE_LABEL: &str = "com.docker.stack.image";
 /// it carries its own journal's id, so a same-named service made by anyone
 /// else is never removed. Bookkeeping, not desired state: `compare` ignores it.
 pub const CREATED_BY_LABEL: &str = "xtask.created-by";
+
+/// The runtime the Swarm commands run on (I/O bound: one thread).
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
+}
 
 /// A connected, version-negotiated engine.
 #[derive(Debug, Clone)]
@@ -113,6 +118,47 @@ impl Engine {
         let tasks =
             self.docker.list_tasks(Some(ListTasksOptions { filters: Some(filters) })).await.context("listing tasks")?;
         Ok(tasks)
+    }
+
+    /// Fails unless the engine is a manager of an active Swarm; with
+    /// `init`, a lone engine is made a single-node Swarm (then `true`).
+    pub async fn ensure_manager(&self, init: bool) -> Result<bool> {
+        let mut swarm = self.swarm_info().await?;
+        // Right after a daemon restart the state takes a moment to settle.
+        for _ in 0..20 {
+            if swarm.local_node_state != Some(LocalNodeState::PENDING) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            swarm = self.swarm_info().await?;
+        }
+        match swarm.local_node_state {
+            Some(LocalNodeState::ACTIVE) if swarm.control_available == Some(true) => Ok(false),
+            Some(LocalNodeState::ACTIVE) => {
+                bail!("the engine at {} is a Swarm worker: point DOCKER_HOST at a manager", self.describe())
+            }
+            Some(LocalNodeState::INACTIVE) if init => {
+                let request = SwarmInitRequest {
+                    listen_addr: Some("0.0.0.0:2377".into()),
+                    advertise_addr: Some("127.0.0.1".into()),
+                    ..Default::default()
+                };
+                self.docker
+                    .init_swarm(request)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("docker swarm init: {}", message_of(&e)))?;
+                Ok(true)
+            }
+            Some(LocalNodeState::INACTIVE) => bail!(
+                "the engine at {} is not in a Swarm: deploy with --init to make it a single-node Swarm (or `docker swarm init`)",
+                self.describe()
+            ),
+            other => bail!(
+                "the engine's Swarm is {}: {}",
+                other.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()),
+                swarm.error.unwrap_or_default()
+            ),
+        }
     }
 
     /// The engine's Swarm state.

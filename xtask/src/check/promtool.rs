@@ -12,41 +12,69 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::Finding;
-use super::component_configs::OTEL_COLLECTOR;
+use super::config_keys::{OTEL_COLLECTOR, PROMETHEUS, RULES_SET};
+use super::{Finding, config_file};
+use crate::source::{DEFINITION_FILE, Source};
 
 pub const CHECK: &str = "promtool";
-/// `prometheus.yml`, as listed in `stack/stack.toml` `[configs]`.
-pub const PROMETHEUS_CONFIG: &str = "stack/configs/prometheus/prometheus.yml";
-/// Where the alerts crate writes rule files and their promtool unit tests.
-pub const RULES_DIR: &str = "alerts/generated/rules";
+/// Where the alerts crate writes the promtool unit tests of its rule files
+/// (not a config of the stack, so not in stack.toml).
 pub const RULE_TESTS_DIR: &str = "alerts/generated/tests";
-/// Where stack.toml mounts the rule files in the Prometheus container.
-pub const CONTAINER_RULES_DIR: &str = "/etc/prometheus/rules";
 
-/// Everything promtool checks in the repository: version against
-/// `pinned_tag` (the Prometheus image tag, e.g. `v3.5.3`), prometheus.yml
-/// with the generated rules, each rule file (`--lint=all`), each unit-test
-/// file, and the collector's embedded scrape config. A missing promtool is
-/// one finding.
-pub fn check(repo: &Path, pinned_tag: &str) -> Vec<Finding> {
+/// Everything promtool checks in the repository: version against the
+/// Prometheus image tag of stack.toml, prometheus.yml with the generated
+/// rules, each rule file (`--lint=all`), each unit-test file, and the
+/// collector's embedded scrape config. A missing promtool is one finding.
+pub fn check(source: &Source) -> Vec<Finding> {
+    let repo = source.root.as_path();
+    let (config, rules_mount, otel_config) =
+        match (config_file(source, CHECK, PROMETHEUS), rules_mount(source), config_file(source, CHECK, OTEL_COLLECTOR))
+        {
+            (Ok(config), Ok(mount), Ok(otel)) => (config, mount, otel),
+            (config, mount, otel) => return [config.err(), mount.err(), otel.err()].into_iter().flatten().collect(),
+        };
     let Some(promtool) = crate::tools::find(repo, "promtool") else {
         return vec![Finding::new(
             CHECK,
-            PROMETHEUS_CONFIG,
+            config,
             "",
             "promtool not found: run scripts/install-tools.sh, or set PROMTOOL",
         )];
     };
     let mut findings = Vec::new();
+    let pinned_tag = source.definition.images.get("prometheus").map(|i| i.tag.as_str()).unwrap_or_default();
     findings.extend(check_version(&promtool, "promtool", pinned_tag));
-    findings.extend(check_config(repo, &promtool, PROMETHEUS_CONFIG, &[(CONTAINER_RULES_DIR, RULES_DIR)]));
-    let rules = yaml_files(repo, RULES_DIR);
+    findings.extend(check_config(repo, &promtool, config, &[rules_mount]));
+    let rules = yaml_files(repo, rules_mount.1);
     findings.extend(check_rules(repo, &promtool, &rules, true));
     findings.extend(test_rules(repo, &promtool, &yaml_files(repo, RULE_TESTS_DIR)));
-    findings.extend(check_otel_scrape_config(repo, &promtool, OTEL_COLLECTOR));
+    findings.extend(check_otel_scrape_config(repo, &promtool, otel_config));
     findings.sort();
     findings
+}
+
+/// `(directory in the Prometheus container, repository directory)` of the
+/// generated rule files: the `rules` config set of stack.toml and where the
+/// prometheus service mounts it.
+pub fn rules_mount(source: &Source) -> Result<(&str, &str), Finding> {
+    let def = &source.definition;
+    let dir = def.config_sets.get(RULES_SET).map(|set| set.dir.as_str());
+    let container_dir = def
+        .services
+        .get("prometheus")
+        .and_then(|s| s.config_sets.iter().find(|m| m.source == RULES_SET))
+        .map(|m| m.target_dir.as_str());
+    match (container_dir, dir) {
+        (Some(container_dir), Some(dir)) => Ok((container_dir, dir)),
+        _ => Err(Finding::new(
+            CHECK,
+            DEFINITION_FILE,
+            "",
+            format!(
+                "no `[config_sets.{RULES_SET}]` mounted by the prometheus service: the rule files cannot be checked"
+            ),
+        )),
+    }
 }
 
 /// The `.yml`/`.yaml` files of a repository directory (relative paths,
@@ -193,7 +221,7 @@ pub fn check_otel_scrape_config(repo: &Path, promtool: &Path, otel_config: &str)
         }
         let args = [OsString::from("check"), "config".into(), copy.clone().into()];
         for mut finding in failures(promtool, args, otel_config, &[(&copy, otel_config)]) {
-            finding.location = format!("receivers.{id}.config");
+            finding.place = format!("receivers.{id}.config");
             findings.push(finding);
         }
     }
@@ -317,10 +345,12 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root").to_path_buf()
     }
 
+    fn source() -> Source {
+        Source::load(&repo()).expect("the repository's source loads")
+    }
+
     fn pinned() -> String {
-        let text = std::fs::read_to_string(repo().join("stack/stack.toml")).expect("stack.toml");
-        let value: toml::Table = toml::from_str(&text).expect("stack.toml parses");
-        value["images"]["prometheus"]["tag"].as_str().expect("prometheus tag").to_owned()
+        source().definition.images["prometheus"].tag.clone()
     }
 
     #[test]
@@ -342,28 +372,33 @@ mod tests {
     #[test]
     fn promtool_accepts_prometheus_yml_with_the_generated_rules() {
         let Some(promtool) = tool_for_test("promtool") else { return };
-        let findings = check_config(&repo(), &promtool, PROMETHEUS_CONFIG, &[(CONTAINER_RULES_DIR, RULES_DIR)]);
+        let source = source();
+        let config = config_file(&source, CHECK, PROMETHEUS).expect("prometheus.yml");
+        let findings = check_config(&repo(), &promtool, config, &[rules_mount(&source).expect("rules mount")]);
         assert_eq!(findings, vec![]);
     }
 
     #[test]
     fn promtool_accepts_the_collectors_scrape_config() {
         let Some(promtool) = tool_for_test("promtool") else { return };
-        assert_eq!(check_otel_scrape_config(&repo(), &promtool, OTEL_COLLECTOR), vec![]);
+        let source = source();
+        let otel_config = config_file(&source, CHECK, OTEL_COLLECTOR).expect("otelcol.yml");
+        assert_eq!(check_otel_scrape_config(&repo(), &promtool, otel_config), vec![]);
     }
 
     #[test]
     fn a_broken_config_is_reported_with_its_repository_path() {
         let Some(promtool) = tool_for_test("promtool") else { return };
         let tmp = TempDir::new("promtool-test").expect("tmp");
-        let dir = tmp.path().join("stack/configs/prometheus");
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let good = std::fs::read_to_string(repo().join(PROMETHEUS_CONFIG)).expect("prometheus.yml");
-        std::fs::write(dir.join("prometheus.yml"), good.replace("scrape_interval: 15s", "scrape_intervall: 15s"))
-            .expect("write");
-        let findings = check_config(tmp.path(), &promtool, PROMETHEUS_CONFIG, &[]);
+        let source = source();
+        let config = config_file(&source, CHECK, PROMETHEUS).expect("prometheus.yml");
+        let copy = tmp.path().join(config);
+        std::fs::create_dir_all(copy.parent().expect("in a directory")).expect("mkdir");
+        let good = std::fs::read_to_string(repo().join(config)).expect("prometheus.yml");
+        std::fs::write(&copy, good.replace("scrape_interval: 15s", "scrape_intervall: 15s")).expect("write");
+        let findings = check_config(tmp.path(), &promtool, config, &[]);
         assert_eq!(findings.len(), 1, "{findings:#?}");
-        assert_eq!(findings[0].file, PROMETHEUS_CONFIG);
+        assert_eq!(findings[0].file, config);
         assert!(findings[0].message.contains("scrape_intervall"), "{}", findings[0].message);
         assert!(!findings[0].message.contains(&tmp.path().display().to_string()), "{}", findings[0].message);
     }
@@ -394,7 +429,7 @@ mod tests {
     #[test]
     fn the_whole_check_passes_on_the_repository() {
         let Some(_) = tool_for_test("promtool") else { return };
-        let findings = check(&repo(), &pinned());
+        let findings = check(&source());
         assert_eq!(findings, vec![], "{}", findings.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
     }
 }

@@ -5,8 +5,8 @@
 //!
 //! 1. substitutes Grafana macros and template variables (Grafana dialect),
 //!    the way grafana/dashboard-linter does: macros become *sentinel
-//!    durations* that no one writes by hand, so the parsed AST still tells
-//!    which range came from `$__rate_interval`;
+//!    durations* that no one writes by hand, so the expression parses
+//!    wherever a macro stands;
 //! 2. parses with `promql-parser`;
 //! 3. walks the whole AST by hand (the crate's `walk_expr` skips aggregation
 //!    parameters; matrix selectors, `or` matcher sets and `{__name__=~"..."}`
@@ -22,15 +22,12 @@
 //!    - counters (and histogram/summary `_bucket`/`_sum`/`_count` series)
 //!      used other than through `rate`/`irate`/`increase`/`resets` or a
 //!      value-independent context (`count`, `group`, `absent`, the right side
-//!      of `and`/`unless`, ...);
-//!    - in Grafana queries, `rate`/`irate`/`increase` ranges that are not
-//!      `$__rate_interval`.
-
-// `cargo xtask check` (validate/run.rs, maintained elsewhere) is what calls
-// this module; until it does, its API is only used by the tests below.
+//!      of `and`/`unless`, ...).
+//!
+//! The `[$__rate_interval]` window of panel queries is the dashboards lint's
+//! rule (`dashboards::lint`), checked there once.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{self, Expr as Ast, VectorSelector};
@@ -82,14 +79,12 @@ fn check_one(expr: &str, dialect: Dialect, catalog: &Catalog) -> Vec<String> {
     {
         return check_template_query(&query, catalog);
     }
-    check_promql(expr, dialect, catalog, Ctx::Value, dialect == Dialect::Grafana)
+    check_promql(expr, dialect, catalog, Ctx::Value)
 }
 
 /// `ctx` is what the caller does with the values: `label_values(sel, l)` only
-/// reads labels, so a counter there is fine. `rate_interval_rule`: whether
-/// rate ranges must be `$__rate_interval` (panel queries; a variable query has
-/// no panel interval and rightly uses `$__range`).
-fn check_promql(expr: &str, dialect: Dialect, catalog: &Catalog, ctx: Ctx, rate_interval_rule: bool) -> Vec<String> {
+/// reads labels, so a counter there is fine.
+fn check_promql(expr: &str, dialect: Dialect, catalog: &Catalog, ctx: Ctx) -> Vec<String> {
     let ast = match dialect {
         Dialect::Rule => parser::parse(expr).map_err(|e| parse_error(&e, expr, None)),
         Dialect::Grafana => parse_grafana(expr),
@@ -98,7 +93,7 @@ fn check_promql(expr: &str, dialect: Dialect, catalog: &Catalog, ctx: Ctx, rate_
         Ok(ast) => ast,
         Err(message) => return vec![message],
     };
-    let mut w = Walker { catalog, rate_interval_rule, messages: Vec::new() };
+    let mut w = Walker { catalog, messages: Vec::new() };
     w.walk(&ast, ctx);
     let mut seen = BTreeSet::new();
     w.messages.retain(|m| seen.insert(m.clone()));
@@ -164,7 +159,7 @@ fn template_query(expr: &str) -> Option<TemplateQuery<'_>> {
 fn check_template_query(query: &TemplateQuery, catalog: &Catalog) -> Vec<String> {
     match *query {
         TemplateQuery::LabelValues { selector: Some(sel), label } => {
-            let mut messages = check_promql(sel, Dialect::Grafana, catalog, Ctx::CounterOk, false);
+            let mut messages = check_promql(sel, Dialect::Grafana, catalog, Ctx::CounterOk);
             if messages.is_empty()
                 && !label.contains('$')
                 && let Ok(Ast::VectorSelector(vs)) = parser::parse(&substitute_grafana(sel))
@@ -177,9 +172,9 @@ fn check_template_query(query: &TemplateQuery, catalog: &Catalog) -> Vec<String>
             messages
         }
         TemplateQuery::LabelNames { selector: Some(sel) } => {
-            check_promql(sel, Dialect::Grafana, catalog, Ctx::CounterOk, false)
+            check_promql(sel, Dialect::Grafana, catalog, Ctx::CounterOk)
         }
-        TemplateQuery::QueryResult { expr } => check_promql(expr, Dialect::Grafana, catalog, Ctx::Value, false),
+        TemplateQuery::QueryResult { expr } => check_promql(expr, Dialect::Grafana, catalog, Ctx::Value),
         TemplateQuery::LabelValues { selector: None, .. }
         | TemplateQuery::LabelNames { selector: None }
         | TemplateQuery::Metrics { .. } => Vec::new(),
@@ -252,16 +247,6 @@ enum VarGuess {
     Heuristic,
     Identifier,
     Number,
-}
-
-/// The macro a sentinel duration stands for.
-fn sentinel_name(d: Duration) -> Option<&'static str> {
-    let ms = u64::try_from(d.as_millis()).ok()?;
-    DURATION_MACROS
-        .iter()
-        .find(|(_, v)| *v == ms)
-        .map(|(n, _)| *n)
-        .or((ms == VARIABLE_DURATION_MS).then_some("a dashboard variable"))
 }
 
 /// Grafana macros and template variables replaced by text that parses:
@@ -417,8 +402,6 @@ const VALUE_INDEPENDENT_FUNCTIONS: &[&str] =
 /// Functions that pass their first argument's samples through unchanged.
 const PASSTHROUGH_FUNCTIONS: &[&str] =
     &["label_replace", "label_join", "sort", "sort_desc", "sort_by_label", "sort_by_label_desc"];
-/// `rate` and friends, whose range Grafana should set with `$__rate_interval`.
-const RATE_INTERVAL_FUNCTIONS: &[&str] = &["rate", "irate", "increase"];
 
 /// What the enclosing expression does with a selector's sample values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -431,77 +414,68 @@ enum Ctx {
 
 struct Walker<'c> {
     catalog: &'c Catalog,
-    rate_interval_rule: bool,
     messages: Vec<String>,
+}
+
+/// The workspace's one PromQL walk: every vector selector of the whole AST
+/// (bare or in a matrix, aggregation parameters and extension nodes
+/// included), with what the enclosing expression does with its values. The
+/// catalog check and the metric listings below both use it.
+fn visit_selectors(e: &Ast, ctx: Ctx, on_selector: &mut impl FnMut(&VectorSelector, Ctx)) {
+    let mut walk = |e: &Ast, ctx: Ctx| visit_selectors(e, ctx, on_selector);
+    match e {
+        Ast::Aggregate(a) => {
+            let op = a.op.to_string();
+            let inner = if matches!(op.as_str(), "count" | "group") { Ctx::CounterOk } else { Ctx::Value };
+            walk(&a.expr, inner);
+            if let Some(param) = &a.param {
+                walk(param, Ctx::Value);
+            }
+        }
+        Ast::Unary(u) => walk(&u.expr, Ctx::Value),
+        Ast::Binary(b) => {
+            let op = b.op.to_string();
+            walk(&b.lhs, Ctx::Value);
+            let rhs = if matches!(op.as_str(), "and" | "unless") { Ctx::CounterOk } else { Ctx::Value };
+            walk(&b.rhs, rhs);
+        }
+        Ast::Paren(p) => walk(&p.expr, ctx),
+        Ast::Subquery(s) => walk(&s.expr, ctx),
+        Ast::NumberLiteral(_) | Ast::StringLiteral(_) => {}
+        Ast::VectorSelector(vs) => on_selector(vs, ctx),
+        Ast::MatrixSelector(ms) => on_selector(&ms.vs, ctx),
+        Ast::Call(call) => {
+            let name = call.func.name;
+            for (i, arg) in call.args.args.iter().enumerate() {
+                let arg_ctx = if COUNTER_FUNCTIONS.contains(&name) || VALUE_INDEPENDENT_FUNCTIONS.contains(&name) {
+                    Ctx::CounterOk
+                } else if PASSTHROUGH_FUNCTIONS.contains(&name) && i == 0 {
+                    ctx
+                } else {
+                    Ctx::Value
+                };
+                walk(arg, arg_ctx);
+            }
+        }
+        Ast::Extension(ext) => {
+            for child in ext.expr.children() {
+                walk(child, Ctx::Value);
+            }
+        }
+    }
+}
+
+/// The metric names an expression selects by name, sorted.
+#[cfg(test)]
+fn metric_names(ast: &Ast) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    visit_selectors(ast, Ctx::Value, &mut |vs, _| names.extend(vs.name.clone()));
+    names
 }
 
 impl Walker<'_> {
     fn walk(&mut self, e: &Ast, ctx: Ctx) {
-        match e {
-            Ast::Aggregate(a) => {
-                let op = a.op.to_string();
-                let inner = if matches!(op.as_str(), "count" | "group") { Ctx::CounterOk } else { Ctx::Value };
-                self.walk(&a.expr, inner);
-                if let Some(param) = &a.param {
-                    self.walk(param, Ctx::Value);
-                }
-            }
-            Ast::Unary(u) => self.walk(&u.expr, Ctx::Value),
-            Ast::Binary(b) => {
-                let op = b.op.to_string();
-                self.walk(&b.lhs, Ctx::Value);
-                let rhs = if matches!(op.as_str(), "and" | "unless") { Ctx::CounterOk } else { Ctx::Value };
-                self.walk(&b.rhs, rhs);
-            }
-            Ast::Paren(p) => self.walk(&p.expr, ctx),
-            Ast::Subquery(s) => self.walk(&s.expr, ctx),
-            Ast::NumberLiteral(_) | Ast::StringLiteral(_) => {}
-            Ast::VectorSelector(vs) => self.selector(vs, ctx),
-            Ast::MatrixSelector(ms) => self.selector(&ms.vs, ctx),
-            Ast::Call(call) => {
-                let name = call.func.name;
-                if self.rate_interval_rule
-                    && RATE_INTERVAL_FUNCTIONS.contains(&name)
-                    && let Some(first) = call.args.args.first()
-                {
-                    self.rate_interval(name, first);
-                }
-                for (i, arg) in call.args.args.iter().enumerate() {
-                    let arg_ctx = if COUNTER_FUNCTIONS.contains(&name) || VALUE_INDEPENDENT_FUNCTIONS.contains(&name) {
-                        Ctx::CounterOk
-                    } else if PASSTHROUGH_FUNCTIONS.contains(&name) && i == 0 {
-                        ctx
-                    } else {
-                        Ctx::Value
-                    };
-                    self.walk(arg, arg_ctx);
-                }
-            }
-            Ast::Extension(ext) => {
-                for child in ext.expr.children() {
-                    self.walk(child, Ctx::Value);
-                }
-            }
-        }
-    }
-
-    fn rate_interval(&mut self, func: &str, arg: &Ast) {
-        let range = match arg {
-            Ast::MatrixSelector(m) => m.range,
-            Ast::Subquery(s) => s.range,
-            _ => return,
-        };
-        if range == Duration::from_millis(RATE_INTERVAL_MS) {
-            return;
-        }
-        let shown = match sentinel_name(range) {
-            Some(n) if n.starts_with("__") => format!("${n}"),
-            Some(n) => n.to_owned(),
-            None => promql_parser::util::display_duration(&range),
-        };
-        self.messages.push(format!(
-            "{func}() over [{shown}]: Grafana queries should use [$__rate_interval] (at least four scrape intervals, follows the panel's resolution)"
-        ));
+        visit_selectors(e, ctx, &mut |vs, ctx| self.selector(vs, ctx));
     }
 
     fn selector(&mut self, vs: &VectorSelector, ctx: Ctx) {
@@ -586,7 +560,7 @@ impl Walker<'_> {
         let Some((info, suffix)) = self.catalog.lookup_with_suffix(name) else {
             let message = match self.catalog.disabled(name) {
                 Some(d) => format!(
-                    "metric {name} is not exposed: {} has it only in metric group `{}`, which the deployment disables (stack/catalog/{}.toml disabled_groups)",
+                    "metric {name} is not exposed: {} has it only in metric group `{}`, which the deployment disables (--disable_metrics in stack/stack.toml; stack/catalog/{}.toml)",
                     d.source, d.group, d.source
                 ),
                 None => match self.catalog.renamed(name) {
@@ -752,16 +726,15 @@ labels_authoritative = false
         assert_eq!(findings.len(), 2, "{findings:#?}");
         assert_eq!(
             findings[0],
-            Finding {
-                check: "promql",
-                file: "dashboards/generated/etl-hosts.json".to_owned(),
-                location: "panel \"CPU\" (id 3) target A".to_owned(),
-                message: "metric node_cpu_seconds_totl is not exposed by any catalogued source (stack/catalog/)"
-                    .to_owned(),
-            }
+            Finding::new(
+                "promql",
+                "dashboards/generated/etl-hosts.json",
+                "panel \"CPU\" (id 3) target A",
+                "metric node_cpu_seconds_totl is not exposed by any catalogued source (stack/catalog/)",
+            )
         );
         assert_eq!(findings[1].file, "alerts/generated/rules/bad.yml");
-        assert_eq!(findings[1].location, "group x, alert Broken");
+        assert_eq!(findings[1].place, "group x, alert Broken");
         assert!(findings[1].message.starts_with("cannot parse PromQL: "), "{}", findings[1].message);
         assert_eq!(
             findings[0].to_string(),
@@ -865,17 +838,11 @@ labels_authoritative = false
     }
 
     #[test]
-    fn rate_interval_in_grafana() {
-        assert_clean(grafana("sum(rate(node_cpu_seconds_total{job=~\"$job\"}[$__rate_interval]))"));
+    fn rate_windows_are_left_to_the_dashboards_lint() {
+        // One rule, one place: `dashboards::lint` reports a panel window
+        // that is not `[$__rate_interval]`.
+        assert_clean(grafana("rate(node_cpu_seconds_total[5m])"));
         assert_clean(grafana("sum(rate(node_cpu_seconds_total[${__rate_interval}]))"));
-        assert_one(
-            grafana("rate(node_cpu_seconds_total[5m])"),
-            "rate() over [5m]: Grafana queries should use [$__rate_interval]",
-        );
-        assert_one(grafana("irate(node_cpu_seconds_total[$__interval])"), "irate() over [$__interval]");
-        assert_one(grafana("increase(nginx_http_requests_total[$window])"), "increase() over [a dashboard variable]");
-        // `$__range` in a *_over_time is fine; rules have no macros.
-        assert_clean(grafana("max_over_time(up[$__range])"));
         assert_clean(rule("rate(node_cpu_seconds_total[5m])"));
     }
 
@@ -926,10 +893,10 @@ labels_authoritative = false
 
     #[test]
     fn renamed_counters_get_a_hint() {
-        let mut c = Catalog::default();
+        let mut c = Catalog::scraped_by_collector(["nginx-exporter"]);
         c.add_file(
             Path::new("nginx.toml"),
-            "source = \"nginx-exporter\"\nversion = \"1\"\nprovenance = \"t\"\ningestion = \"otel-collector\"\n[metrics.nginx_connections_accepted]\ntype = \"counter\"\nhelp = \"h\"\nlabels = []\n",
+            "source = \"nginx-exporter\"\nversion = \"1\"\nprovenance = \"t\"\n[metrics.nginx_connections_accepted]\ntype = \"counter\"\nhelp = \"h\"\nlabels = []\n",
         )
         .expect("loads");
         let m = check_one("rate(nginx_connections_accepted[5m])", Dialect::Rule, &c);
@@ -1011,5 +978,56 @@ labels_authoritative = false
             assert!(parsed.is_ok(), "{ok}: {parsed:?}");
             assert_clean(rule(ok));
         }
+    }
+
+    /// The metrics the dashboards' panel queries read, listed so that a
+    /// change in what the dashboards need shows in review beside the catalog.
+    #[test]
+    fn metrics_read_by_the_dashboards() {
+        let mut names = BTreeSet::new();
+        let mut failures = Vec::new();
+        for d in dashboards::all() {
+            for q in d.queries().into_iter().filter(|q| q.datasource == dashboards::Datasource::Prometheus) {
+                match parse_grafana(&q.expr) {
+                    Ok(ast) => names.extend(metric_names(&ast)),
+                    Err(e) => {
+                        failures.push(format!("{} panel {} target {}: {e}", q.dashboard_uid, q.panel_id, q.ref_id))
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        insta::assert_snapshot!("dashboard_metric_names", names.into_iter().collect::<Vec<_>>().join("\n"));
+    }
+
+    /// Every metric a rule reads is fed by some promtool test (or recorded by
+    /// a rule), so the tests exercise the real series names.
+    #[test]
+    fn every_metric_a_rule_reads_is_fed_by_a_promtool_test() {
+        let ctx = alerts::Context::default();
+        let recorded: BTreeSet<String> = alerts::recorded_metric_names(&ctx).into_iter().collect();
+        let mut fed = BTreeSet::new();
+        for file in alerts::rule_files(&ctx) {
+            for (_, alert) in file.alerts() {
+                for case in &alert.tests {
+                    for input in &case.input {
+                        let name: String = input
+                            .series
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                            .collect();
+                        fed.insert(name);
+                    }
+                }
+            }
+        }
+        let mut read = BTreeSet::new();
+        for e in alerts::expressions(&ctx) {
+            let ast = parser::parse(&e.expr).unwrap_or_else(|err| panic!("{} / {}: {err}\n{}", e.file, e.rule, e.expr));
+            read.extend(metric_names(&ast));
+        }
+        assert!(!read.is_empty());
+        let missing: Vec<&String> = read.iter().filter(|m| !recorded.contains(*m) && !fed.contains(*m)).collect();
+        assert!(missing.is_empty(), "metrics read by rules but in no test input: {missing:?}");
     }
 }

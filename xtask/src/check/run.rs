@@ -33,28 +33,24 @@ pub fn all(root: &Path, offline: bool, timings: &mut Timings) -> Result<Vec<Find
     let source = match timings.time("source", || Source::load(root)) {
         Ok(s) => s,
         Err(e) => {
-            findings.push(Finding::new("source", crate::source::STACK_FILE, "", format!("{e:#}")));
+            findings.push(Finding::new(crate::source::RULE, crate::source::DEFINITION_FILE, "", format!("{e:#}")));
             return Ok(findings);
         }
     };
     let files = timings.time("generate", || generate::all_files(&source))?;
     let drift = write::drift(root, &files, generate::OWNED_DIRS)?;
-    findings.extend(drift.describe().into_iter().map(|d| {
-        let (file, message) = d.split_once(": ").unwrap_or((&d, ""));
-        Finding::new("gen", file, "", format!("{message}: run `cargo xtask gen`"))
-    }));
+    findings.extend(drift.findings());
     findings.extend(timings.time("bundle", || super::bundle_audit::check(&root.join(bundle::DIR), bundle::DIR)));
-    findings.extend(timings.time("component configs", || super::component_configs::check(root)));
-    findings.extend(timings.time("dashboard lint", || dashboard_lint(root)));
+    findings.extend(timings.time("component configs", || super::component_configs::check(&source)));
+    findings.extend(timings.time("dashboard lint", || dashboard_lint(&source)));
     findings.extend(timings.time("rule lint", || rule_lint(root, &source)));
     findings.extend(timings.time("promql + catalog", || promql(root, &source)));
     if !offline {
-        let tag = |image: &str| source.definition.images.get(image).map(|i| i.tag.clone()).unwrap_or_default();
+        let alerts = alerts::alert_label_sets(&generate::alerts_context(&source));
         // The two tools are independent: run them side by side.
-        let (prometheus, alertmanager) = (tag("prometheus"), tag("alertmanager"));
         let (promtool, amtool) = std::thread::scope(|scope| {
-            let promtool = scope.spawn(|| timed(|| super::promtool::check(root, &prometheus)));
-            let amtool = scope.spawn(|| timed(|| super::amtool::check(root, &alertmanager)));
+            let promtool = scope.spawn(|| timed(|| super::promtool::check(&source)));
+            let amtool = scope.spawn(|| timed(|| super::amtool::check(&source, &alerts)));
             (promtool.join(), amtool.join())
         });
         for (name, result) in [("promtool", promtool), ("amtool", amtool)] {
@@ -91,27 +87,24 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (f(), start.elapsed())
 }
 
-const DATASOURCES: &str = "stack/configs/grafana/provisioning/datasources.yml";
-
 /// The dashboards as generated, against the data sources Grafana provisions.
-fn dashboard_lint(root: &Path) -> Vec<Finding> {
-    let uids = match super::component_configs::provisioned_datasource_uids(root) {
+fn dashboard_lint(source: &Source) -> Vec<Finding> {
+    let uids = match super::component_configs::provisioned_datasource_uids(source) {
         Ok(uids) => uids,
         Err(f) => return vec![f],
     };
     let uids: Vec<&str> = uids.iter().map(String::as_str).collect();
-    dashboards::lint::lint(&dashboards::all(), &uids)
-        .into_iter()
-        .map(|p| {
-            Finding::new(
-                "dashboard-lint",
-                format!("{}/{}.json", dashboards::GENERATED_DIR, p.dashboard_uid),
-                p.location,
-                p.message,
-            )
-        })
-        .chain(uids.is_empty().then(|| Finding::new("dashboard-lint", DATASOURCES, "", "no data source provisioned")))
-        .collect()
+    let mut findings = dashboards::lint::lint(&dashboards::all(), &uids);
+    if uids.is_empty() {
+        let file = source.definition.configs.get(super::config_keys::GRAFANA_DATASOURCES);
+        findings.push(Finding::new(
+            dashboards::lint::RULE,
+            file.map_or(crate::source::DEFINITION_FILE, String::as_str),
+            "",
+            "no data source provisioned",
+        ));
+    }
+    findings
 }
 
 /// Rule conventions, with the runbooks read from disk so an edited runbook
@@ -120,26 +113,33 @@ fn rule_lint(root: &Path, source: &Source) -> Vec<Finding> {
     let dir = root.join("alerts/runbooks");
     let runbooks = match alerts::Runbooks::load(&dir) {
         Ok(r) => r,
-        Err(e) => return vec![Finding::new("rule-lint", "alerts/runbooks", "", format!("reading runbooks: {e}"))],
+        Err(e) => {
+            return vec![Finding::new(alerts::lint::RULE, "alerts/runbooks", "", format!("reading runbooks: {e}"))];
+        }
     };
     let ctx = generate::alerts_context(source);
-    let mut problems = alerts::lint::lint(&alerts::rule_files(&ctx), &runbooks);
+    let mut findings = alerts::lint::lint(&alerts::rule_files(&ctx), &runbooks);
     let log_alerts: Vec<_> = alerts::grafana::log_alert_groups(&ctx).into_iter().flat_map(|g| g.rules).collect();
-    problems.extend(alerts::lint::lint_log_alerts(&log_alerts, &runbooks));
-    problems
-        .into_iter()
-        .map(|p| Finding::new("rule-lint", p.file, format!("group {} rule {}", p.group, p.rule), p.message))
-        .collect()
+    findings.extend(alerts::lint::lint_log_alerts(&log_alerts, &runbooks));
+    findings
 }
 
-/// Every PromQL expression of dashboards and rules parsed, and every metric
+/// The metric catalog, one file per metric source.
+const CATALOG_DIR: &str = "stack/catalog";
+
+/// The catalog's versions against the pins, and every PromQL expression of dashboards and rules parsed, and every metric
 /// it reads found in the catalog (or produced by a recording rule).
 fn promql(root: &Path, source: &Source) -> Vec<Finding> {
     let ctx = generate::alerts_context(source);
-    let catalog = match super::catalog::Catalog::load(&root.join("stack/catalog")) {
-        Ok(c) => c.with_recorded(alerts::recorded_metric_names(&ctx)),
-        Err(e) => return vec![Finding::new("promql", "stack/catalog", "", format!("{e:#}"))],
+    let collector_jobs = match super::component_configs::collector_scrape_jobs(source) {
+        Ok(jobs) => jobs,
+        Err(finding) => return vec![finding],
     };
+    let catalog = match super::catalog::Catalog::load(&root.join(CATALOG_DIR), &source.definition, collector_jobs) {
+        Ok(c) => c.with_recorded(alerts::recorded_metric_names(&ctx)),
+        Err(e) => return vec![Finding::new("promql", CATALOG_DIR, "", format!("{e:#}"))],
+    };
+    let mut findings = super::catalog::version_findings(&catalog, CATALOG_DIR, &source.definition.images);
     let dashboards = dashboards::all();
     let panel_queries: Vec<(String, String, String)> = dashboards
         .iter()
@@ -186,5 +186,6 @@ fn promql(root: &Path, source: &Source) -> Vec<Finding> {
         dialect: super::promql::Dialect::Rule,
         expr: &r.expr,
     }));
-    super::promql::check(&exprs, &catalog)
+    findings.extend(super::promql::check(&exprs, &catalog));
+    findings
 }

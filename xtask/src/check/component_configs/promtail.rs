@@ -21,8 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{Any, CHECK, StackFacts, at, check_service_url, finding_at, parse_yaml};
-use crate::validate::Finding;
+use super::{Any, CHECK, at, check_service_url, finding_at, parse_yaml, service};
+use crate::check::Finding;
+use crate::source::StackDefinition;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -281,7 +282,7 @@ const RELABEL_ACTIONS: &[&str] = &[
 ];
 
 /// Checks `promtail.yml`; `file` names it in findings.
-pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> {
+pub(super) fn check(file: &str, text: &str, stack: &StackDefinition) -> Vec<Finding> {
     let mut out = expand_env_hazards(file, text, stack);
     let config: PromtailConfig = match parse_yaml(file, text) {
         Ok(config) => config,
@@ -303,7 +304,7 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
         )),
         Some(filename) => {
             let volumes: Vec<&str> =
-                stack.volume_targets.iter().filter(|(s, _)| s == "promtail").map(|(_, t)| t.as_str()).collect();
+                service(stack, "promtail").into_iter().flat_map(|s| &s.volumes).map(|v| v.target.as_str()).collect();
             if !stack.services.is_empty() && !volumes.iter().any(|dir| under(&filename.value, dir)) {
                 out.push(finding_at(file, filename, format!(
                     "positions.filename `{}` is not on a volume of the promtail service ({volumes:?}): positions are lost when the task is replaced",
@@ -344,7 +345,8 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
     }
 
     let mut job_names = BTreeSet::new();
-    let binds: Vec<&str> = stack.binds.iter().filter(|(s, _, _)| s == "promtail").map(|(_, _, t)| t.as_str()).collect();
+    let binds: Vec<&str> =
+        service(stack, "promtail").into_iter().flat_map(|s| &s.binds).map(|b| b.target.as_str()).collect();
     for scrape in &config.scrape_configs {
         if !job_names.insert(scrape.job_name.value.clone()) {
             out.push(finding_at(file, &scrape.job_name, format!("duplicate job_name `{}`", scrape.job_name.value)));
@@ -488,8 +490,8 @@ fn check_stage(file: &str, stage: &Stage, out: &mut Vec<Finding>) {
 
 /// The substitutions `-config.expand-env=true` (drone/envsubst) would make
 /// that the author probably did not mean, or `${...}` without the flag.
-fn expand_env_hazards(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> {
-    let args = stack.args_of("promtail");
+fn expand_env_hazards(file: &str, text: &str, stack: &StackDefinition) -> Vec<Finding> {
+    let args = service(stack, "promtail").map(|s| s.args.as_slice()).unwrap_or_default();
     let expands = args.iter().any(|a| {
         let a = a.trim_start_matches('-');
         a == "config.expand-env" || a == "config.expand-env=true"
@@ -577,8 +579,8 @@ mod tests {
         std::fs::read_to_string(root().join(FILE)).expect("promtail.yml")
     }
 
-    fn stack() -> StackFacts {
-        StackFacts::parse(&std::fs::read_to_string(root().join("stack/stack.toml")).expect("stack.toml"))
+    fn stack() -> StackDefinition {
+        super::super::tests::repository_stack()
     }
 
     fn assert_finding(text: &str, needle: &str) {
@@ -600,7 +602,7 @@ mod tests {
         let findings = check(FILE, &text, &stack());
         assert_eq!(findings.len(), 1, "{findings:#?}");
         assert!(findings[0].message.contains("unknown field `batch_wait`"), "{findings:#?}");
-        assert!(findings[0].location.starts_with("line 30"), "{findings:#?}");
+        assert!(findings[0].place.starts_with("line 30"), "{findings:#?}");
     }
 
     #[test]

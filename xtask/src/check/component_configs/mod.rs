@@ -17,7 +17,7 @@
 //! `Option<IgnoredAny>` otherwise), citing the upstream reference.
 //!
 //! Prometheus and Alertmanager configs are checked by their own tools instead
-//! (`validate::promtool`, `validate::amtool`).
+//! (`check::promtool`, `check::amtool`).
 
 mod grafana;
 mod loki;
@@ -26,36 +26,26 @@ mod promtail;
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::Path;
 
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
 
 use super::Finding;
+use crate::source::{ServiceDef, Source, StackDefinition};
 
-/// The `check` name these findings carry.
+/// The rule name these findings carry.
 pub const CHECK: &str = "config";
 
-/// Repository-relative paths of the configs checked here (the values of
-/// `[configs]` in `stack/stack.toml`; a test keeps them equal).
-pub const LOKI: &str = "stack/configs/loki/loki.yml";
-pub const PROMTAIL: &str = "stack/configs/promtail/promtail.yml";
-pub const OTEL_COLLECTOR: &str = "stack/configs/otel-collector/otelcol.yml";
-pub const GRAFANA_INI: &str = "stack/configs/grafana/grafana.ini";
-pub const GRAFANA_DATASOURCES: &str = "stack/configs/grafana/provisioning/datasources.yml";
-pub const GRAFANA_DASHBOARDS: &str = "stack/configs/grafana/provisioning/dashboards.yml";
+use super::config_keys::{GRAFANA_DASHBOARDS, GRAFANA_DATASOURCES, GRAFANA_INI, LOKI, OTEL_COLLECTOR, PROMTAIL};
 
-const STACK_TOML: &str = "stack/stack.toml";
-
-/// A component check: (repository-relative file, its text, stack facts) -> findings.
-type ComponentCheck = fn(&str, &str, &StackFacts) -> Vec<Finding>;
+/// A component check: (repository-relative file, its text, the stack) -> findings.
+type ComponentCheck = fn(&str, &str, &StackDefinition) -> Vec<Finding>;
 
 /// Checks every component config this module knows, plus the references
 /// between them and `stack/stack.toml`. Findings are sorted.
-pub fn check(repo: &Path) -> Vec<Finding> {
-    let stack = StackFacts::load(repo);
-    let mut findings = stack.findings.clone();
+pub fn check(source: &Source) -> Vec<Finding> {
+    let mut findings = Vec::new();
     let checks: [(&str, ComponentCheck); 6] = [
         (LOKI, loki::check),
         (PROMTAIL, promtail::check),
@@ -64,14 +54,22 @@ pub fn check(repo: &Path) -> Vec<Finding> {
         (GRAFANA_DATASOURCES, grafana::check_datasources),
         (GRAFANA_DASHBOARDS, grafana::check_dashboards),
     ];
-    for (file, check) in checks {
-        match std::fs::read_to_string(repo.join(file)) {
-            Ok(text) => findings.extend(check(file, &text, &stack)),
-            Err(err) => findings.push(Finding::new(CHECK, file, "", format!("cannot read: {err}"))),
+    for (key, check) in checks {
+        match read_config(source, key) {
+            Ok((file, text)) => findings.extend(check(file, &text, &source.definition)),
+            Err(finding) => findings.push(finding),
         }
     }
     findings.sort();
     findings
+}
+
+/// The repository-relative path `[configs] <key>` names, and its text.
+fn read_config<'s>(source: &'s Source, key: &str) -> Result<(&'s str, String), Finding> {
+    let file = super::config_file(source, CHECK, key)?;
+    std::fs::read_to_string(source.root.join(file))
+        .map(|text| (file, text))
+        .map_err(|err| Finding::new(CHECK, file, "", format!("cannot read: {err}")))
 }
 
 /// The dskit `server.log_level`/`log_format` values Loki and Promtail accept.
@@ -95,109 +93,26 @@ fn check_log_settings(file: &str, level: Option<&Spanned<String>>, format: Optio
 }
 
 /// The data source uids Grafana is provisioned with.
-pub fn provisioned_datasource_uids(repo: &Path) -> Result<Vec<String>, Finding> {
-    let text = std::fs::read_to_string(repo.join(GRAFANA_DATASOURCES))
-        .map_err(|e| Finding::new(CHECK, GRAFANA_DATASOURCES, "", format!("cannot read: {e}")))?;
-    grafana::provisioned_uids(GRAFANA_DATASOURCES, &text)
+pub fn provisioned_datasource_uids(source: &Source) -> Result<Vec<String>, Finding> {
+    let (file, text) = read_config(source, GRAFANA_DATASOURCES)?;
+    grafana::provisioned_uids(file, &text)
 }
 
-/// What the component checks need to know about `stack/stack.toml`: which
-/// services exist (URLs must name one) and where Grafana's files are mounted.
-/// Read loosely (a `toml::Value`), so this module does not depend on the
-/// stack definition's Rust types; the stack's own validation is elsewhere.
-#[derive(Debug, Default, Clone)]
-pub struct StackFacts {
-    /// Service names, the network aliases other containers reach them by.
-    pub services: BTreeSet<String>,
-    /// `(service, source, target)` of every `services.*.configs` mount.
-    pub config_mounts: Vec<(String, String, String)>,
-    /// `(service, target)` of every named-volume mount.
-    pub volume_targets: Vec<(String, String)>,
-    /// `(service, source, target)` of every bind mount.
-    pub binds: Vec<(String, String, String)>,
-    /// Command-line arguments per service.
-    pub args: Vec<(String, Vec<String>)>,
-    /// `[images.<name>].tag`.
-    pub image_tags: std::collections::BTreeMap<String, String>,
-    /// `(service, target_dir)` of every config-set mount.
-    pub config_set_dirs: Vec<(String, String)>,
-    /// Container ports (`ports[].target`) per service.
-    pub ports: Vec<(String, u16)>,
-    findings: Vec<Finding>,
+/// The sources the OTel Collector scrapes (the job names in otelcol.yml).
+pub fn collector_scrape_jobs(source: &Source) -> Result<BTreeSet<String>, Finding> {
+    let (file, text) = read_config(source, OTEL_COLLECTOR)?;
+    otel_collector::scrape_job_names(file, &text)
 }
 
-impl StackFacts {
-    fn load(repo: &Path) -> StackFacts {
-        match std::fs::read_to_string(repo.join(STACK_TOML)) {
-            Ok(text) => StackFacts::parse(&text),
-            Err(err) => StackFacts {
-                findings: vec![Finding::new(CHECK, STACK_TOML, "", format!("cannot read: {err}"))],
-                ..StackFacts::default()
-            },
-        }
-    }
-
-    /// Parses the parts of `stack.toml` the config checks use.
-    pub fn parse(text: &str) -> StackFacts {
-        let mut facts = StackFacts::default();
-        let value: toml::Table = match toml::from_str(text) {
-            Ok(value) => value,
-            Err(err) => {
-                facts.findings.push(Finding::new(CHECK, STACK_TOML, "", format!("cannot parse: {err}")));
-                return facts;
-            }
-        };
-        for (name, image) in value.get("images").and_then(toml::Value::as_table).into_iter().flatten() {
-            if let Some(tag) = image.get("tag").and_then(toml::Value::as_str) {
-                facts.image_tags.insert(name.clone(), tag.to_owned());
-            }
-        }
-        let Some(services) = value.get("services").and_then(toml::Value::as_table) else {
-            return facts;
-        };
-        for (name, service) in services {
-            facts.services.insert(name.clone());
-            let list = |key: &str| service.get(key).and_then(toml::Value::as_array).cloned().unwrap_or_default();
-            let field = |v: &toml::Value, key: &str| v.get(key).and_then(toml::Value::as_str).unwrap_or("").to_owned();
-            for mount in list("configs") {
-                facts.config_mounts.push((name.clone(), field(&mount, "source"), field(&mount, "target")));
-            }
-            for volume in list("volumes") {
-                facts.volume_targets.push((name.clone(), field(&volume, "target")));
-            }
-            for bind in list("binds") {
-                facts.binds.push((name.clone(), field(&bind, "source"), field(&bind, "target")));
-            }
-            let args = list("args").iter().filter_map(|a| a.as_str().map(str::to_owned)).collect();
-            facts.args.push((name.clone(), args));
-            for set in list("config_sets") {
-                facts.config_set_dirs.push((name.clone(), field(&set, "target_dir")));
-            }
-            for port in list("ports") {
-                if let Some(target) = port.get("target").and_then(toml::Value::as_integer) {
-                    facts.ports.push((name.clone(), u16::try_from(target).unwrap_or(0)));
-                }
-            }
-        }
-        facts
-    }
-
-    /// The arguments of `service` (empty when unknown).
-    pub fn args_of(&self, service: &str) -> &[String] {
-        self.args.iter().find(|(s, _)| s == service).map(|(_, a)| a.as_slice()).unwrap_or_default()
-    }
-
-    /// Facts for unit tests: these services, nothing mounted.
-    #[cfg(test)]
-    pub fn with_services(names: &[&str]) -> StackFacts {
-        StackFacts { services: names.iter().map(|s| (*s).to_owned()).collect(), ..StackFacts::default() }
-    }
+/// The service `name` of the stack, if it has one.
+fn service<'s>(stack: &'s StackDefinition, name: &str) -> Option<&'s ServiceDef> {
+    stack.services.get(name)
 }
 
 /// Checks that an `http://host:port/...` URL names a service of the stack
 /// (the short service names are the aliases on the stack's network).
-/// `None` when fine or when the stack is unknown (no services parsed).
-pub(crate) fn check_service_url(stack: &StackFacts, url: &str) -> Option<String> {
+/// `None` when fine or when the stack has no services (unit tests).
+pub(crate) fn check_service_url(stack: &StackDefinition, url: &str) -> Option<String> {
     if stack.services.is_empty() {
         return None;
     }
@@ -205,12 +120,12 @@ pub(crate) fn check_service_url(stack: &StackFacts, url: &str) -> Option<String>
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
     let host = host.strip_prefix("tasks.").unwrap_or(host);
-    if host == "localhost" || host == "127.0.0.1" || stack.services.contains(host) {
+    if host == "localhost" || host == "127.0.0.1" || stack.services.contains_key(host) {
         None
     } else {
         Some(format!(
             "`{url}`: host `{host}` is not a service of stack/stack.toml (known: {})",
-            stack.services.iter().cloned().collect::<Vec<_>>().join(", ")
+            stack.services.keys().cloned().collect::<Vec<_>>().join(", ")
         ))
     }
 }
@@ -404,12 +319,18 @@ mod tests {
     use super::*;
 
     fn repo() -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    }
+
+    /// The repository's stack definition, parsed as `Source::load` does.
+    pub(crate) fn repository_stack() -> StackDefinition {
+        crate::source::parse_toml(&repo().join(crate::source::DEFINITION_FILE)).expect("stack.toml parses")
     }
 
     #[test]
     fn the_repository_configs_pass() {
-        let findings = check(&repo());
+        let source = Source::load(&repo()).expect("the repository's source loads");
+        let findings = check(&source);
         assert!(
             findings.is_empty(),
             "findings:\n{}",
@@ -418,13 +339,10 @@ mod tests {
     }
 
     #[test]
-    fn paths_match_stack_toml() {
-        let text = std::fs::read_to_string(repo().join(STACK_TOML)).expect("stack.toml");
-        let value: toml::Table = toml::from_str(&text).expect("stack.toml parses");
-        let configs = value["configs"].as_table().expect("[configs]");
-        let values: Vec<&str> = configs.values().filter_map(toml::Value::as_str).collect();
-        for path in [LOKI, PROMTAIL, OTEL_COLLECTOR, GRAFANA_INI, GRAFANA_DATASOURCES, GRAFANA_DASHBOARDS] {
-            assert!(values.contains(&path), "{path} is not a [configs] value of stack.toml");
+    fn every_checked_config_is_in_stack_toml() {
+        let stack = repository_stack();
+        for key in [LOKI, PROMTAIL, OTEL_COLLECTOR, GRAFANA_INI, GRAFANA_DATASOURCES, GRAFANA_DASHBOARDS] {
+            assert!(stack.configs.contains_key(key), "[configs] of stack.toml has no `{key}`");
         }
     }
 
@@ -451,13 +369,13 @@ mod tests {
         }
         let err = parse_yaml::<Small>("x.yml", "a: 1\nb: 2\n").expect_err("unknown key");
         assert_eq!(err.file, "x.yml");
-        assert_eq!(err.location, "line 2, column 1");
+        assert_eq!(err.place, "line 2, column 1");
         assert!(err.message.contains("unknown field `b`"), "{}", err.message);
     }
 
     #[test]
     fn service_urls() {
-        let stack = StackFacts::with_services(&["loki", "prometheus"]);
+        let stack = repository_stack();
         assert_eq!(check_service_url(&stack, "http://loki:3100/otlp"), None);
         assert_eq!(check_service_url(&stack, "http://tasks.prometheus:9090"), None);
         let message = check_service_url(&stack, "http://lokii:3100/loki/api/v1/push").expect("unknown host");

@@ -18,7 +18,7 @@
 //!   remote_read, and the collector expands `$`: literal dollars are `$$`.
 //!
 //! The real check is `otelcol-contrib validate --config=...` (Nix dev shell);
-//! `validate::promtool` also runs `promtool check config` over the embedded
+//! `check::promtool` also runs `promtool check config` over the embedded
 //! scrape config.
 
 #![allow(
@@ -34,8 +34,9 @@ use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use super::{Any, CHECK, Entries, StackFacts, check_service_url, finding_at, parse_yaml};
-use crate::validate::Finding;
+use super::{Any, CHECK, Entries, check_service_url, finding_at, parse_yaml};
+use crate::check::Finding;
+use crate::source::StackDefinition;
 
 /// The jobs dashboards and alerts rely on (`job` label of the scraped exporters).
 pub const EXPECTED_SCRAPE_JOBS: [&str; 4] = ["node-exporter", "cadvisor", "nginx-exporter", "postgres-exporter"];
@@ -167,7 +168,7 @@ struct OtlpProtocols {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PrometheusReceiver {
-    /// A Prometheus configuration (checked with promtool, see `validate::promtool`).
+    /// A Prometheus configuration (checked with promtool, see `check::promtool`).
     config: Option<serde_json::Value>,
     trim_metric_suffixes: Any,
     target_allocator: Any,
@@ -622,7 +623,7 @@ fn component_type(id: &str) -> &str {
 // ---------------------------------------------------------------- checks
 
 /// Checks `otelcol.yml`; `file` names it in findings.
-pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> {
+pub(super) fn check(file: &str, text: &str, stack: &StackDefinition) -> Vec<Finding> {
     let config: CollectorConfig = match parse_yaml(file, text) {
         Ok(config) => config,
         Err(finding) => return vec![finding],
@@ -673,7 +674,25 @@ fn check_bind(
     }
 }
 
-fn check_components(file: &str, text: &str, config: &CollectorConfig, stack: &StackFacts, out: &mut Vec<Finding>) {
+/// The job names of the collector's prometheus receivers: the sources it
+/// scrapes and remote-writes to Prometheus.
+pub(crate) fn scrape_job_names(file: &str, text: &str) -> Result<BTreeSet<String>, Finding> {
+    let config: CollectorConfig = parse_yaml(file, text)?;
+    let mut jobs = BTreeSet::new();
+    for (_, receiver) in &config.receivers.entries {
+        if let Some(Receiver::Prometheus(prometheus)) = receiver
+            && let Some(config) = &prometheus.config
+        {
+            let scrapes = config.get("scrape_configs").and_then(serde_json::Value::as_array);
+            for scrape in scrapes.into_iter().flatten() {
+                jobs.extend(scrape.get("job_name").and_then(serde_json::Value::as_str).map(str::to_owned));
+            }
+        }
+    }
+    Ok(jobs)
+}
+
+fn check_components(file: &str, text: &str, config: &CollectorConfig, stack: &StackDefinition, out: &mut Vec<Finding>) {
     for (id, receiver) in &config.receivers.entries {
         match receiver {
             Some(Receiver::Otlp(otlp)) => {
@@ -837,7 +856,7 @@ fn check_scrape_config(
     text: &str,
     id: &Spanned<String>,
     receiver: &PrometheusReceiver,
-    stack: &StackFacts,
+    stack: &StackDefinition,
     out: &mut Vec<Finding>,
 ) {
     let Some(config) = &receiver.config else {
@@ -1101,8 +1120,8 @@ mod tests {
         std::fs::read_to_string(root().join(FILE)).expect("otelcol.yml")
     }
 
-    fn stack() -> StackFacts {
-        StackFacts::parse(&std::fs::read_to_string(root().join("stack/stack.toml")).expect("stack.toml"))
+    fn stack() -> StackDefinition {
+        super::super::tests::repository_stack()
     }
 
     fn findings(text: &str) -> Vec<Finding> {
@@ -1128,7 +1147,7 @@ mod tests {
         let found = findings(&text);
         assert_eq!(found.len(), 1, "{found:#?}");
         assert!(found[0].message.contains("unknown field `address`"), "{found:#?}");
-        assert!(found[0].location.starts_with("line "), "{found:#?}");
+        assert!(found[0].place.starts_with("line "), "{found:#?}");
     }
 
     #[test]

@@ -16,8 +16,9 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{Any, CHECK, Entries, StackFacts, check_service_url, finding_at, parse_yaml};
-use crate::validate::Finding;
+use super::{Any, CHECK, Entries, check_service_url, finding_at, parse_yaml, service};
+use crate::check::Finding;
+use crate::source::StackDefinition;
 
 /// The uids the generated dashboards and alerts reference.
 pub const DATASOURCE_UIDS: [&str; 3] = [
@@ -69,7 +70,7 @@ pub(crate) fn provisioned_uids(file: &str, text: &str) -> Result<Vec<String>, Fi
 }
 
 /// Checks `provisioning/datasources.yml`.
-pub(super) fn check_datasources(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> {
+pub(super) fn check_datasources(file: &str, text: &str, stack: &StackDefinition) -> Vec<Finding> {
     let parsed: DatasourcesFile = match parse_yaml(file, text) {
         Ok(parsed) => parsed,
         Err(finding) => return vec![finding],
@@ -141,7 +142,7 @@ pub(super) fn check_datasources(file: &str, text: &str, stack: &StackFacts) -> V
                     out.push(finding_at(file, key, format!("data source `{name}`: httpMethod must be POST or GET")));
                 }
                 if let Some((key, value)) = json("prometheusVersion")
-                    && let Some(pinned) = stack.image_tags.get("prometheus")
+                    && let Some(pinned) = stack.images.get("prometheus").map(|image| &image.tag)
                     && value.as_str() != Some(pinned.trim_start_matches('v'))
                 {
                     out.push(finding_at(
@@ -235,7 +236,7 @@ struct ProviderOptions {
 }
 
 /// Checks `provisioning/dashboards.yml`.
-pub(super) fn check_dashboards(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> {
+pub(super) fn check_dashboards(file: &str, text: &str, stack: &StackDefinition) -> Vec<Finding> {
     let parsed: DashboardsFile = match parse_yaml(file, text) {
         Ok(parsed) => parsed,
         Err(finding) => return vec![finding],
@@ -248,7 +249,7 @@ pub(super) fn check_dashboards(file: &str, text: &str, stack: &StackFacts) -> Ve
         out.push(Finding::new(CHECK, file, "", "no dashboard providers: no dashboard is loaded"));
     }
     let dirs: Vec<&str> =
-        stack.config_set_dirs.iter().filter(|(s, _)| s == "grafana").map(|(_, d)| d.as_str()).collect();
+        service(stack, "grafana").into_iter().flat_map(|s| &s.config_sets).map(|m| m.target_dir.as_str()).collect();
     for provider in &parsed.providers {
         let name = &provider.name.value;
         if let Some(kind) = &provider.kind
@@ -510,7 +511,7 @@ pub(crate) fn parse_ini(text: &str) -> Result<Vec<IniEntry>, (usize, String)> {
 }
 
 /// Checks `grafana.ini`.
-pub(super) fn check_ini(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> {
+pub(super) fn check_ini(file: &str, text: &str, stack: &StackDefinition) -> Vec<Finding> {
     let entries = match parse_ini(text) {
         Ok(entries) => entries,
         Err((line, message)) => return vec![Finding::new(CHECK, file, format!("line {line}"), message)],
@@ -606,9 +607,9 @@ pub(super) fn check_ini(file: &str, text: &str, stack: &StackFacts) -> Vec<Findi
     // The provisioning files must be mounted under [paths] provisioning.
     let provisioning =
         get("paths", "provisioning").map_or("/etc/grafana/provisioning", |e| e.value.as_str()).trim_end_matches('/');
-    for (service, source, target) in &stack.config_mounts {
-        if service == "grafana" && target.contains("/provisioning/") && !target.starts_with(&format!("{provisioning}/"))
-        {
+    let mounts = service(stack, "grafana").into_iter().flat_map(|s| &s.configs);
+    for (source, target) in mounts.map(|m| (&m.source, &m.target)) {
+        if target.contains("/provisioning/") && !target.starts_with(&format!("{provisioning}/")) {
             out.push(Finding::new(CHECK, file, get("paths", "provisioning").map(line_of).unwrap_or_default(), format!(
                 "stack.toml mounts {source} at {target}, outside [paths] provisioning = {provisioning}: Grafana will not read it"
             )));
@@ -619,7 +620,10 @@ pub(super) fn check_ini(file: &str, text: &str, stack: &StackFacts) -> Vec<Findi
 
 #[cfg(test)]
 mod tests {
+    use std::sync::LazyLock;
+
     use super::*;
+    use crate::check::config_keys;
 
     fn root() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root").to_path_buf()
@@ -629,13 +633,18 @@ mod tests {
         std::fs::read_to_string(root().join(rel)).expect(rel)
     }
 
-    fn stack() -> StackFacts {
-        StackFacts::parse(&read("stack/stack.toml"))
+    fn stack() -> StackDefinition {
+        super::super::tests::repository_stack()
     }
 
-    const DS: &str = super::super::GRAFANA_DATASOURCES;
-    const DB: &str = super::super::GRAFANA_DASHBOARDS;
-    const INI: &str = super::super::GRAFANA_INI;
+    /// The repository-relative file of a `[configs]` key.
+    fn file_of(key: &str) -> String {
+        stack().configs.get(key).cloned().unwrap_or_else(|| panic!("[configs] has no `{key}`"))
+    }
+
+    static DS: LazyLock<String> = LazyLock::new(|| file_of(config_keys::GRAFANA_DATASOURCES));
+    static DB: LazyLock<String> = LazyLock::new(|| file_of(config_keys::GRAFANA_DASHBOARDS));
+    static INI: LazyLock<String> = LazyLock::new(|| file_of(config_keys::GRAFANA_INI));
 
     fn assert_finding(findings: &[Finding], file: &str, needle: &str) {
         assert!(
@@ -646,64 +655,67 @@ mod tests {
 
     #[test]
     fn real_files_pass() {
-        assert_eq!(check_datasources(DS, &read(DS), &stack()), vec![]);
-        assert_eq!(check_dashboards(DB, &read(DB), &stack()), vec![]);
-        assert_eq!(check_ini(INI, &read(INI), &stack()), vec![]);
+        assert_eq!(check_datasources(&DS, &read(&DS), &stack()), vec![]);
+        assert_eq!(check_dashboards(&DB, &read(&DB), &stack()), vec![]);
+        assert_eq!(check_ini(&INI, &read(&INI), &stack()), vec![]);
     }
 
     #[test]
     fn datasource_uids_must_be_the_expected_unique_ones() {
-        let text = read(DS).replace("uid: loki", "uid: prometheus");
-        let findings = check_datasources(DS, &text, &stack());
-        assert_finding(&findings, DS, "duplicate data-source uid `prometheus`");
-        assert_finding(&findings, DS, "expect exactly");
-        assert!(findings.iter().any(|f| f.location.starts_with("line ")), "{findings:#?}");
+        let text = read(&DS).replace("uid: loki", "uid: prometheus");
+        let findings = check_datasources(&DS, &text, &stack());
+        assert_finding(&findings, &DS, "duplicate data-source uid `prometheus`");
+        assert_finding(&findings, &DS, "expect exactly");
+        assert!(findings.iter().any(|f| f.place.starts_with("line ")), "{findings:#?}");
     }
 
     #[test]
     fn datasource_typo_and_alertmanager_settings() {
-        let findings = check_datasources(DS, &read(DS).replace("isDefault: true", "is_default: true"), &stack());
-        assert_finding(&findings, DS, "unknown field `is_default`");
+        let findings = check_datasources(&DS, &read(&DS).replace("isDefault: true", "is_default: true"), &stack());
+        assert_finding(&findings, &DS, "unknown field `is_default`");
         let findings = check_datasources(
-            DS,
-            &read(DS).replace("handleGrafanaManagedAlerts: true", "handleGrafanaManagedAlerts: false"),
+            &DS,
+            &read(&DS).replace("handleGrafanaManagedAlerts: true", "handleGrafanaManagedAlerts: false"),
             &stack(),
         );
-        assert_finding(&findings, DS, "handleGrafanaManagedAlerts");
-        let findings =
-            check_datasources(DS, &read(DS).replace("prometheusVersion: 3.5.3", "prometheusVersion: 2.55.0"), &stack());
-        assert_finding(&findings, DS, "not the pinned image tag");
+        assert_finding(&findings, &DS, "handleGrafanaManagedAlerts");
+        let findings = check_datasources(
+            &DS,
+            &read(&DS).replace("prometheusVersion: 3.5.3", "prometheusVersion: 2.55.0"),
+            &stack(),
+        );
+        assert_finding(&findings, &DS, "not the pinned image tag");
     }
 
     #[test]
     fn dashboard_provider_must_be_read_only_and_mounted() {
         let findings =
-            check_dashboards(DB, &read(DB).replace("allowUiUpdates: false", "allowUiUpdates: true"), &stack());
-        assert_finding(&findings, DB, "dashboards are code");
+            check_dashboards(&DB, &read(&DB).replace("allowUiUpdates: false", "allowUiUpdates: true"), &stack());
+        assert_finding(&findings, &DB, "dashboards are code");
         let findings = check_dashboards(
-            DB,
-            &read(DB).replace("/var/lib/grafana-dashboards", "/var/lib/grafana/dashboards"),
+            &DB,
+            &read(&DB).replace("/var/lib/grafana-dashboards", "/var/lib/grafana/dashboards"),
             &stack(),
         );
-        assert_finding(&findings, DB, "not where stack.toml mounts");
+        assert_finding(&findings, &DB, "not where stack.toml mounts");
     }
 
     #[test]
     fn ini_unknown_keys_and_policy() {
         let findings =
-            check_ini(INI, &read(INI).replace("reporting_enabled = false", "reporting_enable = false"), &stack());
-        assert_finding(&findings, INI, "unknown key `reporting_enable` in [analytics]");
-        assert_finding(&findings, INI, "[analytics] reporting_enabled is not set");
+            check_ini(&INI, &read(&INI).replace("reporting_enabled = false", "reporting_enable = false"), &stack());
+        assert_finding(&findings, &INI, "unknown key `reporting_enable` in [analytics]");
+        assert_finding(&findings, &INI, "[analytics] reporting_enabled is not set");
         let findings = check_ini(
-            INI,
-            &read(INI).replace("[auth.anonymous]\nenabled = false", "[auth.anonymous]\nenabled = true"),
+            &INI,
+            &read(&INI).replace("[auth.anonymous]\nenabled = false", "[auth.anonymous]\nenabled = true"),
             &stack(),
         );
-        assert_finding(&findings, INI, "anonymous access must be off");
-        let findings = check_ini(INI, &format!("{}\n[security]\nadmin_password = hunter2\n", read(INI)), &stack());
-        assert_finding(&findings, INI, "literal secret");
-        let findings = check_ini(INI, &format!("{}\n[alerting]\nenabled = false\n", read(INI)), &stack());
-        assert_finding(&findings, INI, "legacy alerting");
+        assert_finding(&findings, &INI, "anonymous access must be off");
+        let findings = check_ini(&INI, &format!("{}\n[security]\nadmin_password = hunter2\n", read(&INI)), &stack());
+        assert_finding(&findings, &INI, "literal secret");
+        let findings = check_ini(&INI, &format!("{}\n[alerting]\nenabled = false\n", read(&INI)), &stack());
+        assert_finding(&findings, &INI, "legacy alerting");
     }
 
     #[test]

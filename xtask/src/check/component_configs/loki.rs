@@ -15,9 +15,10 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::{
-    Any, CHECK, KeyMap, StackFacts, check_service_url, date_days, duration_seconds, finding_at, parse_yaml, today_days,
+    Any, CHECK, KeyMap, check_service_url, date_days, duration_seconds, finding_at, parse_yaml, service, today_days,
 };
-use crate::validate::Finding;
+use crate::check::Finding;
+use crate::source::StackDefinition;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -417,7 +418,7 @@ const LIMITS_CONFIG_KEYS: &[&str] = &[
 ];
 
 /// Checks `loki.yml`; `file` names it in findings.
-pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> {
+pub(super) fn check(file: &str, text: &str, stack: &StackDefinition) -> Vec<Finding> {
     let config: LokiConfig = match parse_yaml(file, text) {
         Ok(config) => config,
         Err(finding) => return vec![finding],
@@ -440,7 +441,7 @@ pub(super) fn check(file: &str, text: &str, stack: &StackFacts) -> Vec<Finding> 
     }
 
     if let Some(port) = config.server.as_ref().and_then(|s| s.http_listen_port.as_ref()) {
-        let published: Vec<u16> = stack.ports.iter().filter(|(s, _)| s == "loki").map(|(_, p)| *p).collect();
+        let published: Vec<u16> = service(stack, "loki").into_iter().flat_map(|s| &s.ports).map(|p| p.target).collect();
         if !published.is_empty() && !published.contains(&port.value) {
             out.push(finding_at(
                 file,
@@ -629,8 +630,8 @@ mod tests {
         std::fs::read_to_string(repo.join(FILE)).expect("loki.yml")
     }
 
-    fn stack() -> StackFacts {
-        StackFacts::with_services(&["loki", "alertmanager", "prometheus"])
+    fn stack() -> StackDefinition {
+        super::super::tests::repository_stack()
     }
 
     fn findings_for(text: &str) -> Vec<Finding> {
@@ -659,7 +660,7 @@ mod tests {
         let findings = findings_for(&text);
         assert_eq!(findings.len(), 1, "{findings:#?}");
         assert!(findings[0].message.contains("unknown field `shared_store`"), "{findings:#?}");
-        assert!(findings[0].location.starts_with("line "), "{findings:#?}");
+        assert!(findings[0].place.starts_with("line "), "{findings:#?}");
     }
 
     #[test]

@@ -27,19 +27,51 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::Finding;
+use alerts::AlertLabels;
+
+use super::config_keys::{ALERTMANAGER, ALERTMANAGER_TEMPLATES};
 use super::promtool::{TempDir, check_version, run};
+use super::{Finding, config_file};
+use crate::source::{DEFINITION_FILE, Source};
 
 pub const CHECK: &str = "amtool";
-pub const ALERTMANAGER_CONFIG: &str = "stack/configs/alertmanager/alertmanager.yml";
-pub const TEMPLATES: &str = "stack/configs/alertmanager/notifications.tmpl";
+/// The routing expectations (a test file, not a config of the stack).
 pub const ROUTING_TESTS: &str = "stack/configs/alertmanager/routing-tests.toml";
-/// The generated Prometheus rules and Grafana-managed log alerts whose
-/// routing is checked alert by alert.
-pub const RULES_DIR: &str = "alerts/generated/rules";
-pub const GRAFANA_ALERTS: &str = "alerts/generated/grafana/log-alerts.yml";
-/// Where stack.toml mounts the templates in the Alertmanager container.
-pub const CONTAINER_TEMPLATES_DIR: &str = "/etc/alertmanager/templates";
+
+/// Where the Alertmanager files are, as stack.toml says.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertmanagerFiles<'s> {
+    pub repo: &'s Path,
+    /// `alertmanager.yml`, repository-relative (`[configs]`).
+    pub config: &'s str,
+    /// The notification templates, repository-relative (`[configs]`).
+    pub templates: &'s str,
+    /// The directory the alertmanager service mounts the templates in.
+    pub container_templates_dir: &'s str,
+}
+
+impl<'s> AlertmanagerFiles<'s> {
+    pub fn of(source: &'s Source) -> Result<AlertmanagerFiles<'s>, Finding> {
+        let config = config_file(source, CHECK, ALERTMANAGER)?;
+        let templates = config_file(source, CHECK, ALERTMANAGER_TEMPLATES)?;
+        let container_templates_dir = source
+            .definition
+            .services
+            .get("alertmanager")
+            .and_then(|s| s.configs.iter().find(|m| m.source == ALERTMANAGER_TEMPLATES))
+            .and_then(|m| m.target.rsplit_once('/'))
+            .map(|(dir, _)| dir)
+            .ok_or_else(|| {
+                Finding::new(
+                    CHECK,
+                    DEFINITION_FILE,
+                    "",
+                    format!("the alertmanager service does not mount `{ALERTMANAGER_TEMPLATES}`"),
+                )
+            })?;
+        Ok(AlertmanagerFiles { repo: &source.root, config, templates, container_templates_dir })
+    }
+}
 
 /// An extra routing expectation: `(alertname, labels, expected receiver)`.
 pub type AlertRoute = (String, BTreeMap<String, String>, String);
@@ -82,29 +114,34 @@ pub struct AlertCase {
 /// `pinned_tag` (the Alertmanager image tag, e.g. `v0.33.1`), the config,
 /// the templates, every routing and inhibition case of
 /// `routing-tests.toml`, and that every receiver is exercised by a case.
-pub fn check(repo: &Path, pinned_tag: &str) -> Vec<Finding> {
-    let Some(amtool) = crate::tools::find(repo, "amtool") else {
+pub fn check(source: &Source, alerts: &[AlertLabels]) -> Vec<Finding> {
+    let files = match AlertmanagerFiles::of(source) {
+        Ok(files) => files,
+        Err(finding) => return vec![finding],
+    };
+    let Some(amtool) = crate::tools::find(files.repo, "amtool") else {
         return vec![Finding::new(
             CHECK,
-            ALERTMANAGER_CONFIG,
+            files.config,
             "",
             "amtool not found: run scripts/install-tools.sh, or set AMTOOL",
         )];
     };
     let mut findings = Vec::new();
+    let pinned_tag = source.definition.images.get("alertmanager").map(|i| i.tag.as_str()).unwrap_or_default();
     findings.extend(check_version(&amtool, "amtool", pinned_tag));
-    findings.extend(check_config(repo, &amtool, ALERTMANAGER_CONFIG));
-    findings.extend(render_templates(repo, &amtool, TEMPLATES));
-    match load_routing_tests(repo, ROUTING_TESTS) {
+    findings.extend(check_config(files, &amtool));
+    findings.extend(render_templates(files, &amtool));
+    match load_routing_tests(files.repo, ROUTING_TESTS) {
         Ok(tests) => {
-            findings.extend(test_routes(repo, &amtool, ALERTMANAGER_CONFIG, &tests.route));
-            findings.extend(check_inhibitions(repo, ALERTMANAGER_CONFIG, &tests.inhibition));
-            findings.extend(check_coverage(repo, ALERTMANAGER_CONFIG, &tests));
+            findings.extend(test_routes(files, &amtool, &tests.route));
+            findings.extend(check_inhibitions(files, &tests.inhibition));
+            findings.extend(check_coverage(files, &tests));
         }
         Err(finding) => findings.push(finding),
     }
-    match generated_alert_cases(repo, ALERTMANAGER_CONFIG, RULES_DIR, GRAFANA_ALERTS) {
-        Ok(cases) => findings.extend(test_alert_routes(repo, &amtool, ALERTMANAGER_CONFIG, &cases)),
+    match generated_alert_cases(files, alerts) {
+        Ok(cases) => findings.extend(test_alert_routes(files, &amtool, &cases)),
         Err(errors) => findings.extend(errors),
     }
     findings.sort();
@@ -130,94 +167,50 @@ pub fn expected_receiver(alertname: &str, labels: &BTreeMap<String, String>, rec
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct RuleFile {
-    #[serde(default)]
-    groups: Vec<RuleGroup>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RuleGroup {
-    #[serde(default)]
-    rules: Vec<RuleDef>,
-}
-
-/// A Prometheus alerting rule (`alert`) or a Grafana-managed one (`title`);
-/// recording rules have neither and are skipped.
-#[derive(Debug, Deserialize)]
-struct RuleDef {
-    alert: Option<String>,
-    title: Option<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-}
-
-/// One routing case per generated alert (Prometheus rules in `rules_dir`,
-/// Grafana-managed rules in `grafana_alerts`), with the receiver
+/// One routing case per generated alert (the alerts crate's label sets of
+/// its Prometheus rules and Grafana-managed log alerts), with the receiver
 /// [`expected_receiver`] gives it. An alert that would land in `unrouted`,
 /// or whose team has no receivers, is a finding of its own.
 pub fn generated_alert_cases(
-    repo: &Path,
-    config: &str,
-    rules_dir: &str,
-    grafana_alerts: &str,
+    files: AlertmanagerFiles,
+    alerts: &[AlertLabels],
 ) -> Result<Vec<AlertRoute>, Vec<Finding>> {
-    let text = std::fs::read_to_string(repo.join(config))
+    let config = files.config;
+    let text = std::fs::read_to_string(files.repo.join(config))
         .map_err(|err| vec![Finding::new(CHECK, config, "", format!("cannot read: {err}"))])?;
     let parsed: AmConfig = serde_saphyr::from_str(&text)
         .map_err(|err| vec![Finding::new(CHECK, config, "", err.without_snippet().to_string())])?;
     let receivers: BTreeSet<String> = parsed.receivers.into_iter().map(|r| r.name).collect();
-    let mut files = super::promtool::yaml_files(repo, rules_dir);
-    if repo.join(grafana_alerts).is_file() {
-        files.push(grafana_alerts.to_owned());
-    }
     let mut cases = Vec::new();
     let mut errors = Vec::new();
-    for file in files {
-        let text = match std::fs::read_to_string(repo.join(&file)) {
-            Ok(text) => text,
-            Err(err) => {
-                errors.push(Finding::new(CHECK, file, "", format!("cannot read: {err}")));
-                continue;
-            }
-        };
-        let rules: RuleFile = match serde_saphyr::from_str(&text) {
-            Ok(rules) => rules,
-            Err(err) => {
-                errors.push(Finding::new(CHECK, file, "", err.without_snippet().to_string()));
-                continue;
-            }
-        };
-        for rule in rules.groups.into_iter().flat_map(|g| g.rules) {
-            let Some(alertname) = rule.alert.or(rule.title) else { continue };
-            let receiver = expected_receiver(&alertname, &rule.labels, &receivers);
-            if receiver == "unrouted" {
-                errors.push(Finding::new(
-                    CHECK,
-                    file.clone(),
-                    format!("alert {alertname}"),
-                    format!(
-                        "severity {:?} is not critical, warning or info: the alert would reach `unrouted`",
-                        rule.labels.get("severity")
-                    ),
-                ));
-                continue;
-            }
-            if let Some(team) = rule.labels.get("team")
-                && receiver.starts_with("oncall-")
-            {
-                errors.push(Finding::new(
-                    CHECK,
-                    file.clone(),
-                    format!("alert {alertname}"),
-                    format!(
-                        "team `{team}` has no {receiver_kind} receiver in {config}: add a route for it",
-                        receiver_kind = receiver.trim_start_matches("oncall-")
-                    ),
-                ));
-            }
-            cases.push((alertname, rule.labels, receiver));
+    for AlertLabels { file, alertname, labels } in alerts {
+        let receiver = expected_receiver(alertname, labels, &receivers);
+        if receiver == "unrouted" {
+            errors.push(Finding::new(
+                CHECK,
+                file.clone(),
+                format!("alert {alertname}"),
+                format!(
+                    "severity {:?} is not critical, warning or info: the alert would reach `unrouted`",
+                    labels.get("severity")
+                ),
+            ));
+            continue;
         }
+        if let Some(team) = labels.get("team")
+            && receiver.starts_with("oncall-")
+        {
+            errors.push(Finding::new(
+                CHECK,
+                file.clone(),
+                format!("alert {alertname}"),
+                format!(
+                    "team `{team}` has no {receiver_kind} receiver in {config}: add a route for it",
+                    receiver_kind = receiver.trim_start_matches("oncall-")
+                ),
+            ));
+        }
+        cases.push((alertname.clone(), labels.clone(), receiver));
     }
     if errors.is_empty() { Ok(cases) } else { Err(errors) }
 }
@@ -236,11 +229,12 @@ pub fn load_routing_tests(repo: &Path, file: &str) -> Result<RoutingTests, Findi
 /// Copies `config` into a temporary directory with the container template
 /// directory replaced by the repository's, so amtool loads the real
 /// templates. Line numbers are unchanged.
-fn mapped_copy(repo: &Path, config: &str, tmp: &TempDir) -> Result<std::path::PathBuf, Finding> {
+fn mapped_copy(files: AlertmanagerFiles, tmp: &TempDir) -> Result<std::path::PathBuf, Finding> {
+    let (repo, config) = (files.repo, files.config);
     let text = std::fs::read_to_string(repo.join(config))
         .map_err(|err| Finding::new(CHECK, config, "", format!("cannot read: {err}")))?;
-    let templates_dir = repo.join(TEMPLATES).parent().map(Path::to_path_buf).unwrap_or_default();
-    let mapped = text.replace(&format!("{CONTAINER_TEMPLATES_DIR}/"), &format!("{}/", templates_dir.display()));
+    let templates_dir = repo.join(files.templates).parent().map(Path::to_path_buf).unwrap_or_default();
+    let mapped = text.replace(&format!("{}/", files.container_templates_dir), &format!("{}/", templates_dir.display()));
     let copy = tmp.path().join("alertmanager.yml");
     std::fs::write(&copy, mapped)
         .map_err(|err| Finding::new(CHECK, config, "", format!("cannot write {}: {err}", copy.display())))?;
@@ -248,12 +242,13 @@ fn mapped_copy(repo: &Path, config: &str, tmp: &TempDir) -> Result<std::path::Pa
 }
 
 /// `amtool check-config` (templates included).
-pub fn check_config(repo: &Path, amtool: &Path, config: &str) -> Vec<Finding> {
+pub fn check_config(files: AlertmanagerFiles, amtool: &Path) -> Vec<Finding> {
+    let config = files.config;
     let tmp = match TempDir::new("amtool") {
         Ok(tmp) => tmp,
         Err(err) => return vec![Finding::new(CHECK, config, "", err)],
     };
-    let copy = match mapped_copy(repo, config, &tmp) {
+    let copy = match mapped_copy(files, &tmp) {
         Ok(copy) => copy,
         Err(finding) => return vec![finding],
     };
@@ -261,8 +256,10 @@ pub fn check_config(repo: &Path, amtool: &Path, config: &str) -> Vec<Finding> {
         Err(err) => vec![Finding::new(CHECK, config, "", err)],
         Ok(output) if output.success => Vec::new(),
         Ok(output) => {
-            let message =
-                output.text.replace(&copy.display().to_string(), config).replace(&format!("{}/", repo.display()), "");
+            let message = output
+                .text
+                .replace(&copy.display().to_string(), config)
+                .replace(&format!("{}/", files.repo.display()), "");
             vec![Finding::new(CHECK, config, "", message.trim().to_owned())]
         }
     }
@@ -304,7 +301,8 @@ const SAMPLE_DATA: &str = r#"{
 
 /// Renders every template `templates` defines with sample data; a template
 /// that fails to parse or execute is a finding naming it.
-pub fn render_templates(repo: &Path, amtool: &Path, templates: &str) -> Vec<Finding> {
+pub fn render_templates(files: AlertmanagerFiles, amtool: &Path) -> Vec<Finding> {
+    let (repo, templates) = (files.repo, files.templates);
     let text = match std::fs::read_to_string(repo.join(templates)) {
         Ok(text) => text,
         Err(err) => return vec![Finding::new(CHECK, templates, "", format!("cannot read: {err}"))],
@@ -365,12 +363,13 @@ fn label_arg(name: &str, value: &str) -> OsString {
 
 /// `amtool config routes test --verify.receivers=...` for each case; a
 /// finding per case whose label set reaches other receivers.
-pub fn test_routes(repo: &Path, amtool: &Path, config: &str, cases: &[RouteCase]) -> Vec<Finding> {
+pub fn test_routes(files: AlertmanagerFiles, amtool: &Path, cases: &[RouteCase]) -> Vec<Finding> {
+    let config = files.config;
     let tmp = match TempDir::new("amtool-routes") {
         Ok(tmp) => tmp,
         Err(err) => return vec![Finding::new(CHECK, config, "", err)],
     };
-    let copy = match mapped_copy(repo, config, &tmp) {
+    let copy = match mapped_copy(files, &tmp) {
         Ok(copy) => copy,
         Err(finding) => return vec![finding],
     };
@@ -407,7 +406,7 @@ pub fn test_routes(repo: &Path, amtool: &Path, config: &str, cases: &[RouteCase]
 
 /// Extra routing expectations, e.g. one per generated alert rule:
 /// `(alertname, labels, expected receiver)`.
-pub fn test_alert_routes(repo: &Path, amtool: &Path, config: &str, alerts: &[AlertRoute]) -> Vec<Finding> {
+pub fn test_alert_routes(files: AlertmanagerFiles, amtool: &Path, alerts: &[AlertRoute]) -> Vec<Finding> {
     let cases: Vec<RouteCase> = alerts
         .iter()
         .map(|(alertname, labels, receiver)| {
@@ -416,7 +415,7 @@ pub fn test_alert_routes(repo: &Path, amtool: &Path, config: &str, alerts: &[Ale
             RouteCase { name: format!("alert {alertname}"), labels, receivers: vec![receiver.clone()] }
         })
         .collect();
-    test_routes(repo, amtool, config, &cases)
+    test_routes(files, amtool, &cases)
 }
 
 // ---------------------------------------------------------------- inhibition
@@ -540,7 +539,8 @@ pub fn inhibited(rules: &[InhibitRule], alerts: &[BTreeMap<String, String>]) -> 
 
 /// Evaluates every inhibition case; a finding per alert whose expectation
 /// does not hold.
-pub fn check_inhibitions(repo: &Path, config: &str, cases: &[InhibitionCase]) -> Vec<Finding> {
+pub fn check_inhibitions(files: AlertmanagerFiles, cases: &[InhibitionCase]) -> Vec<Finding> {
+    let (repo, config) = (files.repo, files.config);
     let text = match std::fs::read_to_string(repo.join(config)) {
         Ok(text) => text,
         Err(err) => return vec![Finding::new(CHECK, config, "", format!("cannot read: {err}"))],
@@ -575,7 +575,8 @@ pub fn check_inhibitions(repo: &Path, config: &str, cases: &[InhibitionCase]) ->
 /// Every receiver except the root's catch-all is reached by some `[[route]]`
 /// case, every receiver a case names exists, and no route uses the
 /// deprecated `match`/`match_re`.
-pub fn check_coverage(repo: &Path, config: &str, tests: &RoutingTests) -> Vec<Finding> {
+pub fn check_coverage(files: AlertmanagerFiles, tests: &RoutingTests) -> Vec<Finding> {
+    let (repo, config) = (files.repo, files.config);
     let text = match std::fs::read_to_string(repo.join(config)) {
         Ok(text) => text,
         Err(err) => return vec![Finding::new(CHECK, config, "", format!("cannot read: {err}"))],
@@ -625,17 +626,23 @@ pub fn check_coverage(repo: &Path, config: &str, tests: &RoutingTests) -> Vec<Fi
 
 #[cfg(test)]
 mod tests {
+    use std::sync::LazyLock;
+
     use super::*;
-    use crate::validate::promtool::tool_for_test;
+    use crate::check::promtool::tool_for_test;
 
     fn repo() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root").to_path_buf()
     }
 
+    static SOURCE: LazyLock<Source> = LazyLock::new(|| Source::load(&repo()).expect("the repository's source loads"));
+
+    fn files() -> AlertmanagerFiles<'static> {
+        AlertmanagerFiles::of(&SOURCE).expect("stack.toml names the Alertmanager files")
+    }
+
     fn pinned() -> String {
-        let text = std::fs::read_to_string(repo().join("stack/stack.toml")).expect("stack.toml");
-        let value: toml::Table = toml::from_str(&text).expect("stack.toml parses");
-        value["images"]["alertmanager"]["tag"].as_str().expect("alertmanager tag").to_owned()
+        SOURCE.definition.images["alertmanager"].tag.clone()
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -653,12 +660,12 @@ mod tests {
     #[test]
     fn amtool_accepts_alertmanager_yml_and_renders_the_templates() {
         let Some(amtool) = tool_for_test("amtool") else { return };
-        assert_eq!(check_config(&repo(), &amtool, ALERTMANAGER_CONFIG), vec![]);
+        assert_eq!(check_config(files(), &amtool), vec![]);
         assert_eq!(
-            defined_templates(&std::fs::read_to_string(repo().join(TEMPLATES)).expect("tmpl")),
+            defined_templates(&std::fs::read_to_string(repo().join(files().templates)).expect("tmpl")),
             ["etl.title", "etl.alert", "etl.text"]
         );
-        assert_eq!(render_templates(&repo(), &amtool, TEMPLATES), vec![]);
+        assert_eq!(render_templates(files(), &amtool), vec![]);
     }
 
     #[test]
@@ -666,9 +673,9 @@ mod tests {
         let Some(amtool) = tool_for_test("amtool") else { return };
         let tests = load_routing_tests(&repo(), ROUTING_TESTS).expect("routing-tests.toml");
         assert!(tests.route.len() >= 10 && tests.inhibition.len() >= 5, "{tests:?}");
-        assert_eq!(test_routes(&repo(), &amtool, ALERTMANAGER_CONFIG, &tests.route), vec![]);
-        assert_eq!(check_inhibitions(&repo(), ALERTMANAGER_CONFIG, &tests.inhibition), vec![]);
-        assert_eq!(check_coverage(&repo(), ALERTMANAGER_CONFIG, &tests), vec![]);
+        assert_eq!(test_routes(files(), &amtool, &tests.route), vec![]);
+        assert_eq!(check_inhibitions(files(), &tests.inhibition), vec![]);
+        assert_eq!(check_coverage(files(), &tests), vec![]);
     }
 
     #[test]
@@ -679,19 +686,19 @@ mod tests {
             labels: labels(&[("alertname", "PostgresDown"), ("severity", "critical"), ("team", "database")]),
             receivers: vec!["oncall-critical".into()],
         };
-        let findings = test_routes(&repo(), &amtool, ALERTMANAGER_CONFIG, &[case]);
+        let findings = test_routes(files(), &amtool, &[case]);
         assert_eq!(findings.len(), 1, "{findings:#?}");
-        assert_eq!(findings[0].file, ALERTMANAGER_CONFIG);
-        assert_eq!(findings[0].location, "case \"critical database alert wrongly expected at the shared on-call\"");
+        assert_eq!(findings[0].file, files().config);
+        assert_eq!(findings[0].place, "case \"critical database alert wrongly expected at the shared on-call\"");
         assert!(findings[0].message.contains("got [database-critical]"), "{}", findings[0].message);
 
         let extra = vec![
             ("NodeDown".to_owned(), labels(&[("severity", "critical")]), "oncall-critical".to_owned()),
             ("NodeDown".to_owned(), labels(&[("severity", "warning")]), "oncall-critical".to_owned()),
         ];
-        let findings = test_alert_routes(&repo(), &amtool, ALERTMANAGER_CONFIG, &extra);
+        let findings = test_alert_routes(files(), &amtool, &extra);
         assert_eq!(findings.len(), 1, "{findings:#?}");
-        assert_eq!(findings[0].location, "case \"alert NodeDown\"");
+        assert_eq!(findings[0].place, "case \"alert NodeDown\"");
         assert!(findings[0].message.contains("got [oncall-warning]"), "{}", findings[0].message);
     }
 
@@ -720,9 +727,9 @@ mod tests {
                 },
             ],
         };
-        let findings = check_inhibitions(&repo(), ALERTMANAGER_CONFIG, &[case]);
+        let findings = check_inhibitions(files(), &[case]);
         assert_eq!(findings.len(), 1, "{findings:#?}");
-        assert_eq!(findings[0].location, "case \"warning wrongly expected to survive\"");
+        assert_eq!(findings[0].place, "case \"warning wrongly expected to survive\"");
         assert!(findings[0].message.contains("should not be inhibited, but is inhibited"), "{}", findings[0].message);
     }
 
@@ -764,8 +771,9 @@ mod tests {
     fn every_generated_alert_reaches_its_receiver() {
         let Some(amtool) = tool_for_test("amtool") else { return };
         let cases =
-            generated_alert_cases(&repo(), ALERTMANAGER_CONFIG, RULES_DIR, GRAFANA_ALERTS).expect("routable alerts");
-        assert_eq!(test_alert_routes(&repo(), &amtool, ALERTMANAGER_CONFIG, &cases), vec![]);
+            generated_alert_cases(files(), &alerts::alert_label_sets(&crate::generate::alerts_context(&SOURCE)))
+                .expect("routable alerts");
+        assert_eq!(test_alert_routes(files(), &amtool, &cases), vec![]);
     }
 
     #[test]
@@ -788,13 +796,14 @@ mod tests {
             .expect("write");
         let err = load_routing_tests(tmp.path(), "r.toml").expect_err("unknown key");
         assert!(err.message.contains("receiver"), "{err}");
-        assert_eq!(err.location, "line 4");
+        assert_eq!(err.place, "line 4");
     }
 
     #[test]
     fn the_whole_check_passes_on_the_repository() {
         let Some(_) = tool_for_test("amtool") else { return };
-        let findings = check(&repo(), &pinned());
+        let alerts = alerts::alert_label_sets(&crate::generate::alerts_context(&SOURCE));
+        let findings = check(&SOURCE, &alerts);
         assert_eq!(findings, vec![], "{}", findings.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
     }
 }

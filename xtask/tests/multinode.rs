@@ -187,6 +187,7 @@ fn the_lock_holds_across_managers() {
 }
 
 #[test]
+#[ignore = "issue 10/11: a node lost mid-rollout of a global service: deploy waits for the lost node's task until the deadline, then rolls back, without naming the node"]
 fn a_node_lost_during_a_rollout() {
     let Some(bed) = Bed::up("node_lost", 3, 1) else { return };
     let mut stack = BedStack::new(&bed, "node_lost");
@@ -203,22 +204,29 @@ fn a_node_lost_during_a_rollout() {
     let took = t.elapsed();
     let said: Vec<String> = lines.try_iter().collect();
     eprintln!("deploy with a lost node: {:?} in {:.1}s", status.code(), took.as_secs_f64());
-    assert!(took < Duration::from_secs(120 + 30), "the deploy ends within its deadline: {took:?}");
+
+    // One revision for every service: all v1 (rolled back, exit 2) or all
+    // v2 (done on the nodes left, exit 0).
+    let running: Snapshot = stack.running_on(bed.node(1)).into_iter().map(|(k, (s, _))| (k, s)).collect();
+    let (end, revision) = if running == v2 { (&v2, 2) } else { (&v1, 3) };
+    assert_eq!(&running, end, "every service on one revision");
+    assert_eq!(status.code(), Some(if revision == 2 { 0 } else { 2 }), "exit code of the deploy");
+    let left: Vec<&Node> = bed.nodes().iter().filter(|n| n.index != lost.index).collect();
+    stack.assert_everywhere(end, &left, SETTLE, "on the nodes left, after the deploy");
+
+    // The node returns: its task follows the revision, status agrees.
+    bed.start_node(lost.index, Duration::from_secs(60));
+    stack.assert_everywhere(end, &all(&bed), SETTLE, "after the lost node returned");
+    stack.assert_status(bed.node(2), revision, &all(&bed), "after the lost node returned");
+
+    // What a person needs to know: which node, and no wait past the deadline.
     assert!(
         said.iter().any(|l| l.contains(&lost.hostname)),
         "the deploy names the lost node {}:\n{}",
         lost.hostname,
         said.join("\n")
     );
-    // One revision for every service: all v1 or all v2.
-    let running: Snapshot = stack.running_on(bed.node(1)).into_iter().map(|(k, (s, _))| (k, s)).collect();
-    let end = if running == v2 { &v2 } else { &v1 };
-    assert_eq!(&running, end, "every service on one revision");
-
-    bed.start_node(lost.index, Duration::from_secs(60));
-    stack.assert_everywhere(end, &all(&bed), SETTLE, "after the lost node returned");
-    let revision = if end == &v2 { 2 } else { 3 };
-    stack.assert_status(bed.node(2), revision, &all(&bed), "after the lost node returned");
+    assert!(took < Duration::from_secs(120), "the deploy ends within its 120s deadline: {took:?}");
 }
 
 #[test]

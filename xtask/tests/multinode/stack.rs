@@ -31,6 +31,12 @@ pub struct BedStack<'b> {
     /// Extra arguments for the global node-exporter service (the e2e
     /// fixture's are fixed; a change to them is a global-service change).
     pub node_exporter_extra: Vec<String>,
+    /// `args` of the global `agent` service (fixtures/multinode/agent.toml.in),
+    /// which the stack has only when this is set.
+    pub agent_args: Option<String>,
+    /// Prometheus finds node-exporter through `tasks.node-exporter`
+    /// (fixtures/multinode/prometheus.yml.in) instead of the e2e config.
+    pub discovery: bool,
     images: toml::Table,
     scenario: String,
     started: Instant,
@@ -45,6 +51,8 @@ pub struct Task {
     pub state: String,
     pub desired: String,
     pub spec: ServiceState,
+    /// Its addresses on the overlay networks, without the prefix length.
+    pub addresses: Vec<String>,
 }
 
 impl<'b> BedStack<'b> {
@@ -82,6 +90,8 @@ impl<'b> BedStack<'b> {
             prom_port: 9090,
             knobs: Knobs::default(),
             node_exporter_extra: Vec::new(),
+            agent_args: None,
+            discovery: false,
             images,
             scenario: scenario.to_owned(),
             started: Instant::now(),
@@ -108,6 +118,18 @@ impl<'b> BedStack<'b> {
             let extra: String = self.node_exporter_extra.iter().map(|a| format!(", {a:?}")).collect();
             std::fs::write(&path, text.replace(anchor, &format!(r#""--collector.loadavg"{extra}]"#)))
                 .expect("stack.toml");
+        }
+        if let Some(args) = &self.agent_args {
+            let path = self.dir.path().join("stack/stack.toml");
+            let mut text = std::fs::read_to_string(&path).expect("stack.toml");
+            text.push_str(
+                &fixture.fill(&multinode_fixture("agent.toml.in"), &self.images).replace("@AGENT_ARGS@", args),
+            );
+            std::fs::write(&path, text).expect("stack.toml");
+        }
+        if self.discovery {
+            let text = fixture.fill(&multinode_fixture("prometheus.yml.in"), &self.images);
+            std::fs::write(self.dir.path().join("configs/prometheus.yml"), text).expect("prometheus.yml");
         }
         let out = self.xtask_on(self.bed.node(1), &["gen"]);
         assert!(out.status.success(), "gen failed:\n{}", String::from_utf8_lossy(&out.stderr));
@@ -229,8 +251,29 @@ impl<'b> BedStack<'b> {
                         args: strings(&cs["Args"]),
                         health: strings(&cs["Healthcheck"]["Test"]),
                     },
+                    addresses: t["NetworksAttachments"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|n| strings(&n["Addresses"]))
+                        .map(|a| a.split('/').next().unwrap_or_default().to_owned())
+                        .collect(),
                 })
             })
+            .collect()
+    }
+
+    /// The stack's services in global mode, from the manager `node`.
+    pub fn global_services_on(&self, node: &Node) -> std::collections::BTreeSet<String> {
+        let filters = format!("{{\"label\":[\"{NAMESPACE}={}\"]}}", self.name);
+        let body = harness::raw_get_on(&node.socket_str(), &format!("/services?filters={}", encode(&filters)));
+        let services: serde_json::Value = serde_json::from_str(&body).expect("services JSON");
+        services
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["Spec"]["Mode"].get("Global").is_some())
+            .filter_map(|s| s["Spec"]["Name"].as_str()?.strip_prefix(&format!("{}_", self.name)).map(str::to_owned))
             .collect()
     }
 
@@ -300,6 +343,7 @@ impl<'b> BedStack<'b> {
             }
         }
         let tasks = self.tasks_on(manager);
+        let global = self.global_services_on(manager);
         let labelled = &self.bed.labelled().hostname;
         for (service, want) in expected {
             let live: Vec<&Task> = tasks.iter().filter(|t| &t.service == service && t.desired == "running").collect();
@@ -313,7 +357,7 @@ impl<'b> BedStack<'b> {
             }
             let mut on: Vec<&str> = live.iter().map(|t| t.node.as_str()).collect();
             on.sort_unstable();
-            if service == "node-exporter" {
+            if global.contains(service) {
                 let mut all: Vec<&str> = up.iter().map(|n| n.hostname.as_str()).collect();
                 all.sort_unstable();
                 if on != all {
@@ -353,14 +397,15 @@ impl<'b> BedStack<'b> {
     /// all its tasks running (a task per node in `up` for the global one).
     pub fn assert_status(&self, node: &Node, revision: u64, up: &[&Node], context: &str) -> serde_json::Value {
         let status = self.status_on(node);
+        let global = self.global_services_on(node);
         assert_eq!(status["current_revision"], revision, "{context}: {status:#}");
         assert!(status["lock"].is_null(), "{context}: lock still held: {status:#}");
         assert!(status["services_missing"].as_array().is_none_or(|m| m.is_empty()), "{context}: {status:#}");
         for svc in status["services"].as_array().expect("services") {
             assert_eq!(svc["matches_revision"], true, "{context}: {svc}");
             assert_eq!(svc["running"], svc["desired"], "{context}: {svc}");
-            if svc["name"] == "node-exporter" {
-                assert_eq!(svc["desired"], up.len(), "{context}: one node-exporter per node: {svc}");
+            if svc["name"].as_str().is_some_and(|n| global.contains(n)) {
+                assert_eq!(svc["desired"], up.len(), "{context}: one task per node: {svc}");
             }
         }
         status
@@ -380,6 +425,12 @@ impl<'b> BedStack<'b> {
         let v: serde_json::Value = serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()?;
         (v["status"] == "success").then(|| v["data"]["result"].as_array().cloned().unwrap_or_default())
     }
+}
+
+/// Absolute path of a multi-node fixture (`Fixture::fill` joins it to the
+/// e2e fixtures' directory, which an absolute path replaces).
+fn multinode_fixture(file: &str) -> String {
+    format!("{}/tests/fixtures/multinode/{file}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// `sha256:…` of an image reference, or the reference itself.

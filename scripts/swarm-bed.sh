@@ -153,6 +153,25 @@ write_toml() {
   mv "$out.tmp" "$out"
 }
 
+# node_network BED I SUBNET: node I's namespace, its veth on the bridge and
+# its address .(10+I). A chain of &&: the caller reports which node failed.
+node_network() {
+  local bed=$1 i=$2 subnet=$3 ns veth peer
+  ns=$(netns_of "$bed" "$i")
+  veth=$(veth_of "$bed" "$i")
+  peer="${bed}p$i"
+  ip netns add "$ns" &&
+    ip link add "$veth" type veth peer name "$peer" &&
+    ip link set "$peer" netns "$ns" &&
+    ip -n "$ns" link set "$peer" name eth0 &&
+    ip -n "$ns" addr add "$subnet.$((10 + i))/24" dev eth0 &&
+    ip -n "$ns" link set eth0 up &&
+    ip -n "$ns" link set lo up &&
+    ip -n "$ns" route add default via "$subnet.1" &&
+    ip link set "$veth" master "$(bridge_of "$bed")" &&
+    ip link set "$veth" up
+}
+
 # start_engine BED I: dockerd of node I in its namespaces, in the background.
 start_engine() {
   local bed=$1 i=$2 dir registry
@@ -219,7 +238,7 @@ EOF
 
 cmd_up() {
   local bed=$1 managers=${BED_MANAGERS:-3} workers=${BED_WORKERS:-1} label=${BED_LABEL_NODE:-2}
-  local owner=${BED_OWNER_PID:-$PPID} dir subnet br n i ns veth token_m token_w t0
+  local owner=${BED_OWNER_PID:-$PPID} dir subnet br n i token_m token_w t0
   t0=$(now)
   [[ "$managers" =~ ^[1-9][0-9]?$ ]] || die "BED_MANAGERS must be 1..99, not '$managers'"
   [[ "$workers" =~ ^[0-9]{1,2}$ ]] || die "BED_WORKERS must be 0..99, not '$workers'"
@@ -250,25 +269,19 @@ cmd_up() {
   br=$(bridge_of "$bed")
 
   # network: bridge, one namespace + veth per node, the DOCKER-USER rule
-  ip link add "$br" type bridge
-  ip addr add "$subnet.1/24" dev "$br"
-  ip link set "$br" up
-  local -a rule
-  read -ra rule <<<"$(accept_rule "$bed")"
-  iptables -I DOCKER-USER "${rule[@]}"
+  { ip link add "$br" type bridge && ip addr add "$subnet.1/24" dev "$br" && ip link set "$br" up; } ||
+    die "bed $bed: could not create the bridge $br ($subnet.1/24)"
+  if iptables -S DOCKER-USER >/dev/null 2>&1; then
+    local -a rule
+    read -ra rule <<<"$(accept_rule "$bed")"
+    iptables -I DOCKER-USER "${rule[@]}" || die "bed $bed: could not insert its ACCEPT rule into DOCKER-USER"
+  else
+    # No host engine: nothing sets FORWARD to DROP for the bridge.
+    warn "no DOCKER-USER chain (host engine not running?): no ACCEPT rule inserted"
+  fi
   for ((i = 1; i <= n; i++)); do
-    ns=$(netns_of "$bed" "$i")
-    veth=$(veth_of "$bed" "$i")
-    ip netns add "$ns"
-    ip link add "$veth" type veth peer name "${bed}p$i"
-    ip link set "${bed}p$i" netns "$ns"
-    ip -n "$ns" link set "${bed}p$i" name eth0
-    ip -n "$ns" addr add "$subnet.$((10 + i))/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    ip -n "$ns" link set lo up
-    ip -n "$ns" route add default via "$subnet.1"
-    ip link set "$veth" master "$br"
-    ip link set "$veth" up
+    node_network "$bed" "$i" "$subnet" ||
+      die "node $i of $bed ($(netns_of "$bed" "$i")): could not set up its network namespace and veth"
   done
   start_registry "$bed" "$subnet"
   write_toml "$bed" "$subnet" "$managers" "$workers" "$label"

@@ -271,11 +271,25 @@ fn a_deploy_without_quorum_fails_clearly_and_the_next_one_finishes() {
     stack.assert_status(bed.node(3), current, &all(&bed), "after the next deploy");
 }
 
-#[test]
-#[ignore = "issue 10/11: with a node lost mid-rollout of a global service, deploy waits for that node's task until the deadline, then rolls back, never naming the node"]
-fn a_node_lost_during_a_rollout() {
-    let Some(bed) = Bed::up("node_lost", 3, 1) else { return };
-    let mut stack = BedStack::new(&bed, "node_lost");
+/// What a deploy did when a node's engine died during its rollout of a
+/// global service.
+struct LostNodeRun {
+    code: Option<i32>,
+    took: Duration,
+    said: Vec<String>,
+    /// The lost node's hostname.
+    lost: String,
+}
+
+/// Deploys v1, then a node-exporter change from node 1, kills node 4's
+/// dockerd once node-exporter is updating, and waits for the deploy. Then
+/// checks what must hold however the deploy ended: every service on one
+/// revision on the nodes left; once node 4 is back, its tasks follow that
+/// revision and `status` agrees.
+fn lose_a_node_mid_rollout(scenario: &str, deadline: u64) -> Option<LostNodeRun> {
+    let bed = Bed::up(scenario, 3, 1)?;
+    let mut stack = BedStack::new(&bed, scenario);
+    stack.deadline = deadline;
     let v1 = first(&stack);
     let lost = bed.node(4);
     stack.node_exporter_extra = vec!["--web.max-requests=41".into()];
@@ -285,36 +299,47 @@ fn a_node_lost_during_a_rollout() {
     let lines = stderr_lines(&mut child);
     wait_line(&lines, "node-exporter: updating", Duration::from_secs(60));
     bed.kill_node(lost.index);
-    let status = child.wait().unwrap();
+    let code = child.wait().unwrap().code();
     let took = t.elapsed();
     let said: Vec<String> = lines.try_iter().collect();
-    eprintln!("deploy with a lost node: {:?} in {:.1}s", status.code(), took.as_secs_f64());
+    eprintln!("deploy with a lost node: {code:?} in {:.1}s (deadline {deadline}s)", took.as_secs_f64());
 
     // One revision for every service: all v1 (rolled back, exit 2) or all
-    // v2 (done on the nodes left, exit 0).
+    // v2 (done on the nodes left, exit 0). A rolled-back revision 2 leaves
+    // revision 1 current.
     let running: Snapshot = stack.running_on(bed.node(1)).into_iter().map(|(k, (s, _))| (k, s)).collect();
-    // A rolled-back revision 2 leaves revision 1 current.
     let (end, revision) = if running == v2 { (&v2, 2) } else { (&v1, 1) };
     assert_eq!(&running, end, "every service on one revision");
-    assert_eq!(status.code(), Some(if revision == 2 { 0 } else { 2 }), "exit code of the deploy");
+    assert_eq!(code, Some(if revision == 2 { 0 } else { 2 }), "exit code of the deploy");
     let left: Vec<&Node> = bed.nodes().iter().filter(|n| n.index != lost.index).collect();
     stack.assert_everywhere(end, &left, SETTLE, "on the nodes left, after the deploy");
 
-    // The node returns: its task follows the revision, status agrees.
     bed.start_node(lost.index, Duration::from_secs(60));
     stack.assert_everywhere(end, &all(&bed), SETTLE, "after the lost node returned");
     let status = stack.assert_status(bed.node(2), revision, &all(&bed), "after the lost node returned");
     let outcome = if revision == 2 { "succeeded" } else { "rolled-back" };
     assert_eq!(status["history"][0]["outcome"], outcome, "{status:#}");
+    Some(LostNodeRun { code, took, said, lost: lost.hostname.clone() })
+}
 
-    // What a person needs to know: which node, and no wait past the deadline.
+#[test]
+fn a_node_lost_during_a_rollout_leaves_one_revision_everywhere() {
+    // A short deadline: how long the deploy waits is the other test's subject.
+    let Some(run) = lose_a_node_mid_rollout("node_lost_state", 40) else { return };
+    assert!(matches!(run.code, Some(0 | 2)), "{:?}", run.code);
+}
+
+#[test]
+#[ignore = "issue 10/11: with a node lost mid-rollout of a global service, deploy waits for that node's task until the deadline, then rolls back, never naming the node"]
+fn a_node_lost_during_a_rollout_is_named_and_does_not_stall() {
+    let Some(run) = lose_a_node_mid_rollout("node_lost", stack::DEADLINE) else { return };
     assert!(
-        said.iter().any(|l| l.contains(&lost.hostname)),
+        run.said.iter().any(|l| l.contains(&run.lost)),
         "the deploy names the lost node {}:\n{}",
-        lost.hostname,
-        said.join("\n")
+        run.lost,
+        run.said.join("\n")
     );
-    assert!(took < Duration::from_secs(120), "the deploy ends within its 120s deadline: {took:?}");
+    assert!(run.took < Duration::from_secs(stack::DEADLINE), "the deploy ends within its deadline: {:?}", run.took);
 }
 
 #[test]

@@ -16,9 +16,9 @@ use crate::harness::{self, Fixture, Knobs, ServiceState, Snapshot, encode};
 
 const NAMESPACE: &str = "com.docker.stack.namespace";
 
-/// Deploy/rollback flags for the bed: short soak, a deadline that covers
-/// a global service on every node of a small bed.
-pub const ROLLOUT: [&str; 4] = ["--soak", "2", "--deadline", "120"];
+/// Default `--deadline` of deploy/rollback on the bed: covers a global
+/// service on every node of a small bed.
+pub const DEADLINE: u64 = 120;
 
 #[derive(Debug)]
 pub struct BedStack<'b> {
@@ -37,6 +37,8 @@ pub struct BedStack<'b> {
     /// Prometheus finds node-exporter through `tasks.node-exporter`
     /// (fixtures/multinode/prometheus.yml.in) instead of the e2e config.
     pub discovery: bool,
+    /// `--deadline` of deploy and rollback (`--soak` is 2).
+    pub deadline: u64,
     images: toml::Table,
     scenario: String,
     started: Instant,
@@ -92,6 +94,7 @@ impl<'b> BedStack<'b> {
             node_exporter_extra: Vec::new(),
             agent_args: None,
             discovery: false,
+            deadline: DEADLINE,
             images,
             scenario: scenario.to_owned(),
             started: Instant::now(),
@@ -167,7 +170,8 @@ impl<'b> BedStack<'b> {
     /// `deploy` from `node` with the bed's rollout flags.
     pub fn deploy_on(&self, node: &Node, extra: &[&str]) -> Output {
         let mut args = vec!["deploy", "--skip-check"];
-        args.extend_from_slice(&ROLLOUT);
+        let deadline = self.deadline.to_string();
+        args.extend_from_slice(&["--soak", "2", "--deadline", &deadline]);
         args.extend_from_slice(extra);
         self.xtask_on(node, &args)
     }
@@ -175,7 +179,8 @@ impl<'b> BedStack<'b> {
     /// `deploy` from `node` in the background, stderr piped.
     pub fn spawn_deploy_on(&self, node: &Node, extra: &[&str]) -> Child {
         let mut args = vec!["deploy", "--skip-check"];
-        args.extend_from_slice(&ROLLOUT);
+        let deadline = self.deadline.to_string();
+        args.extend_from_slice(&["--soak", "2", "--deadline", &deadline]);
         args.extend_from_slice(extra);
         self.command_on(node, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawning deploy")
     }
@@ -183,7 +188,8 @@ impl<'b> BedStack<'b> {
     /// `rollback` from `node` with the bed's rollout flags.
     pub fn rollback_on(&self, node: &Node, extra: &[&str]) -> Output {
         let mut args = vec!["rollback"];
-        args.extend_from_slice(&ROLLOUT);
+        let deadline = self.deadline.to_string();
+        args.extend_from_slice(&["--soak", "2", "--deadline", &deadline]);
         args.extend_from_slice(extra);
         self.xtask_on(node, &args)
     }

@@ -90,7 +90,7 @@ pub struct TestStack {
 static SWEEP: Once = Once::new();
 
 /// Test images as scripts/build-test-images.sh recorded them.
-fn test_images() -> Result<toml::Table, String> {
+pub fn test_images() -> Result<toml::Table, String> {
     let path = std::env::var("MONITORING_TEST_IMAGES")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/test-images.toml"));
@@ -175,18 +175,9 @@ impl TestStack {
     }
 
     fn write_lock(&self, images: &toml::Table) {
-        let mut lock = String::from("version = 1\n");
-        for name in ["prometheus", "node-exporter", "probe"] {
-            let img = images["images"][name].as_table().expect("image entry");
-            let reference = img["reference"].as_str().unwrap();
-            let (repo, tag) = reference.rsplit_once(':').unwrap();
-            lock.push_str(&format!(
-                "\n[[image]]\nname = \"{name}\"\nrepository = \"{repo}\"\ntag = \"{tag}\"\ndigest = \"{}\"\n",
-                img["digest"].as_str().unwrap()
-            ));
-        }
+        let registry = images["registry"].as_str().unwrap();
         std::fs::create_dir_all(self.dir.path().join("stack")).unwrap();
-        std::fs::write(self.dir.path().join("stack/images.lock"), lock).unwrap();
+        std::fs::write(self.dir.path().join("stack/images.lock"), images_lock(images, registry)).unwrap();
     }
 
     /// Writes the stack from the knobs and runs the real `gen`; returns
@@ -194,49 +185,14 @@ impl TestStack {
     pub fn render(&self) -> Snapshot {
         let images = test_images().unwrap();
         let registry = images["registry"].as_str().unwrap();
-        let tag = |n: &str| images["images"][n]["reference"].as_str().unwrap().rsplit_once(':').unwrap().1.to_owned();
-        let k = &self.knobs;
-        let fill = |file: &str| {
-            std::fs::read_to_string(Path::new(FIXTURES).join(file))
-                .unwrap()
-                .replace("@STACK@", &self.name)
-                .replace("@NETWORK@", &self.network)
-                .replace("@REGISTRY@", registry)
-                .replace("@PROMETHEUS_TAG@", &tag("prometheus"))
-                .replace("@NODE_EXPORTER_TAG@", &tag("node-exporter"))
-                .replace("@PROBE_TAG@", &tag("probe"))
-                .replace("@PROM_PORT@", &self.prom_port.to_string())
-                .replace("@PROBE_ARGS@", &k.probe_args)
-                .replace("@PROBE_HEALTH@", &k.probe_health)
-                .replace("@PROBE_START_PERIOD@", &k.probe_start_period)
-                .replace("@WORKER_ARGS@", &k.worker_args)
-                .replace("@PROBE_CONF@", &k.probe_conf)
-                .replace("@PROBE_BINDS@", &k.probe_binds)
-                .replace("@WORKER_CONF@", &k.worker_conf)
-                .replace("@SCRAPE_INTERVAL@", &k.scrape_interval)
-                .replace(
-                    "@WORKER_SECRETS@",
-                    if k.worker_secret { r#"secrets = [{ source = "api_token", target = "api_token" }]"# } else { "" },
-                )
-                .replace(
-                    "@EXTRA_SERVICE@",
-                    if k.extra_service {
-                        "[services.extra]\nimage = \"probe\"\nargs = [\"-c\", \"trap 'exit 0' TERM INT; while :; do sleep 1; done\"]\nresources = { cpus = 0.1, memory = \"16M\", reserve_cpus = 0.01, reserve_memory = \"4M\" }\n"
-                    } else {
-                        ""
-                    },
-                )
-                .replace(
-                    "@SECRETS@",
-                    if k.worker_secret { "[secrets.api_token]\ndescription = \"never created\"\n" } else { "" },
-                )
+        let fixture = Fixture {
+            stack: &self.name,
+            network: &self.network,
+            registry,
+            prom_port: self.prom_port,
+            knobs: &self.knobs,
         };
-        let root = self.dir.path();
-        std::fs::create_dir_all(root.join("configs")).unwrap();
-        std::fs::write(root.join("stack/stack.toml"), fill("stack.toml.in")).unwrap();
-        std::fs::write(root.join("configs/prometheus.yml"), fill("prometheus.yml.in")).unwrap();
-        std::fs::write(root.join("configs/probe.conf"), fill("probe.conf.in")).unwrap();
-        std::fs::write(root.join("configs/worker.conf"), fill("worker.conf.in")).unwrap();
+        fixture.write(self.dir.path(), &images);
         let out = self.xtask(&["gen"]);
         assert!(out.status.success(), "gen failed:\n{}", String::from_utf8_lossy(&out.stderr));
         self.bundle_snapshot()
@@ -244,30 +200,7 @@ impl TestStack {
 
     /// What the rendered bundle asks of each service.
     pub fn bundle_snapshot(&self) -> Snapshot {
-        let text = std::fs::read_to_string(self.dir.path().join("stack/rendered/docker-stack.yml")).unwrap();
-        let file: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-        let mut out = Snapshot::new();
-        for (name, svc) in file["services"].as_object().unwrap() {
-            let strings = |v: &serde_json::Value| -> Vec<String> {
-                v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(|s| s.replace("$$", "$"))).collect()
-            };
-            let configs = svc["configs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| file["configs"][c["source"].as_str().unwrap()]["name"].as_str().unwrap().to_owned())
-                .collect();
-            out.insert(
-                name.clone(),
-                ServiceState {
-                    image: svc["image"].as_str().unwrap().to_owned(),
-                    configs,
-                    args: strings(&svc["command"]),
-                    health: strings(&svc["healthcheck"]["test"]),
-                },
-            );
-        }
-        out
+        bundle_snapshot_in(self.dir.path())
     }
 
     /// Pins `image` to a digest the registry does not have.
@@ -352,32 +285,7 @@ impl TestStack {
 
     /// Every service of the stack as it runs: name → (state, version).
     pub fn running(&self) -> BTreeMap<String, (ServiceState, u64)> {
-        // Read raw: bollard's model drops the engine's `Healthcheck` key.
-        let filters = format!("{{\"label\":[\"{NAMESPACE}={}\"]}}", self.name);
-        let body = raw_get(&format!("/services?filters={}", encode(&filters)));
-        let services: serde_json::Value = serde_json::from_str(&body).expect("services JSON");
-        let mut out = BTreeMap::new();
-        for s in services.as_array().unwrap() {
-            let spec = &s["Spec"];
-            let cs = &spec["TaskTemplate"]["ContainerSpec"];
-            let strings = |v: &serde_json::Value| -> Vec<String> {
-                v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_owned)).collect()
-            };
-            let name = spec["Name"].as_str().unwrap().strip_prefix(&format!("{}_", self.name)).unwrap().to_owned();
-            let state = ServiceState {
-                image: cs["Image"].as_str().unwrap_or_default().to_owned(),
-                configs: cs["Configs"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|c| c["ConfigName"].as_str().unwrap().to_owned())
-                    .collect(),
-                args: strings(&cs["Args"]),
-                health: strings(&cs["Healthcheck"]["Test"]),
-            };
-            out.insert(name, (state, s["Version"]["Index"].as_u64().unwrap()));
-        }
-        out
+        running_on(&engine_socket().to_string_lossy(), &self.name)
     }
 
     pub fn versions(&self) -> BTreeMap<String, u64> {
@@ -565,15 +473,15 @@ async fn sweep_dead_runs(docker: &Docker) {
     }
 }
 
-/// The engine's own socket (what a fault proxy forwards to).
+/// The engine's own socket: `DOCKER_HOST` (unix://) or the default one
+/// (what a fault proxy forwards to).
 pub fn engine_socket() -> PathBuf {
     let host = std::env::var("DOCKER_HOST").unwrap_or_default();
     PathBuf::from(host.strip_prefix("unix://").unwrap_or("/var/run/docker.sock"))
 }
 
 /// A raw GET on the engine's socket (HTTP/1.0, so no chunking).
-fn raw_get(path: &str) -> String {
-    let socket = engine_socket();
+pub fn raw_get_on(socket: &str, path: &str) -> String {
     let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connecting to the engine socket");
     write!(stream, "GET /v1.41{path} HTTP/1.0\r\nHost: docker\r\n\r\n").unwrap();
     let mut text = String::new();
@@ -581,6 +489,148 @@ fn raw_get(path: &str) -> String {
     let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
     assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
     body.to_owned()
+}
+
+/// Placeholders of the fixture stack (`tests/fixtures/e2e/*.in`) and their
+/// values: the one place that fills them, for the e2e and multi-node tests.
+pub struct Fixture<'a> {
+    pub stack: &'a str,
+    pub network: &'a str,
+    /// `host:port` the services pull their images from.
+    pub registry: &'a str,
+    pub prom_port: u16,
+    pub knobs: &'a Knobs,
+}
+
+impl Fixture<'_> {
+    /// `file` of the fixtures with every placeholder filled.
+    pub fn fill(&self, file: &str, images: &toml::Table) -> String {
+        let tag = |n: &str| images["images"][n]["reference"].as_str().unwrap().rsplit_once(':').unwrap().1.to_owned();
+        let k = self.knobs;
+        std::fs::read_to_string(Path::new(FIXTURES).join(file))
+            .unwrap()
+            .replace("@STACK@", self.stack)
+            .replace("@NETWORK@", self.network)
+            .replace("@REGISTRY@", self.registry)
+            .replace("@PROMETHEUS_TAG@", &tag("prometheus"))
+            .replace("@NODE_EXPORTER_TAG@", &tag("node-exporter"))
+            .replace("@PROBE_TAG@", &tag("probe"))
+            .replace("@PROM_PORT@", &self.prom_port.to_string())
+            .replace("@PROBE_ARGS@", &k.probe_args)
+            .replace("@PROBE_HEALTH@", &k.probe_health)
+            .replace("@PROBE_START_PERIOD@", &k.probe_start_period)
+            .replace("@WORKER_ARGS@", &k.worker_args)
+            .replace("@PROBE_CONF@", &k.probe_conf)
+            .replace("@PROBE_BINDS@", &k.probe_binds)
+            .replace("@WORKER_CONF@", &k.worker_conf)
+            .replace("@SCRAPE_INTERVAL@", &k.scrape_interval)
+            .replace(
+                "@WORKER_SECRETS@",
+                if k.worker_secret { r#"secrets = [{ source = "api_token", target = "api_token" }]"# } else { "" },
+            )
+            .replace(
+                "@EXTRA_SERVICE@",
+                if k.extra_service {
+                    "[services.extra]\nimage = \"probe\"\nargs = [\"-c\", \"trap 'exit 0' TERM INT; while :; do sleep 1; done\"]\nresources = { cpus = 0.1, memory = \"16M\", reserve_cpus = 0.01, reserve_memory = \"4M\" }\n"
+                } else {
+                    ""
+                },
+            )
+            .replace(
+                "@SECRETS@",
+                if k.worker_secret { "[secrets.api_token]\ndescription = \"never created\"\n" } else { "" },
+            )
+    }
+
+    /// Writes the stack and its configs into the repository at `root`.
+    pub fn write(&self, root: &Path, images: &toml::Table) {
+        std::fs::create_dir_all(root.join("configs")).unwrap();
+        std::fs::create_dir_all(root.join("stack")).unwrap();
+        std::fs::write(root.join("stack/stack.toml"), self.fill("stack.toml.in", images)).unwrap();
+        std::fs::write(root.join("configs/prometheus.yml"), self.fill("prometheus.yml.in", images)).unwrap();
+        std::fs::write(root.join("configs/probe.conf"), self.fill("probe.conf.in", images)).unwrap();
+        std::fs::write(root.join("configs/worker.conf"), self.fill("worker.conf.in", images)).unwrap();
+    }
+}
+
+/// `stack/images.lock` pinning the fixture's images by digest, pulled from
+/// `registry` (the test images' digests are the same on every registry
+/// serving their store).
+pub fn images_lock(images: &toml::Table, registry: &str) -> String {
+    let mut lock = String::from("version = 1\n");
+    for name in ["prometheus", "node-exporter", "probe"] {
+        let img = images["images"][name].as_table().expect("image entry");
+        let reference = img["reference"].as_str().unwrap();
+        let (repo, tag) = reference.rsplit_once(':').unwrap();
+        let repo = match repo.split_once('/') {
+            Some((_, path)) => format!("{registry}/{path}"),
+            None => repo.to_owned(),
+        };
+        lock.push_str(&format!(
+            "\n[[image]]\nname = \"{name}\"\nrepository = \"{repo}\"\ntag = \"{tag}\"\ndigest = \"{}\"\n",
+            img["digest"].as_str().unwrap()
+        ));
+    }
+    lock
+}
+
+/// What the bundle rendered in the repository at `root` asks of each service.
+pub fn bundle_snapshot_in(root: &Path) -> Snapshot {
+    let text = std::fs::read_to_string(root.join("stack/rendered/docker-stack.yml")).unwrap();
+    let file: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let mut out = Snapshot::new();
+    for (name, svc) in file["services"].as_object().unwrap() {
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(|s| s.replace("$$", "$"))).collect()
+        };
+        let configs = svc["configs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| file["configs"][c["source"].as_str().unwrap()]["name"].as_str().unwrap().to_owned())
+            .collect();
+        out.insert(
+            name.clone(),
+            ServiceState {
+                image: svc["image"].as_str().unwrap().to_owned(),
+                configs,
+                args: strings(&svc["command"]),
+                health: strings(&svc["healthcheck"]["test"]),
+            },
+        );
+    }
+    out
+}
+
+/// Every service of `stack` as it runs on the engine at `socket`: name →
+/// (state, version).
+pub fn running_on(socket: &str, stack: &str) -> BTreeMap<String, (ServiceState, u64)> {
+    // Read raw: bollard's model drops the engine's `Healthcheck` key.
+    let filters = format!("{{\"label\":[\"{NAMESPACE}={stack}\"]}}");
+    let body = raw_get_on(socket, &format!("/services?filters={}", encode(&filters)));
+    let services: serde_json::Value = serde_json::from_str(&body).expect("services JSON");
+    let mut out = BTreeMap::new();
+    for s in services.as_array().unwrap() {
+        let spec = &s["Spec"];
+        let cs = &spec["TaskTemplate"]["ContainerSpec"];
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_owned)).collect()
+        };
+        let name = spec["Name"].as_str().unwrap().strip_prefix(&format!("{stack}_")).unwrap().to_owned();
+        let state = ServiceState {
+            image: cs["Image"].as_str().unwrap_or_default().to_owned(),
+            configs: cs["Configs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| c["ConfigName"].as_str().unwrap().to_owned())
+                .collect(),
+            args: strings(&cs["Args"]),
+            health: strings(&cs["Healthcheck"]["Test"]),
+        };
+        out.insert(name, (state, s["Version"]["Index"].as_u64().unwrap()));
+    }
+    out
 }
 
 pub fn encode(s: &str) -> String {

@@ -330,7 +330,6 @@ fn a_node_lost_during_a_rollout_leaves_one_revision_everywhere() {
 }
 
 #[test]
-#[ignore = "issue 10/11: with a node lost mid-rollout of a global service, deploy waits for that node's task until the deadline, then rolls back, never naming the node"]
 fn a_node_lost_during_a_rollout_is_named_and_does_not_stall() {
     let Some(run) = lose_a_node_mid_rollout("node_lost", stack::DEADLINE) else { return };
     assert!(

@@ -93,6 +93,7 @@ pub async fn watch(
     // The engine may be away for a while (a daemon restart, a leader
     // election): reads are retried until the deadline, not counted.
     let mut failing_since: Option<tokio::time::Instant> = None;
+    let mut reported_down: HashSet<String> = HashSet::new();
     loop {
         let snapshot = tokio::join!(engine.stack_services(stack), engine.tasks(&ids, false), engine.tasks(&ids, true));
         let (services, all, fresh) = match snapshot {
@@ -121,13 +122,44 @@ pub async fn watch(
         let services: HashMap<&str, &Service> = services.iter().filter_map(|s| Some((s.id.as_deref()?, s))).collect();
         let fresh: HashSet<&str> = fresh.iter().filter_map(|t| t.id.as_deref()).collect();
 
+        // Tasks on nodes that are down count neither way: Swarm updates them
+        // when the node returns. A rollout that cannot converge without them
+        // (Swarm's updater waiting on a lost node) fails at once, naming it.
+        let down = down_nodes(engine).await;
+        for (id, host) in &down {
+            if reported_down.insert(id.clone()) {
+                progress.note(&format!("node {host} ({id}) is down: its tasks are left to Swarm until it returns"));
+            }
+        }
         let mut failures = Vec::new();
         let mut all_converged = true;
         let mut states = Vec::new();
         for w in watched {
-            let tasks: Vec<&Task> = all.iter().filter(|t| t.service_id.as_deref() == Some(&w.id)).collect();
+            let (lost, tasks): (Vec<&Task>, Vec<&Task>) = all
+                .iter()
+                .filter(|t| t.service_id.as_deref() == Some(&w.id))
+                .partition(|t| t.node_id.as_deref().is_some_and(|n| down.contains_key(n)));
             let forward = matches!(mode, Mode::Forward { .. });
-            let state = assess(w, services.get(w.id.as_str()).copied(), &tasks, &fresh, forward);
+            let mut state = assess(w, services.get(w.id.as_str()).copied(), &tasks, &fresh, forward);
+            if forward && !state.converged && state.failure.is_none() && !lost.is_empty() {
+                let mut hosts: Vec<String> = lost
+                    .iter()
+                    .filter_map(|t| t.node_id.as_deref())
+                    .filter_map(|n| down.get(n).map(|h| format!("{h} ({n})")))
+                    .collect();
+                hosts.sort();
+                hosts.dedup();
+                state.failure = Some(Failure {
+                    service: w.name.clone(),
+                    reason: format!(
+                        "node {} went down during the rollout and the service has not converged without it \
+                         ({}); Swarm's update would wait for it",
+                        hosts.join(", "),
+                        state.summary
+                    ),
+                    ..Default::default()
+                });
+            }
             let line = if state.converged && converged_since.is_some() {
                 format!("{} (holding)", state.summary)
             } else {
@@ -180,6 +212,19 @@ pub async fn watch(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Nodes the Swarm holds for down (not ready): id → host name.
+async fn down_nodes(engine: &Engine) -> HashMap<String, String> {
+    let nodes = engine.docker.list_nodes(None::<bollard::query_parameters::ListNodesOptions>).await.unwrap_or_default();
+    nodes
+        .into_iter()
+        .filter(|n| n.status.as_ref().and_then(|s| s.state) != Some(bollard::models::NodeState::READY))
+        .filter_map(|n| {
+            let host = n.description.as_ref().and_then(|d| d.hostname.clone()).unwrap_or_default();
+            Some((n.id?, host))
+        })
+        .collect()
 }
 
 /// Whether every watched service has converged right now, with no task

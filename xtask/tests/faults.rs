@@ -58,6 +58,21 @@ fn assert_status(stack: &TestStack, current: u64, number: u64, outcome: &str, co
     status
 }
 
+/// A stack whose xtask runs talk to the engine through a fault proxy.
+fn through_proxy(scenario: &str) -> Option<(TestStack, FaultProxy)> {
+    let mut stack = TestStack::new(scenario)?;
+    let proxy = FaultProxy::start(&engine_socket());
+    stack.docker_host = Some(proxy.docker_host());
+    Some((stack, proxy))
+}
+
+/// A v2 whose probe crashes on start.
+fn render_crashing_v2(stack: &mut TestStack) {
+    stack.knobs.probe_args = CRASH.into();
+    stack.knobs.probe_conf = "v2".into();
+    stack.render();
+}
+
 /// A v2 whose probe takes minutes to turn healthy.
 fn render_stuck_v2(stack: &mut TestStack) -> Snapshot {
     stack.knobs.probe_health = NEVER_HEALTHY.into();
@@ -130,9 +145,7 @@ fn foreign_same_named_service_is_refused_up_front() {
 fn rollback_never_removes_a_service_it_did_not_create() {
     // The same name appears *after* the preflight (a race with a person):
     // the create fails on the name, the revert must leave it alone.
-    let Some(mut stack) = TestStack::new("foreign_race") else { return };
-    let proxy = FaultProxy::start(&engine_socket());
-    stack.docker_host = Some(proxy.docker_host());
+    let Some((mut stack, proxy)) = through_proxy("foreign_race") else { return };
     let v1 = first(&stack);
     stack.knobs.extra_service = true;
     stack.render();
@@ -151,9 +164,7 @@ fn rollback_never_removes_a_service_it_did_not_create() {
 
 #[test]
 fn a_failed_outcome_write_never_turns_a_healthy_rollout_into_a_rollback() {
-    let Some(mut stack) = TestStack::new("unrecorded") else { return };
-    let proxy = FaultProxy::start(&engine_socket());
-    stack.docker_host = Some(proxy.docker_host());
+    let Some((mut stack, proxy)) = through_proxy("unrecorded") else { return };
     first(&stack);
     stack.knobs.probe_conf = "v2".into();
     let v2 = stack.render();
@@ -177,9 +188,7 @@ fn a_failed_outcome_write_never_turns_a_healthy_rollout_into_a_rollback() {
 
 #[test]
 fn transient_outcome_write_errors_are_retried() {
-    let Some(mut stack) = TestStack::new("flaky_record") else { return };
-    let proxy = FaultProxy::start(&engine_socket());
-    stack.docker_host = Some(proxy.docker_host());
+    let Some((mut stack, proxy)) = through_proxy("flaky_record") else { return };
     first(&stack);
     stack.knobs.probe_conf = "v2".into();
     let v2 = stack.render();
@@ -194,13 +203,9 @@ fn transient_outcome_write_errors_are_retried() {
 
 #[test]
 fn a_transient_error_during_the_revert_is_retried() {
-    let Some(mut stack) = TestStack::new("flaky_revert") else { return };
-    let proxy = FaultProxy::start(&engine_socket());
-    stack.docker_host = Some(proxy.docker_host());
+    let Some((mut stack, proxy)) = through_proxy("flaky_revert") else { return };
     let v1 = first(&stack);
-    stack.knobs.probe_args = CRASH.into();
-    stack.knobs.probe_conf = "v2".into();
-    stack.render();
+    render_crashing_v2(&mut stack);
     // The forward update passes; the revert's update fails twice, then passes.
     proxy.add(Rule::new("POST /services/*/update", Fault::Fail(500, "injected".into())).after(1).times(2));
     let out = stack.deploy(&[]);
@@ -213,13 +218,9 @@ fn a_transient_error_during_the_revert_is_retried() {
 
 #[test]
 fn a_failed_rollback_is_finished_by_the_next_run() {
-    let Some(mut stack) = TestStack::new("repair") else { return };
-    let proxy = FaultProxy::start(&engine_socket());
-    stack.docker_host = Some(proxy.docker_host());
+    let Some((mut stack, proxy)) = through_proxy("repair") else { return };
     let v1 = first(&stack);
-    stack.knobs.probe_args = CRASH.into();
-    stack.knobs.probe_conf = "v2".into();
-    stack.render();
+    render_crashing_v2(&mut stack);
     // Every update after the forward one fails: the revert cannot finish.
     proxy.add(Rule::new("POST /services/*/update", Fault::Fail(500, "injected: engine broken".into())).after(1));
     let out = stack.xtask(&["deploy", "--skip-check", "--soak", "2", "--deadline", "30"]);
@@ -243,9 +244,7 @@ fn a_failed_rollback_is_finished_by_the_next_run() {
 
 #[test]
 fn registry_down_no_op_and_rollback_still_work() {
-    let Some(mut stack) = TestStack::new("registry_down") else { return };
-    let proxy = FaultProxy::start(&engine_socket());
-    stack.docker_host = Some(proxy.docker_host());
+    let Some((mut stack, proxy)) = through_proxy("registry_down") else { return };
     let v1 = first(&stack);
     stack.knobs.probe_conf = "v2".into();
     let v2 = stack.render();
@@ -264,9 +263,7 @@ fn registry_down_no_op_and_rollback_still_work() {
 
 #[test]
 fn signal_while_taking_the_lock_changes_nothing() {
-    let Some(mut stack) = TestStack::new("sig_lock") else { return };
-    let proxy = FaultProxy::start(&engine_socket());
-    stack.docker_host = Some(proxy.docker_host());
+    let Some((mut stack, proxy)) = through_proxy("sig_lock") else { return };
     let v1 = first(&stack);
     stack.knobs.probe_conf = "v2".into();
     stack.render();
@@ -284,9 +281,7 @@ fn signal_while_taking_the_lock_changes_nothing() {
 
 #[test]
 fn signal_while_writing_the_journal_rolls_back_nothing_applied() {
-    let Some(mut stack) = TestStack::new("sig_journal") else { return };
-    let proxy = FaultProxy::start(&engine_socket());
-    stack.docker_host = Some(proxy.docker_host());
+    let Some((mut stack, proxy)) = through_proxy("sig_journal") else { return };
     let v1 = first(&stack);
     stack.knobs.probe_conf = "v2".into();
     stack.render();
@@ -303,9 +298,7 @@ fn signal_while_writing_the_journal_rolls_back_nothing_applied() {
 
 #[test]
 fn signal_while_applying_rolls_back() {
-    let Some(mut stack) = TestStack::new("sig_apply") else { return };
-    let proxy = FaultProxy::start(&engine_socket());
-    stack.docker_host = Some(proxy.docker_host());
+    let Some((mut stack, proxy)) = through_proxy("sig_apply") else { return };
     let v1 = first(&stack);
     stack.knobs.probe_conf = "v2".into();
     stack.knobs.worker_conf = "v2".into();
@@ -323,13 +316,9 @@ fn signal_while_applying_rolls_back() {
 
 #[test]
 fn signal_while_reverting_does_not_stop_the_revert() {
-    let Some(mut stack) = TestStack::new("sig_revert") else { return };
-    let proxy = FaultProxy::start(&engine_socket());
-    stack.docker_host = Some(proxy.docker_host());
+    let Some((mut stack, proxy)) = through_proxy("sig_revert") else { return };
     let v1 = first(&stack);
-    stack.knobs.probe_args = CRASH.into();
-    stack.knobs.probe_conf = "v2".into();
-    stack.render();
+    render_crashing_v2(&mut stack);
     proxy.add(Rule::new("POST /services/*/update", Fault::Delay(Duration::from_secs(3))).after(1).times(1));
     let child = stack.spawn_deploy(&[]);
     wait_injected(&proxy, "POST /services/");

@@ -204,10 +204,34 @@ pub fn status_of(err: &bollard::errors::Error) -> Option<u16> {
 
 /// The engine's own message for an error (no `Docker responded with …` noise).
 pub fn message_of(err: &bollard::errors::Error) -> String {
-    match err {
+    let message = match err {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         other => other.to_string(),
+    };
+    if lost_quorum(&message) {
+        format!(
+            "{message} (the Swarm's managers could not commit the write: most likely they have no quorum, \
+             and a majority of them must be reachable before anything can be written; bring managers back, \
+             then run again)"
+        )
+    } else {
+        message
     }
+}
+
+/// The raft errors a manager gives while a majority of managers is gone.
+fn lost_quorum(message: &str) -> bool {
+    // A raft proposal that cannot commit times out ("DeadlineExceeded") when
+    // no majority answers.
+    [
+        "lost leader status",
+        "does not have a leader",
+        "no elected cluster leader",
+        "rpc error: code = Unavailable",
+        "code = DeadlineExceeded",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// The short service name: `<stack>_<svc>` → `svc`.
@@ -238,5 +262,16 @@ mod tests {
         assert_eq!(short_name("mon", "mon_prometheus"), "prometheus");
         assert_eq!(full_name("mon", "grafana"), "mon_grafana");
         assert_eq!(percent_encode("{\"a\":1}"), "%7B%22a%22%3A1%7D");
+    }
+
+    #[test]
+    fn a_lost_quorum_is_said_in_plain_words() {
+        let err = bollard::errors::Error::DockerResponseServerError {
+            status_code: 500,
+            message: "raft: failed to process the request: node lost leader status".into(),
+        };
+        assert!(message_of(&err).contains("no quorum"), "{}", message_of(&err));
+        let other = bollard::errors::Error::DockerResponseServerError { status_code: 404, message: "no such".into() };
+        assert_eq!(message_of(&other), "no such");
     }
 }

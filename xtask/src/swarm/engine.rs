@@ -221,14 +221,14 @@ pub fn message_of(err: &bollard::errors::Error) -> String {
 
 /// The raft errors a manager gives while a majority of managers is gone.
 fn lost_quorum(message: &str) -> bool {
-    // A raft proposal that cannot commit times out ("DeadlineExceeded") when
+    // A raft proposal that cannot commit times out ("context deadline exceeded") when
     // no majority answers.
     [
         "lost leader status",
         "does not have a leader",
         "no elected cluster leader",
         "rpc error: code = Unavailable",
-        "code = DeadlineExceeded",
+        "context deadline exceeded",
     ]
     .iter()
     .any(|m| message.contains(m))

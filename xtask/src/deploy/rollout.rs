@@ -261,14 +261,7 @@ pub async fn execute(
     match store::finish(engine, &mut stored, outcome, Some(&detail), 60).await {
         Ok(()) => {}
         Err(NotRecorded::TakenOver { outcome, reason }) => {
-            return Ok(Ended::Lost(LockLost {
-                stack: stack.clone(),
-                detail: format!(
-                    "revision {number} was recorded as {} by another process{}",
-                    outcome.as_str(),
-                    reason.map(|r| format!(" ({r})")).unwrap_or_default()
-                ),
-            }));
+            return Ok(Ended::Lost(taken_over(stack, number, outcome, reason)));
         }
         // The services are back (or not): the record stays in progress and
         // the next run, finding it, reverts again (idempotent) and records it.
@@ -295,18 +288,25 @@ async fn record_success(
     let number = stored.revision.number;
     match store::finish(engine, stored, Outcome::Succeeded, None, 60).await {
         Ok(()) => Ok(None),
-        Err(NotRecorded::TakenOver { outcome, reason }) => Ok(Some(Ended::Lost(LockLost {
-            stack: stored.revision.stack.clone(),
-            detail: format!(
-                "revision {number} was recorded as {} by another process{}",
-                outcome.as_str(),
-                reason.map(|r| format!(" ({r})")).unwrap_or_default()
-            ),
-        }))),
+        Err(NotRecorded::TakenOver { outcome, reason }) => {
+            Ok(Some(Ended::Lost(taken_over(&stored.revision.stack, number, outcome, reason))))
+        }
         Err(NotRecorded::Failed(e)) => {
             progress.note(&format!("recording revision {number} failed: {e:#}"));
             Ok(Some(Ended::Unrecorded(stored.clone(), format!("{e:#}"))))
         }
+    }
+}
+
+/// Another process finished revision `number` while this one still ran.
+fn taken_over(stack: &str, number: u64, outcome: Outcome, reason: Option<String>) -> LockLost {
+    LockLost {
+        stack: stack.to_owned(),
+        detail: format!(
+            "revision {number} was recorded as {} by another process{}",
+            outcome.as_str(),
+            reason.map(|r| format!(" ({r})")).unwrap_or_default()
+        ),
     }
 }
 

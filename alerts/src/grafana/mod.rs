@@ -8,10 +8,12 @@
 //! Prometheus rules, so Alertmanager routes them the same way.
 
 mod model;
+mod promql;
 mod render;
 mod rules;
 
 pub use model::{Comparison, ExecErrState, LogAlert, LogAlertGroup, NoDataState};
+pub use promql::{LINE_LABEL, LOG_LINE_METRIC, UnsupportedLogql, logql_as_promql};
 pub use render::provisioning_yaml;
 
 use crate::{AlertLabels, Context};

@@ -67,7 +67,7 @@ pub fn rules() -> RuleFile {
             .alert(cpu_near_limit())
             .alert(cpu_throttled())
             .alert(memory_near_limit())
-            .alert(oom_killed())
+            .alert(unhealthy())
             .alert(restart_loop()),
     )
 }
@@ -175,18 +175,33 @@ fn memory_near_limit() -> Alert<Tested, Tested> {
         )
 }
 
-fn oom_killed() -> Alert<Tested, Tested> {
-    let ooms = container("container_oom_events_total", &[]);
-    Alert::new("ContainerOomKilled", Severity::Warning)
-        .expr(&format!("sum by ({BY}) (increase(container_oom_events_total{{{SEL}}}[10m])) > 0"))
+/// cAdvisor reads Docker's health status: 1 healthy, 0 starting or
+/// unhealthy, -1 no health check (`getContainerHealthState`,
+/// lib/metrics/prometheus.go). The pending time outlasts every start period
+/// in stack.toml, so a container still starting does not fire.
+fn unhealthy() -> Alert<Tested, Tested> {
+    let health = container("container_health_state", &[]);
+    Alert::new("ContainerUnhealthy", Severity::Warning)
+        .expr(&format!("max by ({BY}) (container_health_state{{{SEL}}}) == 0"))
+        .for_duration(Duration::minutes(5))
         .team(Team::Platform)
-        .summary("A process in a container was killed for running out of memory.")
+        .summary("A container has failed its health check for 5 minutes.")
         .description(
-            "The OOM killer hit {{ $labels.name }} (service {{ $labels.container_label_com_docker_swarm_service_name }}) \
-             on {{ $labels.instance }} in the last 10 minutes.",
+            "{{ $labels.name }} (service {{ $labels.container_label_com_docker_swarm_service_name }}) on \
+             {{ $labels.instance }} is not healthy; Swarm replaces it once its retries are used up.",
         )
-        .fires(fires("one OOM event").at(Duration::minutes(8)).series(ooms.clone(), "0x5 1x10").alert(TASK_LABELS))
-        .stays_quiet(quiet("no OOM events").at(Duration::minutes(8)).series(ooms, "0x15"))
+        .fires(
+            fires("unhealthy for 10 minutes")
+                .at(Duration::minutes(12))
+                .series(health.clone(), "1x2 0x15")
+                .alert(TASK_LABELS),
+        )
+        .stays_quiet(
+            quiet("starting for two minutes, then healthy, or no health check")
+                .at(Duration::minutes(12))
+                .series(health, "0x2 1x15")
+                .series(container("container_health_state", &[]).replace(TASK, "etl_backend.2.a9b8c7"), "-1x17"),
+        )
 }
 
 fn restart_loop() -> Alert<Tested, Tested> {

@@ -71,20 +71,34 @@ pub fn rules() -> RuleFile {
                 .alert(out_of_memory())
                 .alert(oom_kill())
                 .alert(conntrack())
-                .alert(file_descriptors()),
+                .alert(file_descriptors())
+                .alert(cpu_mode("HostCpuStealHigh", "steal", "0.10", "A host's CPUs lose more than 10% of their time to steal.",
+                    "The hypervisor gives {{ $labels.instance }} only part of its CPUs: {{ $value | humanizePercentage }} \
+                     of CPU time is stolen by other guests; everything on the node runs slower."))
+                .alert(cpu_mode("HostCpuIowaitHigh", "iowait", "0.20", "A host's CPUs spend more than 20% of their time waiting for I/O.",
+                    "{{ $labels.instance }} spends {{ $value | humanizePercentage }} of its CPU time in iowait: \
+                     its disks cannot keep up with the load."))
+                .alert(system_saturated())
+                .alert(major_page_faults())
+                .alert(swap_filling_up()),
         )
         .group(
             Group::new("hosts.storage")
                 .alert(disk_space_low())
                 .alert(disk_space_critical())
                 .alert(disk_will_fill())
+                .alert(disk_will_fill_soon())
                 .alert(inodes_low())
-                .alert(disk_io_saturated()),
+                .alert(inodes_will_fill())
+                .alert(disk_io_saturated())
+                .alert(raid_degraded())
+                .alert(raid_disk_failed()),
         )
         .group(
             Group::new("hosts.network-and-time")
                 .alert(network_errors("Receive", "received"))
                 .alert(network_errors("Transmit", "transmitted"))
+                .alert(bond_degraded())
                 .alert(clock_skew())
                 .alert(clock_not_synchronising()),
         )
@@ -521,4 +535,285 @@ fn host_rebooted() -> Alert<crate::Tested, crate::Tested> {
         .description("{{ $labels.instance }} booted in the last 15 minutes; its Swarm tasks were rescheduled.")
         .fires(fires("boot time moved").at(Duration::minutes(15)).series(boot.clone(), "1000x9 5000x10").alert(NODE))
         .stays_quiet(quiet("same boot").at(Duration::minutes(15)).series(boot, "1000x20"))
+}
+
+/// Share of CPU time in one mode, averaged over the host's CPUs.
+fn cpu_mode(
+    name: &str,
+    mode: &str,
+    threshold: &str,
+    summary: &str,
+    description: &str,
+) -> Alert<crate::Tested, crate::Tested> {
+    let time = |cpu: &str| node("node_cpu_seconds_total", &[("cpu", cpu), ("mode", mode)]);
+    Alert::new(name, Severity::Warning)
+        .expr(&format!(
+            r#"avg without (cpu, mode) (rate(node_cpu_seconds_total{{job="node-exporter",mode="{mode}"}}[5m])) > {threshold}"#
+        ))
+        .for_duration(Duration::minutes(15))
+        .team(Team::Platform)
+        .summary(summary)
+        .description(description)
+        // 18 s a minute on each CPU: 30%.
+        .fires(
+            fires("30% of the time on both CPUs")
+                .at(Duration::minutes(30))
+                .series(time("0"), "0+18x40")
+                .series(time("1"), "0+18x40")
+                .alert_value(NODE, 0.3),
+        )
+        .stays_quiet(quiet("1% of the time").at(Duration::minutes(30)).series(time("0"), "0+0.6x40").series(time("1"), "0+0.6x40"))
+}
+
+fn system_saturated() -> Alert<crate::Tested, crate::Tested> {
+    let load = node("node_load1", &[]);
+    let idle = |cpu: &str| node("node_cpu_seconds_total", &[("cpu", cpu), ("mode", "idle")]);
+    Alert::new("HostSystemSaturated", Severity::Warning)
+        .expr(
+            r#"
+            node_load1{job="node-exporter"}
+            /
+            count without (cpu, mode) (node_cpu_seconds_total{job="node-exporter",mode="idle"})
+            > 2
+            "#,
+        )
+        .for_duration(Duration::minutes(15))
+        .team(Team::Platform)
+        .summary("A host's load is more than twice its number of CPUs.")
+        .description(
+            "The one-minute load of {{ $labels.instance }} is {{ $value | humanize }} per CPU: \
+             runnable and I/O-blocked tasks queue up and every container on the node slows down.",
+        )
+        .fires(
+            fires("load 6 on 2 CPUs")
+                .at(Duration::minutes(20))
+                .series(load.clone(), "6x30")
+                .series(idle("0"), "0+30x30")
+                .series(idle("1"), "0+30x30")
+                .alert_value(NODE, 3.0),
+        )
+        .stays_quiet(
+            quiet("load 1.5 on 2 CPUs")
+                .at(Duration::minutes(20))
+                .series(load, "1.5x30")
+                .series(idle("0"), "0+30x30")
+                .series(idle("1"), "0+30x30"),
+        )
+}
+
+fn major_page_faults() -> Alert<crate::Tested, crate::Tested> {
+    // `untyped` in /proc/vmstat, so no `_total` is appended on the collector path.
+    let faults = node("node_vmstat_pgmajfault", &[]);
+    Alert::new("HostMemoryMajorPageFaults", Severity::Warning)
+        .expr(r#"rate(node_vmstat_pgmajfault{job="node-exporter"}[5m]) > 500"#)
+        .for_duration(Duration::minutes(15))
+        .team(Team::Platform)
+        .summary("A host takes more than 500 major page faults a second.")
+        .description(
+            "{{ $labels.instance }} reads {{ $value | humanize }} pages a second back from disk: \
+             its memory is too small for its working set (thrashing).",
+        )
+        .fires(
+            fires("1000 a second")
+                .at(Duration::minutes(25))
+                .series(faults.clone(), "0+60000x40")
+                .alert_value(NODE, 1000.0),
+        )
+        .stays_quiet(quiet("10 a second").at(Duration::minutes(25)).series(faults, "0+600x40"))
+}
+
+fn swap_filling_up() -> Alert<crate::Tested, crate::Tested> {
+    let (free, total) = (node("node_memory_SwapFree_bytes", &[]), node("node_memory_SwapTotal_bytes", &[]));
+    Alert::new("HostSwapFillingUp", Severity::Warning)
+        .expr(
+            r#"
+            1 - node_memory_SwapFree_bytes{job="node-exporter"} / (node_memory_SwapTotal_bytes{job="node-exporter"} > 0)
+            > 0.8
+            "#,
+        )
+        .for_duration(Duration::minutes(10))
+        .team(Team::Platform)
+        .summary("A host has used more than 80% of its swap.")
+        .description(
+            "{{ $labels.instance }} has {{ $value | humanizePercentage }} of its swap in use: memory is short, \
+             and when swap is full the OOM killer runs.",
+        )
+        .fires(
+            fires("90% of 4 GB swapped")
+                .at(Duration::minutes(15))
+                .series(free.clone(), "400000000x20")
+                .series(total.clone(), "4000000000x20")
+                .alert_value(NODE, 0.9),
+        )
+        .stays_quiet(quiet("a host without swap").at(Duration::minutes(15)).series(free, "0x20").series(total, "0x20"))
+}
+
+fn disk_will_fill_soon() -> Alert<crate::Tested, crate::Tested> {
+    let expr = format!(
+        r#"
+        (
+          node_filesystem_avail_bytes{{{FS}}}
+          /
+          node_filesystem_size_bytes{{{FS}}}
+        ) < 0.15
+        and
+        predict_linear(node_filesystem_avail_bytes{{{FS}}}[6h], 4 * 3600) < 0
+        and
+        node_filesystem_readonly{{{FS}}} == 0
+        "#
+    );
+    Alert::new("HostDiskWillFillIn4Hours", Severity::Critical)
+        .expr(&expr)
+        .for_duration(Duration::hours(1))
+        .team(Team::Platform)
+        .summary("A host filesystem will be full within 4 hours at the current rate.")
+        .description(
+            "{{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.instance }} has \
+             {{ $value | humanizePercentage }} free and is filling up fast enough to be full within 4 hours.",
+        )
+        // Loses 100 MB a minute: 24 GB in 4 hours against 10 GB left at minute
+        // 40 (the condition then holds for the hour) and 4 GB at minute 100.
+        .fires(
+            fires("steady 100 MB/min growth")
+                .at(Duration::minutes(100))
+                .series(root_fs("node_filesystem_avail_bytes"), "14000000000-100000000x120")
+                .series(root_fs("node_filesystem_size_bytes"), "100000000000x120")
+                .series(root_fs("node_filesystem_readonly"), "0x120")
+                .alert_value(ROOT_FS, 0.04),
+        )
+        .stays_quiet(
+            quiet("fills within a day, not within 4 hours")
+                .at(Duration::minutes(100))
+                .series(root_fs("node_filesystem_avail_bytes"), "14000000000-20000000x120")
+                .series(root_fs("node_filesystem_size_bytes"), "100000000000x120")
+                .series(root_fs("node_filesystem_readonly"), "0x120"),
+        )
+}
+
+fn inodes_will_fill() -> Alert<crate::Tested, crate::Tested> {
+    let expr = format!(
+        r#"
+        (
+          node_filesystem_files_free{{{FS}}}
+          /
+          node_filesystem_files{{{FS}}}
+        ) < 0.40
+        and
+        predict_linear(node_filesystem_files_free{{{FS}}}[6h], 24 * 3600) < 0
+        and
+        node_filesystem_readonly{{{FS}}} == 0
+        "#
+    );
+    Alert::new("HostInodesWillFillIn24Hours", Severity::Warning)
+        .expr(&expr)
+        .for_duration(Duration::hours(1))
+        .team(Team::Platform)
+        .summary("A host filesystem will run out of inodes within 24 hours at the current rate.")
+        .description(
+            "{{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.instance }} has \
+             {{ $value | humanizePercentage }} of its inodes free and creates files fast enough to run out within a day.",
+        )
+        // 300 000 inodes left of 1 000 000, 500 more used a minute: 720 000 a day.
+        .fires(
+            fires("500 files a minute")
+                .at(Duration::minutes(100))
+                .series(root_fs("node_filesystem_files_free"), "350000-500x120")
+                .series(root_fs("node_filesystem_files"), "1000000x120")
+                .series(root_fs("node_filesystem_readonly"), "0x120")
+                .alert_value(ROOT_FS, 0.3),
+        )
+        .stays_quiet(
+            quiet("10 files a minute")
+                .at(Duration::minutes(100))
+                .series(root_fs("node_filesystem_files_free"), "350000-10x120")
+                .series(root_fs("node_filesystem_files"), "1000000x120")
+                .series(root_fs("node_filesystem_readonly"), "0x120"),
+        )
+}
+
+fn md(name: &str, extra: &[(&str, &str)]) -> String {
+    let mut labels = vec![("device", "md0")];
+    labels.extend_from_slice(extra);
+    node(name, &labels)
+}
+
+const MD0: &[(&str, &str)] = &[("device", "md0"), ("instance", INSTANCE), ("job", job::NODE_EXPORTER)];
+
+fn raid_degraded() -> Alert<crate::Tested, crate::Tested> {
+    Alert::new("HostRaidDegraded", Severity::Critical)
+        .expr(
+            r#"
+            node_md_disks_required{job="node-exporter"}
+            -
+            ignoring (state) (node_md_disks{job="node-exporter",state="active"})
+            > 0
+            "#,
+        )
+        .for_duration(Duration::minutes(15))
+        .team(Team::Platform)
+        .summary("A host's software RAID array is degraded.")
+        .description(
+            "Array {{ $labels.device }} on {{ $labels.instance }} is missing {{ $value }} active disks; \
+             one more failure may lose its data.",
+        )
+        .fires(
+            fires("one of two mirrors gone")
+                .at(Duration::minutes(20))
+                .series(md("node_md_disks_required", &[]), "2x30")
+                .series(md("node_md_disks", &[("state", "active")]), "1x30")
+                .alert_value(MD0, 1.0),
+        )
+        .stays_quiet(
+            quiet("both mirrors active")
+                .at(Duration::minutes(20))
+                .series(md("node_md_disks_required", &[]), "2x30")
+                .series(md("node_md_disks", &[("state", "active")]), "2x30"),
+        )
+}
+
+fn raid_disk_failed() -> Alert<crate::Tested, crate::Tested> {
+    let failed = md("node_md_disks", &[("state", "failed")]);
+    let mut labels = MD0.to_vec();
+    labels.push(("state", "failed"));
+    Alert::new("HostRaidDiskFailed", Severity::Warning)
+        .expr(r#"node_md_disks{job="node-exporter",state="failed"} > 0"#)
+        .team(Team::Platform)
+        .summary("A disk of a host's software RAID array failed.")
+        .description(
+            "Array {{ $labels.device }} on {{ $labels.instance }} has {{ $value }} failed disks; replace them.",
+        )
+        .fires(
+            fires("one failed disk").at(Duration::minutes(5)).series(failed.clone(), "1x10").alert_value(&labels, 1.0),
+        )
+        .stays_quiet(quiet("no failed disk").at(Duration::minutes(5)).series(failed, "0x10"))
+}
+
+fn bond_degraded() -> Alert<crate::Tested, crate::Tested> {
+    let bond = |name: &str| node(name, &[("master", "bond0")]);
+    Alert::new("HostNetworkBondDegraded", Severity::Warning)
+        .expr(
+            r#"
+            node_bonding_slaves{job="node-exporter"} - node_bonding_active{job="node-exporter"} > 0
+            "#,
+        )
+        .for_duration(Duration::minutes(5))
+        .team(Team::Platform)
+        .summary("A host's bonded network interface lost a member.")
+        .description(
+            "Bond {{ $labels.master }} on {{ $labels.instance }} has {{ $value }} inactive members: \
+             the node has no link redundancy left.",
+        )
+        .fires(
+            fires("one of two links down")
+                .at(Duration::minutes(10))
+                .series(bond("node_bonding_slaves"), "2x20")
+                .series(bond("node_bonding_active"), "1x20")
+                .alert_value(&[("instance", INSTANCE), ("job", job::NODE_EXPORTER), ("master", "bond0")], 1.0),
+        )
+        .stays_quiet(
+            quiet("both links up")
+                .at(Duration::minutes(10))
+                .series(bond("node_bonding_slaves"), "2x20")
+                .series(bond("node_bonding_active"), "2x20"),
+        )
 }

@@ -47,8 +47,133 @@ pub fn rules() -> RuleFile {
             .alert(scrape_errors())
             .alert(too_many_connections())
             .alert(deadlocks())
-            .alert(long_transaction()),
+            .alert(long_transaction())
+            .alert(cache_hit_ratio_low())
+            .alert(rollbacks_high())
+            .alert(too_many_locks()),
     )
+}
+
+const ETL_DB: &[(&str, &str)] = &[("datname", "etl"), ("instance", INSTANCE), ("job", job::POSTGRES_EXPORTER)];
+
+fn db(metric: &str) -> String {
+    pg(metric, &[("datid", "16384"), ("datname", "etl")])
+}
+
+/// Databases worth judging: the templates and the maintenance database see
+/// almost no traffic, so their ratios swing on a handful of blocks.
+const DATABASES: &str = r#"job="postgres-exporter",datname!~"template.*|postgres|""#;
+
+fn cache_hit_ratio_low() -> Alert<Tested, Tested> {
+    let (hit, read) = (db("pg_stat_database_blks_hit_total"), db("pg_stat_database_blks_read_total"));
+    Alert::new("PostgresCacheHitRatioLow", Severity::Warning)
+        .expr(&format!(
+            r#"
+            sum by (job, instance, datname) (rate(pg_stat_database_blks_hit_total{{{DATABASES}}}[10m]))
+            /
+            (
+              sum by (job, instance, datname) (rate(pg_stat_database_blks_hit_total{{{DATABASES}}}[10m]))
+              +
+              sum by (job, instance, datname) (rate(pg_stat_database_blks_read_total{{{DATABASES}}}[10m]))
+            )
+            < 0.95
+            "#
+        ))
+        .for_duration(Duration::minutes(30))
+        .team(Team::Database)
+        .summary("PostgreSQL reads more than 5% of its blocks from disk.")
+        .description(
+            "Only {{ $value | humanizePercentage }} of the block reads of {{ $labels.datname }} on \
+             {{ $labels.instance }} hit shared buffers: the working set outgrew shared_buffers or the page cache, \
+             and queries wait on disk.",
+        )
+        .fires(
+            fires("80% hits")
+                .at(Duration::minutes(45))
+                .series(hit.clone(), "0+8000x60")
+                .series(read.clone(), "0+2000x60")
+                .alert_value(ETL_DB, 0.8),
+        )
+        .stays_quiet(quiet("99% hits").at(Duration::minutes(45)).series(hit, "0+9900x60").series(read, "0+100x60"))
+}
+
+fn rollbacks_high() -> Alert<Tested, Tested> {
+    let (rollback, commit) = (db("pg_stat_database_xact_rollback_total"), db("pg_stat_database_xact_commit_total"));
+    Alert::new("PostgresHighRollbackRate", Severity::Warning)
+        .expr(&format!(
+            r#"
+            sum by (job, instance, datname) (rate(pg_stat_database_xact_rollback_total{{{DATABASES}}}[5m]))
+            /
+            (
+              sum by (job, instance, datname) (rate(pg_stat_database_xact_rollback_total{{{DATABASES}}}[5m]))
+              +
+              sum by (job, instance, datname) (rate(pg_stat_database_xact_commit_total{{{DATABASES}}}[5m]))
+            )
+            > 0.10
+            "#
+        ))
+        .for_duration(Duration::minutes(15))
+        .team(Team::Database)
+        .summary("More than 10% of PostgreSQL transactions roll back.")
+        .description(
+            "{{ $value | humanizePercentage }} of the transactions in {{ $labels.datname }} on \
+             {{ $labels.instance }} roll back: an application keeps failing half-way (constraint violations, \
+             serialization failures, cancelled ETL jobs).",
+        )
+        .fires(
+            fires("a quarter rolled back")
+                .at(Duration::minutes(25))
+                .series(rollback.clone(), "0+25x40")
+                .series(commit.clone(), "0+75x40")
+                .alert_value(ETL_DB, 0.25),
+        )
+        .stays_quiet(
+            quiet("1% rolled back").at(Duration::minutes(25)).series(rollback, "0+1x40").series(commit, "0+99x40"),
+        )
+}
+
+fn too_many_locks() -> Alert<Tested, Tested> {
+    let locks = |mode: &str| pg("pg_locks_count", &[("datname", "etl"), ("mode", mode)]);
+    let setting = |name: &str| pg(name, &[("server", "postgres:5432")]);
+    Alert::new("PostgresTooManyLocks", Severity::Warning)
+        .expr(
+            r#"
+            sum by (job, instance) (pg_locks_count{job="postgres-exporter"})
+            /
+            max by (job, instance) (
+              pg_settings_max_locks_per_transaction{job="postgres-exporter"}
+              * on (job, instance, server)
+              pg_settings_max_connections{job="postgres-exporter"}
+            )
+            > 0.20
+            "#,
+        )
+        .for_duration(Duration::minutes(5))
+        .team(Team::Database)
+        .summary("PostgreSQL holds more than 20% of its lock table.")
+        .description(
+            "{{ $labels.instance }} holds {{ $value | humanizePercentage }} of max_locks_per_transaction × \
+             max_connections locks; when the shared lock table is full, transactions fail with \
+             \"out of shared memory\".",
+        )
+        // 64 × 100 = 6400 lock slots.
+        .fires(
+            fires("2000 locks")
+                .at(Duration::minutes(10))
+                .series(locks("accessexclusivelock"), "1500x20")
+                .series(locks("rowexclusivelock"), "500x20")
+                .series(setting("pg_settings_max_locks_per_transaction"), "64x20")
+                .series(setting("pg_settings_max_connections"), "100x20")
+                .alert_value(LABELS, 2000.0 / 6400.0),
+        )
+        .stays_quiet(
+            quiet("50 locks")
+                .at(Duration::minutes(10))
+                .series(locks("accessexclusivelock"), "10x20")
+                .series(locks("rowexclusivelock"), "40x20")
+                .series(setting("pg_settings_max_locks_per_transaction"), "64x20")
+                .series(setting("pg_settings_max_connections"), "100x20"),
+        )
 }
 
 fn postgres_down() -> Alert<Tested, Tested> {

@@ -135,14 +135,17 @@ pub(super) fn dashboard() -> Dashboard {
             ),
             &format!("{{{{{SERVICE}}}}}"),
         )),
+        // cAdvisor's OOM counter (container_oom_events_total) reads /dev/kmsg,
+        // which a Swarm service cannot be given, so it never moves here; the
+        // cgroup's own memory.events `max` count is readable through /sys.
         Panel::time_series(
-            "OOM kills by service",
-            "Containers of each service killed for exceeding their memory limit, per $__rate_interval window. Any kill means the limit is too low or the service leaks.",
+            "Memory limit hits by service",
+            "Times the containers of each service reached their memory limit (cgroup v2 memory.events `max`), per $__rate_interval window. The kernel then reclaims cache, and OOM-kills when it cannot: see the node's OOM kills (HostOomKillDetected) and exit code 137 in `docker service ps`.",
             Unit::Short,
         )
         .min(0.0)
         .target(by_service(&format!(
-            "increase(container_oom_events_total{{{s}}}[$__rate_interval])"
+            "increase(container_memory_events_max_total{{{s}}}[$__rate_interval])"
         )))
         .size(8, 8),
         Panel::time_series(

@@ -17,7 +17,7 @@ use super::dashboard_for;
 use crate::Tested;
 use crate::builder::Alert;
 use crate::duration::Duration;
-use crate::model::{RuleFile, Severity, Team};
+use crate::model::{Group, RuleFile, Severity, Team};
 use crate::names::subject;
 use crate::testing::{fires, quiet, series};
 
@@ -31,6 +31,32 @@ pub fn rules() -> RuleFile {
         .group(loki::group())
         .group(promtail::group())
         .group(grafana::group())
+        .group(Group::new("monitoring.restarts").alert(crash_looping()))
+}
+
+/// The components Prometheus scrapes by service name (`static_configs`), so
+/// that a replacement task keeps the `instance` and its new start time lands
+/// in the same series. Targets found through `tasks.<service>` DNS get a new
+/// address per task: their restarts are SwarmServiceRestartLoop's (cAdvisor).
+const RESTARTING_JOBS: &str = "prometheus|alertmanager|loki|grafana";
+
+fn crash_looping() -> Alert<Tested, Tested> {
+    let start = series("process_start_time_seconds", &[("instance", "10.0.2.6:3100"), ("job", "loki")]);
+    Alert::new("MonitoringComponentRestarting", Severity::Warning)
+        .expr(&format!(r#"changes(process_start_time_seconds{{job=~"{RESTARTING_JOBS}"}}[15m]) > 2"#))
+        .team(Team::Observability)
+        .summary("A monitoring component restarted more than twice in 15 minutes.")
+        .description(
+            "{{ $labels.job }} at {{ $labels.instance }} restarted {{ $value }} times in 15 minutes: it crashes \
+             (out of memory, a bad configuration) and each restart loses what it held in memory.",
+        )
+        .fires(
+            fires("three restarts")
+                .at(Duration::minutes(14))
+                .series(start.clone(), "100x3 400x3 700x3 1000x5")
+                .alert_value(&[("instance", "10.0.2.6:3100"), ("job", "loki")], 3.0),
+        )
+        .stays_quiet(quiet("one restart").at(Duration::minutes(14)).series(start, "100x5 700x10"))
 }
 
 /// A counter of failures that should never move: fires when it grew within

@@ -49,6 +49,69 @@ pub fn group() -> Group {
         .alert(exporter_failures())
         .alert(queue_nearly_full())
         .alert(refusing_data())
+        .alert(refusing_logs())
+        .alert(log_export_failures())
+}
+
+fn refusing_logs() -> Alert<Tested, Tested> {
+    let refused =
+        internal("otelcol_receiver_refused_log_records_total", &[("receiver", "otlp"), ("transport", "http")]);
+    Alert::new("OtelCollectorRefusingLogs", Severity::Warning)
+        .expr(
+            r#"sum by (job, instance, receiver) (rate(otelcol_receiver_refused_log_records_total{job="otel-collector"}[5m])) > 0"#,
+        )
+        .for_duration(Duration::minutes(10))
+        .team(Team::Observability)
+        .summary("The OTel Collector refuses incoming log records.")
+        .description(
+            "Receiver {{ $labels.receiver }} of {{ $labels.instance }} refuses {{ $value | humanize }} \
+             log records per second, usually the memory_limiter pushing back; the services' OTLP logs are lost \
+             unless they retry.",
+        )
+        .fires(
+            fires("five records a second refused")
+                .at(Duration::minutes(20))
+                .series(refused.clone(), "0+300x30")
+                .alert_value(&[("instance", INSTANCE), ("job", job::OTEL_COLLECTOR), ("receiver", "otlp")], 5.0),
+        )
+        .stays_quiet(quiet("nothing refused").at(Duration::minutes(20)).series(refused, "0x30"))
+}
+
+fn log_export_failures() -> Alert<Tested, Tested> {
+    let loki = [("exporter", "otlp_http/loki")];
+    let sent = internal("otelcol_exporter_sent_log_records_total", &loki);
+    let failed = internal("otelcol_exporter_send_failed_log_records_total", &loki);
+    Alert::new("OtelCollectorLogExportFailures", Severity::Warning)
+        .expr(
+            r#"
+            sum by (job, instance, exporter) (rate(otelcol_exporter_send_failed_log_records_total{job="otel-collector"}[5m]))
+            /
+            (
+              sum by (job, instance, exporter) (rate(otelcol_exporter_sent_log_records_total{job="otel-collector"}[5m]))
+              +
+              sum by (job, instance, exporter) (rate(otelcol_exporter_send_failed_log_records_total{job="otel-collector"}[5m]))
+            )
+            > 0.05
+            "#,
+        )
+        .for_duration(Duration::minutes(10))
+        .team(Team::Observability)
+        .summary("The OTel Collector fails to export log records to Loki.")
+        .description(
+            "Exporter {{ $labels.exporter }} of {{ $labels.instance }} fails to send \
+             {{ $value | humanizePercentage }} of its log records; they are dropped after retries.",
+        )
+        .fires(
+            fires("20% of records failing")
+                .at(Duration::minutes(20))
+                .series(sent.clone(), "0+800x30")
+                .series(failed.clone(), "0+200x30")
+                .alert_value(
+                    &[("exporter", "otlp_http/loki"), ("instance", INSTANCE), ("job", job::OTEL_COLLECTOR)],
+                    0.2,
+                ),
+        )
+        .stays_quiet(quiet("all sent").at(Duration::minutes(20)).series(sent, "0+800x30").series(failed, "0x30"))
 }
 
 fn exporter_failures() -> Alert<Tested, Tested> {

@@ -82,6 +82,155 @@ pub fn group() -> Group {
             .build(),
         )
         .alert(remote_write_errors())
+        .alert(not_ingesting())
+        .alert(
+            FailureCounter {
+                name: "PrometheusServiceDiscoveryFailing",
+                severity: Severity::Warning,
+                expr: r#"sum by (job, instance) (increase(prometheus_sd_dns_lookup_failures_total{job="prometheus"}[10m])) > 0"#.into(),
+                pending: Some(Duration::minutes(20)),
+                summary: "Prometheus fails to look up its scrape targets in DNS.",
+                description: "{{ $labels.instance }} has failed DNS service discovery (tasks.<service> names) for 20 minutes; \
+                              targets it cannot resolve are kept at their last known addresses or dropped.",
+                series_name: "prometheus_sd_dns_lookup_failures_total",
+                series_labels: LABELS,
+                alert_labels: LABELS,
+            }
+            .build(),
+        )
+        .alert(
+            FailureCounter {
+                name: "PrometheusTargetSyncFailure",
+                severity: Severity::Critical,
+                expr: r#"sum by (job, instance, scrape_job) (increase(prometheus_target_sync_failed_total{job="prometheus"}[30m])) > 0"#.into(),
+                pending: Some(Duration::minutes(5)),
+                summary: "Prometheus cannot turn discovered targets into scrapes.",
+                description: "Scrape job {{ $labels.scrape_job }} on {{ $labels.instance }} failed to sync its targets \
+                              (an invalid relabelling result or scrape setting); those targets are not scraped.",
+                series_name: "prometheus_target_sync_failed_total",
+                series_labels: SYNC_LABELS,
+                alert_labels: SYNC_LABELS,
+            }
+            .build(),
+        )
+        .alert(
+            FailureCounter {
+                name: "PrometheusDuplicateTimestamps",
+                severity: Severity::Warning,
+                expr: r#"sum by (job, instance) (increase(prometheus_target_scrapes_sample_duplicate_timestamp_total{job="prometheus"}[5m])) > 0"#.into(),
+                pending: Some(Duration::minutes(10)),
+                summary: "Prometheus drops scraped samples with duplicate timestamps.",
+                description: "{{ $labels.instance }} drops samples because a target exposes the same series twice \
+                              with different values; those series have gaps.",
+                series_name: "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+                series_labels: LABELS,
+                alert_labels: LABELS,
+            }
+            .build(),
+        )
+        .alert(
+            FailureCounter {
+                name: "PrometheusOutOfOrderTimestamps",
+                severity: Severity::Warning,
+                expr: r#"sum by (job, instance) (increase(prometheus_target_scrapes_sample_out_of_order_total{job="prometheus"}[5m])) > 0"#.into(),
+                pending: Some(Duration::minutes(10)),
+                summary: "Prometheus drops scraped samples that arrive out of order.",
+                description: "{{ $labels.instance }} drops scraped samples older than the newest of their series \
+                              (a target with explicit timestamps, or a clock jump); those series have gaps.",
+                series_name: "prometheus_target_scrapes_sample_out_of_order_total",
+                series_labels: LABELS,
+                alert_labels: LABELS,
+            }
+            .build(),
+        )
+        .alert(notification_queue_full())
+        .alert(high_query_load())
+}
+
+const SYNC_LABELS: &[(&str, &str)] = &[("instance", INSTANCE), ("job", job::PROMETHEUS), ("scrape_job", "promtail")];
+
+fn not_ingesting() -> Alert<Tested, Tested> {
+    let appended = series(
+        "prometheus_tsdb_head_samples_appended_total",
+        &[("instance", INSTANCE), ("job", job::PROMETHEUS), ("type", "float")],
+    );
+    Alert::new("PrometheusNotIngestingSamples", Severity::Critical)
+        .expr(
+            r#"sum by (job, instance) (rate(prometheus_tsdb_head_samples_appended_total{job="prometheus"}[5m])) <= 0"#,
+        )
+        .for_duration(Duration::minutes(10))
+        .team(Team::Observability)
+        .summary("Prometheus stores no new samples.")
+        .description(
+            "{{ $labels.instance }} has appended no sample to its TSDB for 10 minutes: neither its scrapes nor \
+             the collector's remote writes arrive, and every alert on them is blind.",
+        )
+        .fires(
+            fires("appends stopped")
+                .at(Duration::minutes(30))
+                .series(appended.clone(), "0+1000x10 10000x30")
+                .alert(LABELS),
+        )
+        .stays_quiet(quiet("1000 samples a minute").at(Duration::minutes(30)).series(appended, "0+1000x40"))
+}
+
+fn notification_queue_full() -> Alert<Tested, Tested> {
+    let length = series("prometheus_notifications_queue_length", LABELS);
+    let capacity = series("prometheus_notifications_queue_capacity", LABELS);
+    Alert::new("PrometheusNotificationQueueRunningFull", Severity::Warning)
+        .expr(
+            r#"
+            predict_linear(prometheus_notifications_queue_length{job="prometheus"}[5m], 60 * 30)
+            >
+            min_over_time(prometheus_notifications_queue_capacity{job="prometheus"}[5m])
+            "#,
+        )
+        .for_duration(Duration::minutes(15))
+        .team(Team::Observability)
+        .summary("Prometheus' queue of alerts for Alertmanager will be full within 30 minutes.")
+        .description(
+            "The alert notification queue of {{ $labels.instance }} grows fast enough to be full within \
+             30 minutes; then alerts are dropped before they reach Alertmanager.",
+        )
+        .fires(
+            fires("queue grows by 500 a minute")
+                .at(Duration::minutes(25))
+                .series(length.clone(), "0+500x40")
+                .series(capacity.clone(), "10000x40")
+                .alert(LABELS),
+        )
+        .stays_quiet(
+            quiet("queue drains").at(Duration::minutes(25)).series(length, "3x40").series(capacity, "10000x40"),
+        )
+}
+
+fn high_query_load() -> Alert<Tested, Tested> {
+    let queries = series("prometheus_engine_queries", LABELS);
+    let max = series("prometheus_engine_queries_concurrent_max", LABELS);
+    Alert::new("PrometheusHighQueryLoad", Severity::Warning)
+        .expr(
+            r#"
+            avg_over_time(prometheus_engine_queries{job="prometheus"}[5m])
+            /
+            max_over_time(prometheus_engine_queries_concurrent_max{job="prometheus"}[5m])
+            > 0.8
+            "#,
+        )
+        .for_duration(Duration::minutes(15))
+        .team(Team::Observability)
+        .summary("Prometheus runs close to its limit of concurrent queries.")
+        .description(
+            "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of its concurrent query slots; \
+             dashboards and rule evaluations queue and time out.",
+        )
+        .fires(
+            fires("18 of 20 slots busy")
+                .at(Duration::minutes(25))
+                .series(queries.clone(), "18x40")
+                .series(max.clone(), "20x40")
+                .alert_value(LABELS, 0.9),
+        )
+        .stays_quiet(quiet("2 of 20 slots busy").at(Duration::minutes(25)).series(queries, "2x40").series(max, "20x40"))
 }
 
 fn config_reload_failed() -> Alert<Tested, Tested> {

@@ -31,6 +31,55 @@ pub fn group() -> Group {
         ))
         .alert(request_errors())
         .alert(dropping_entries())
+        .alert(request_latency())
+}
+
+fn request_latency() -> Alert<Tested, Tested> {
+    let bucket = |le: &str| {
+        series(
+            "promtail_request_duration_seconds_bucket",
+            &[
+                ("host", "loki:3100"),
+                ("instance", INSTANCE),
+                ("job", job::PROMTAIL),
+                ("le", le),
+                ("status_code", "204"),
+            ],
+        )
+    };
+    Alert::new("PromtailRequestLatencyHigh", Severity::Warning)
+        .expr(
+            r#"
+            histogram_quantile(0.99,
+              sum by (job, instance, host, le) (rate(promtail_request_duration_seconds_bucket{job="promtail"}[5m]))
+            ) > 1
+            "#,
+        )
+        .for_duration(Duration::minutes(15))
+        .team(Team::Observability)
+        .summary("Promtail takes more than a second for 1% of its pushes to Loki.")
+        .description(
+            "The 99th percentile of push latency from {{ $labels.instance }} to {{ $labels.host }} is \
+             {{ $value | humanizeDuration }}; Promtail falls behind reading logs and may drop batches.",
+        )
+        // 60 pushes a minute, all between 1 and 2.5 seconds.
+        .fires(
+            fires("pushes take 1 to 2.5 seconds")
+                .at(Duration::minutes(25))
+                .series(bucket("0.5"), "0x40")
+                .series(bucket("1"), "0x40")
+                .series(bucket("2.5"), "0+60x40")
+                .series(bucket("+Inf"), "0+60x40")
+                .alert_value(&[("host", "loki:3100"), ("instance", INSTANCE), ("job", job::PROMTAIL)], 2.485),
+        )
+        .stays_quiet(
+            quiet("pushes under 500ms")
+                .at(Duration::minutes(25))
+                .series(bucket("0.5"), "0+60x40")
+                .series(bucket("1"), "0+60x40")
+                .series(bucket("2.5"), "0+60x40")
+                .series(bucket("+Inf"), "0+60x40"),
+        )
 }
 
 fn request_errors() -> Alert<Tested, Tested> {

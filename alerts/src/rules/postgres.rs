@@ -50,8 +50,42 @@ pub fn rules() -> RuleFile {
             .alert(long_transaction())
             .alert(cache_hit_ratio_low())
             .alert(rollbacks_high())
-            .alert(too_many_locks()),
+            .alert(too_many_locks())
+            .alert(checkpoints_requested()),
     )
+}
+
+fn checkpoints_requested() -> Alert<Tested, Tested> {
+    let (req, timed) =
+        (pg("pg_stat_bgwriter_checkpoints_req_total", &[]), pg("pg_stat_bgwriter_checkpoints_timed_total", &[]));
+    Alert::new("PostgresTooManyCheckpointsRequested", Severity::Warning)
+        .expr(
+            r#"
+            sum by (job, instance) (rate(pg_stat_bgwriter_checkpoints_req_total{job="postgres-exporter"}[30m]))
+            /
+            (
+              sum by (job, instance) (rate(pg_stat_bgwriter_checkpoints_req_total{job="postgres-exporter"}[30m]))
+              +
+              sum by (job, instance) (rate(pg_stat_bgwriter_checkpoints_timed_total{job="postgres-exporter"}[30m]))
+            )
+            > 0.5
+            "#,
+        )
+        .for_duration(Duration::minutes(15))
+        .team(Team::Database)
+        .summary("Most PostgreSQL checkpoints are forced by WAL volume, not by the timer.")
+        .description(
+            "{{ $value | humanizePercentage }} of the checkpoints on {{ $labels.instance }} were requested \
+             (max_wal_size reached) rather than timed: write bursts cause I/O spikes and extra full-page writes.",
+        )
+        .fires(
+            fires("three requested per timed one")
+                .at(Duration::minutes(50))
+                .series(req.clone(), "0+3x60")
+                .series(timed.clone(), "0+1x60")
+                .alert_value(LABELS, 0.75),
+        )
+        .stays_quiet(quiet("all timed").at(Duration::minutes(50)).series(req, "0x60").series(timed, "0+1x60"))
 }
 
 const ETL_DB: &[(&str, &str)] = &[("datname", "etl"), ("instance", INSTANCE), ("job", job::POSTGRES_EXPORTER)];

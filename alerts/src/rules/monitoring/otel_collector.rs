@@ -51,6 +51,38 @@ pub fn group() -> Group {
         .alert(refusing_data())
         .alert(refusing_logs())
         .alert(log_export_failures())
+        .alert(high_memory())
+}
+
+fn high_memory() -> Alert<Tested, Tested> {
+    let heap = internal("otelcol_process_runtime_heap_alloc_bytes", &[]);
+    let sys = internal("otelcol_process_runtime_total_sys_memory_bytes", &[]);
+    Alert::new("OtelCollectorHighMemoryUsage", Severity::Warning)
+        .expr(
+            r#"
+            max by (job, instance) (otelcol_process_runtime_heap_alloc_bytes{job="otel-collector"})
+            /
+            max by (job, instance) (otelcol_process_runtime_total_sys_memory_bytes{job="otel-collector"})
+            > 0.9
+            "#,
+        )
+        .for_duration(Duration::minutes(15))
+        .team(Team::Observability)
+        .summary("The OTel Collector's live heap fills the memory it holds from the system.")
+        .description(
+            "The heap of {{ $labels.instance }} is {{ $value | humanizePercentage }} of the memory its runtime \
+             holds: the garbage collector cannot free memory, and the memory_limiter starts refusing data.",
+        )
+        .fires(
+            fires("95% of held memory live")
+                .at(Duration::minutes(20))
+                .series(heap.clone(), "190000000x30")
+                .series(sys.clone(), "200000000x30")
+                .alert_value(&[("instance", INSTANCE), ("job", job::OTEL_COLLECTOR)], 0.95),
+        )
+        .stays_quiet(
+            quiet("half live").at(Duration::minutes(20)).series(heap, "100000000x30").series(sys, "200000000x30"),
+        )
 }
 
 fn refusing_logs() -> Alert<Tested, Tested> {

@@ -51,8 +51,53 @@ pub fn rules() -> RuleFile {
             .alert(cache_hit_ratio_low())
             .alert(rollbacks_high())
             .alert(too_many_locks())
-            .alert(checkpoints_requested()),
+            .alert(checkpoints_requested())
+            .alert(replication_slot_inactive()),
     )
+}
+
+/// An inactive slot on a primary keeps every WAL segment from its restart
+/// point: nothing consumes it, and the data volume fills.
+fn replication_slot_inactive() -> Alert<Tested, Tested> {
+    let slot = [("database", "etl"), ("slot_name", "etl_cdc")];
+    let active = pg("pg_replication_slots_active", &slot);
+    let retained = pg("pg_replication_slots_pg_wal_lsn_diff", &slot);
+    let replica = pg("pg_replication_is_replica", &[]);
+    let mut labels = slot.to_vec();
+    labels.extend_from_slice(LABELS);
+    labels.sort();
+    Alert::new("PostgresReplicationSlotInactive", Severity::Warning)
+        .expr(
+            r#"
+            pg_replication_slots_pg_wal_lsn_diff{job="postgres-exporter"}
+            and on (job, instance, slot_name, database)
+            pg_replication_slots_active{job="postgres-exporter"} == 0
+            and on (job, instance)
+            pg_replication_is_replica{job="postgres-exporter"} == 0
+            "#,
+        )
+        .for_duration(Duration::minutes(30))
+        .team(Team::Database)
+        .summary("A PostgreSQL replication slot has no consumer.")
+        .description(
+            "Slot {{ $labels.slot_name }} (database {{ $labels.database }}) on {{ $labels.instance }} is inactive \
+             and holds {{ $value | humanize1024 }}B of WAL, which grows until the volume is full.",
+        )
+        .fires(
+            fires("abandoned slot")
+                .at(Duration::minutes(40))
+                .series(active.clone(), "0x50")
+                .series(retained.clone(), "1073741824x50")
+                .series(replica.clone(), "0x50")
+                .alert_value(&labels, 1_073_741_824.0),
+        )
+        .stays_quiet(
+            quiet("slot in use")
+                .at(Duration::minutes(40))
+                .series(active, "1x50")
+                .series(retained, "65536x50")
+                .series(replica, "0x50"),
+        )
 }
 
 fn checkpoints_requested() -> Alert<Tested, Tested> {

@@ -67,7 +67,7 @@ pub fn rules() -> RuleFile {
             .alert(cpu_near_limit())
             .alert(cpu_throttled())
             .alert(memory_near_limit())
-            .alert(unhealthy())
+            .alert(service_unhealthy())
             .alert(restart_loop()),
     )
 }
@@ -177,30 +177,39 @@ fn memory_near_limit() -> Alert<Tested, Tested> {
 
 /// cAdvisor reads Docker's health status: 1 healthy, 0 starting or
 /// unhealthy, -1 no health check (`getContainerHealthState`,
-/// lib/metrics/prometheus.go). The pending time outlasts every start period
-/// in stack.toml, so a container still starting does not fire.
-fn unhealthy() -> Alert<Tested, Tested> {
-    let health = container("container_health_state", &[]);
-    Alert::new("ContainerUnhealthy", Severity::Warning)
-        .expr(&format!("max by ({BY}) (container_health_state{{{SEL}}}) == 0"))
+/// lib/metrics/prometheus.go). Swarm kills an unhealthy container as soon as
+/// its retries are used up and starts another, so no single container stays
+/// unhealthy for long: the alert judges the service, and fires when none of
+/// its containers has been healthy at any moment for 5 minutes (a start that
+/// ends healthy, or one bad replica next to good ones, stays quiet; the
+/// latter cycles and is SwarmServiceRestartLoop's).
+fn service_unhealthy() -> Alert<Tested, Tested> {
+    let health = |task: &str| container("container_health_state", &[]).replace(TASK, task);
+    let mut cycling = fires("each replacement fails its checks").at(Duration::minutes(14));
+    for (k, (start, len)) in [(0, 3), (3, 3), (6, 3), (9, 8)].into_iter().enumerate() {
+        cycling = cycling.series(health(&format!("{SERVICE}.1.c{k}")), lifetime(start, len, 0));
+    }
+    Alert::new("SwarmServiceUnhealthy", Severity::Warning)
+        .expr(&format!(r#"max by (job, {SERVICE_LABEL}) (max_over_time(container_health_state{{{SEL}}}[2m])) == 0"#))
         .for_duration(Duration::minutes(5))
         .team(Team::Platform)
-        .summary("A container has failed its health check for 5 minutes.")
+        .summary("No container of a Swarm service has passed its health check for 5 minutes.")
         .description(
-            "{{ $labels.name }} (service {{ $labels.container_label_com_docker_swarm_service_name }}) on \
-             {{ $labels.instance }} is not healthy; Swarm replaces it once its retries are used up.",
+            "Service {{ $labels.container_label_com_docker_swarm_service_name }} has had no healthy container \
+             for 5 minutes: its health check keeps failing, and Swarm keeps replacing the tasks.",
         )
-        .fires(
-            fires("unhealthy for 10 minutes")
-                .at(Duration::minutes(12))
-                .series(health.clone(), "1x2 0x15")
-                .alert(TASK_LABELS),
+        .fires(cycling.alert(&[(SERVICE_LABEL, SERVICE), ("job", job::CADVISOR)]))
+        .stays_quiet(
+            quiet("a replica starting next to a healthy one, and a service without health check")
+                .at(Duration::minutes(14))
+                .series(health("etl_backend.1.h1"), "1x20")
+                .series(health("etl_backend.2.s2"), "_x5 0x2 1x10")
+                .series(container("container_health_state", &[]).replace(SERVICE, "etl_spark-worker"), "-1x20"),
         )
         .stays_quiet(
-            quiet("starting for two minutes, then healthy, or no health check")
-                .at(Duration::minutes(12))
-                .series(health, "0x2 1x15")
-                .series(container("container_health_state", &[]).replace(TASK, "etl_backend.2.a9b8c7"), "-1x17"),
+            quiet("a lone replica starting for 4 minutes, then healthy")
+                .at(Duration::minutes(8))
+                .series(health("etl_backend.1.s1"), "_x3 0x3 1x10"),
         )
 }
 

@@ -66,11 +66,21 @@ pub fn check(source: &Source, cache: &Cache) -> Vec<Finding> {
         .file(repo, config)
         .text("mapped", &format!("{} -> {}", rules_mount.0, rules_mount.1))
         .files(repo, &rules);
-    findings.extend(cache.findings(CHECK, config_key, || check_config(repo, &promtool, config, &[rules_mount])));
-    findings.extend(check_rules(repo, &promtool, &rules, true, cache, &tool));
-    findings.extend(test_rules(repo, &promtool, &yaml_files(repo, RULE_TESTS_DIR), cache, &tool));
-    let otel_key = tool.text("run", "check otel scrape config").file(repo, otel_config);
-    findings.extend(cache.findings(CHECK, otel_key, || check_otel_scrape_config(repo, &promtool, otel_config)));
+    let otel_key = tool.clone().text("run", "check otel scrape config").file(repo, otel_config);
+    let tests = yaml_files(repo, RULE_TESTS_DIR);
+    // The unit tests take longest; the quick checks run beside them.
+    let (quick, tested) = std::thread::scope(|scope| {
+        let tested = scope.spawn(|| test_rules(repo, &promtool, &tests, cache, &tool));
+        let mut quick = cache.findings(CHECK, config_key, || check_config(repo, &promtool, config, &[rules_mount]));
+        quick.extend(check_rules(repo, &promtool, &rules, true, cache, &tool));
+        quick.extend(cache.findings(CHECK, otel_key, || check_otel_scrape_config(repo, &promtool, otel_config)));
+        (quick, tested.join())
+    });
+    findings.extend(quick);
+    match tested {
+        Ok(found) => findings.extend(found),
+        Err(_) => findings.push(Finding::new(CHECK, RULE_TESTS_DIR, "", "the unit-test run panicked")),
+    }
     findings.sort();
     findings
 }

@@ -35,7 +35,8 @@ started=$(now)
 #   nix-bin:        nix-instantiate / nix eval for the pure parts of the flake
 #   docker-registry: local registry on 127.0.0.1:5000 (scripts/start-registry.sh)
 #   nginx, postgresql: real targets for nginx-exporter and postgres-exporter
-BOOKWORM_PACKAGES=(busybox-static nix-bin docker-registry nginx postgresql jq curl ca-certificates shellcheck)
+#   chromium:       headless screenshots of the dashboard previews (dashboards/tests/previews.rs)
+BOOKWORM_PACKAGES=(busybox-static nix-bin docker-registry nginx postgresql jq curl ca-certificates shellcheck chromium)
 
 # binary name | forky package | path inside the deb | expected major.minor | strict
 # strict=yes: a different major.minor is called out loudly (still a warning).

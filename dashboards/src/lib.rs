@@ -2,7 +2,8 @@
 //!
 //! - Builders: [`Dashboard::builder`], [`Panel`], [`Target`], [`Variable`],
 //!   [`DashboardLink`], [`Thresholds`], [`Unit`], laid out by [`GridLayout`].
-//! - The dashboards themselves: [`all`], rendered by [`generated_files`].
+//! - The dashboards themselves: [`all`], rendered by [`generated_files`]
+//!   (JSON, and an SVG picture of the layout by [`preview_svg`]).
 //! - Checks on the typed model: [`lint::lint`].
 //!
 //! Output is deterministic: the same source gives the same bytes.
@@ -20,6 +21,7 @@ mod layout;
 mod link;
 mod panel;
 mod panel_kind;
+mod preview;
 mod query;
 mod row;
 mod schema_version;
@@ -45,6 +47,7 @@ pub use layout::GridLayout;
 pub use link::DashboardLink;
 pub use panel::Panel;
 pub use panel_kind::{PanelKind, Reduce};
+pub use preview::preview_svg;
 pub use query::Query;
 pub use row::Row;
 pub use schema_version::SCHEMA_VERSION;

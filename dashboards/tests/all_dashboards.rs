@@ -50,9 +50,17 @@ fn generated_files_are_deterministic() {
     let second = generated_files();
     assert_eq!(first, second);
     let paths: Vec<&str> = first.iter().map(|f| f.path.as_str()).collect();
-    let expected: Vec<String> = all().iter().map(|d| format!("dashboards/generated/{}.json", d.uid())).collect();
+    let expected: Vec<String> = all()
+        .iter()
+        .flat_map(|d| {
+            [format!("dashboards/generated/{}.json", d.uid()), format!("dashboards/generated/{}.svg", d.uid())]
+        })
+        .collect();
     assert_eq!(paths, expected);
-    for file in &first {
+    for file in first.iter().filter(|f| f.path.ends_with(".svg")) {
+        assert!(file.contents.starts_with("<svg ") && file.contents.ends_with("</svg>\n"), "{}", file.path);
+    }
+    for file in first.iter().filter(|f| f.path.ends_with(".json")) {
         assert!(file.contents.ends_with("}\n"), "{}", file.path);
         assert!(!file.contents.contains('\r'), "{}", file.path);
         let parsed: serde_json::Value = serde_json::from_str(&file.contents).unwrap_or_default();

@@ -66,6 +66,10 @@ pub struct CheckArgs {
     /// Skip the checks that need external validators (promtool, amtool).
     #[arg(long)]
     pub offline: bool,
+    /// Run promtool and amtool even where `target/check-cache/` holds their
+    /// verdict on the same inputs and tool version (and store nothing).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Args)]
@@ -175,7 +179,8 @@ pub struct BenchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Time a warm `cargo xtask check` and the share spent in promtool/amtool.
+    /// Time `cargo xtask check` cold (empty cache), warm with nothing changed,
+    /// and after one rule file changed, as ratios to the cold run.
     Check,
     /// Deploy one stack with `docker stack deploy --detach=false` and with
     /// `cargo xtask deploy` and report times and ratios.

@@ -107,6 +107,43 @@ fn a_malformed_stack_file_names_file_and_line() {
 }
 
 #[test]
+fn a_stale_or_missing_preview_is_named_and_gen_restores_it() {
+    let copy = copy_of_repo();
+    let stale = "dashboards/generated/etl-hosts.svg";
+    let missing = "dashboards/generated/etl-logs.svg";
+    let path = copy.path().join(stale);
+    let edited = std::fs::read_to_string(&path).unwrap().replacen("<title>", "<title>edited ", 1);
+    std::fs::write(&path, edited).unwrap();
+    std::fs::remove_file(copy.path().join(missing)).unwrap();
+
+    let out = xtask(copy.path(), &["gen", "--check"]);
+    assert!(!out.status.success());
+    let report = text(&out);
+    assert!(report.contains(&format!("{stale}: stale")), "{report}");
+    assert!(report.contains(&format!("{missing}: missing")), "{report}");
+    let out = xtask(copy.path(), &["check", "--offline"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains(stale) && text(&out).contains(missing), "{}", text(&out));
+
+    assert!(xtask(copy.path(), &["gen"]).status.success());
+    let out = xtask(copy.path(), &["gen", "--check"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read(copy.path().join(stale)).unwrap(), std::fs::read(repo().join(stale)).unwrap());
+}
+
+#[test]
+fn check_caches_tool_verdicts_under_target_unless_no_cache() {
+    let copy = copy_of_repo();
+    let cache = copy.path().join("target/check-cache");
+    let out = xtask(copy.path(), &["check", "--no-cache"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!cache.exists(), "--no-cache wrote {}", cache.display());
+    let out = xtask(copy.path(), &["check"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0) > 0, "no entries in {}", cache.display());
+}
+
+#[test]
 fn the_repository_passes_check() {
     let out = xtask(&repo(), &["check"]);
     assert!(out.status.success(), "{}", text(&out));

@@ -20,6 +20,12 @@
 //! The binary is found with [`crate::tools::find`] (`$AMTOOL`,
 //! `.tools/bin/amtool`, `PATH`); its major.minor must equal the pinned
 //! Alertmanager image's.
+//!
+//! Every amtool run is looked up in the [`Cache`] first, keyed by amtool's
+//! version and what that run reads: the config check by alertmanager.yml
+//! and the template directory, the template renders by the templates, and
+//! each routing case by alertmanager.yml and the case itself (a changed
+//! rule file changes only its own alerts' cases).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -29,8 +35,9 @@ use serde::Deserialize;
 
 use alerts::AlertLabels;
 
+use super::cache::{Cache, Key, Verdict};
 use super::config_keys::{ALERTMANAGER, ALERTMANAGER_TEMPLATES};
-use super::promtool::{TempDir, check_version, run};
+use super::promtool::{TempDir, compare_version, run, version_text};
 use super::{Finding, config_file};
 use crate::source::{DEFINITION_FILE, Source};
 
@@ -114,7 +121,7 @@ pub struct AlertCase {
 /// `pinned_tag` (the Alertmanager image tag, e.g. `v0.33.1`), the config,
 /// the templates, every routing and inhibition case of
 /// `routing-tests.toml`, and that every receiver is exercised by a case.
-pub fn check(source: &Source, alerts: &[AlertLabels]) -> Vec<Finding> {
+pub fn check(source: &Source, alerts: &[AlertLabels], cache: &Cache) -> Vec<Finding> {
     let files = match AlertmanagerFiles::of(source) {
         Ok(files) => files,
         Err(finding) => return vec![finding],
@@ -129,19 +136,36 @@ pub fn check(source: &Source, alerts: &[AlertLabels]) -> Vec<Finding> {
     };
     let mut findings = Vec::new();
     let pinned_tag = source.definition.images.get("alertmanager").map(|i| i.tag.as_str()).unwrap_or_default();
-    findings.extend(check_version(&amtool, "amtool", pinned_tag));
-    findings.extend(check_config(files, &amtool));
-    findings.extend(render_templates(files, &amtool));
+    let version = version_text(&amtool);
+    findings.extend(compare_version(&amtool, "amtool", pinned_tag, &version));
+    // Without a version there is no sound key: run everything, remember nothing.
+    let uncached = Cache::disabled();
+    let (cache, tool) = match &version {
+        Ok(text) => (cache, Key::new(CHECK, text)),
+        Err(_) => (&uncached, Key::new(CHECK, "")),
+    };
+    let repo = files.repo;
+    let templates_dir =
+        Path::new(files.templates).parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    let config_key = tool
+        .clone()
+        .text("run", "check-config")
+        .file(repo, files.config)
+        .text("mapped", &format!("{} -> {templates_dir}", files.container_templates_dir))
+        .files(repo, &dir_files(repo, &templates_dir));
+    findings.extend(cache.findings(CHECK, config_key, || check_config(files, &amtool)));
+    let render_key = tool.clone().text("run", "template render").file(repo, files.templates).text("data", SAMPLE_DATA);
+    findings.extend(cache.findings(CHECK, render_key, || render_templates(files, &amtool)));
     match load_routing_tests(files.repo, ROUTING_TESTS) {
         Ok(tests) => {
-            findings.extend(test_routes(files, &amtool, &tests.route));
+            findings.extend(test_routes(files, &amtool, &tests.route, cache, &tool));
             findings.extend(check_inhibitions(files, &tests.inhibition));
             findings.extend(check_coverage(files, &tests));
         }
         Err(finding) => findings.push(finding),
     }
     match generated_alert_cases(files, alerts) {
-        Ok(cases) => findings.extend(test_alert_routes(files, &amtool, &cases)),
+        Ok(cases) => findings.extend(test_alert_routes(files, &amtool, &cases, cache, &tool)),
         Err(errors) => findings.extend(errors),
     }
     findings.sort();
@@ -241,26 +265,35 @@ fn mapped_copy(files: AlertmanagerFiles, tmp: &TempDir) -> Result<std::path::Pat
     Ok(copy)
 }
 
+/// The files of a repository directory (relative paths, sorted; none when
+/// it does not exist): what a template glob there may load.
+fn dir_files(repo: &Path, dir: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(repo.join(dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .map(|name| format!("{dir}/{name}"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// `amtool check-config` (templates included).
-pub fn check_config(files: AlertmanagerFiles, amtool: &Path) -> Vec<Finding> {
+pub fn check_config(files: AlertmanagerFiles, amtool: &Path) -> Verdict {
     let config = files.config;
-    let tmp = match TempDir::new("amtool") {
-        Ok(tmp) => tmp,
-        Err(err) => return vec![Finding::new(CHECK, config, "", err)],
-    };
-    let copy = match mapped_copy(files, &tmp) {
-        Ok(copy) => copy,
-        Err(finding) => return vec![finding],
-    };
+    let tmp = TempDir::new("amtool").map_err(|err| vec![Finding::new(CHECK, config, "", err)])?;
+    let copy = mapped_copy(files, &tmp).map_err(|finding| vec![finding])?;
     match run(amtool, [OsString::from("check-config"), copy.clone().into()]) {
-        Err(err) => vec![Finding::new(CHECK, config, "", err)],
-        Ok(output) if output.success => Vec::new(),
+        Err(err) => Err(vec![Finding::new(CHECK, config, "", err)]),
+        Ok(output) if output.success => Ok(Vec::new()),
         Ok(output) => {
             let message = output
                 .text
                 .replace(&copy.display().to_string(), config)
                 .replace(&format!("{}/", files.repo.display()), "");
-            vec![Finding::new(CHECK, config, "", message.trim().to_owned())]
+            Ok(vec![Finding::new(CHECK, config, "", message.trim().to_owned())])
         }
     }
 }
@@ -301,25 +334,21 @@ const SAMPLE_DATA: &str = r#"{
 
 /// Renders every template `templates` defines with sample data; a template
 /// that fails to parse or execute is a finding naming it.
-pub fn render_templates(files: AlertmanagerFiles, amtool: &Path) -> Vec<Finding> {
+pub fn render_templates(files: AlertmanagerFiles, amtool: &Path) -> Verdict {
     let (repo, templates) = (files.repo, files.templates);
-    let text = match std::fs::read_to_string(repo.join(templates)) {
-        Ok(text) => text,
-        Err(err) => return vec![Finding::new(CHECK, templates, "", format!("cannot read: {err}"))],
-    };
-    let tmp = match TempDir::new("amtool-render") {
-        Ok(tmp) => tmp,
-        Err(err) => return vec![Finding::new(CHECK, templates, "", err)],
-    };
+    let text = std::fs::read_to_string(repo.join(templates))
+        .map_err(|err| vec![Finding::new(CHECK, templates, "", format!("cannot read: {err}"))])?;
+    let tmp = TempDir::new("amtool-render").map_err(|err| vec![Finding::new(CHECK, templates, "", err)])?;
     let data = tmp.path().join("data.json");
     if let Err(err) = std::fs::write(&data, SAMPLE_DATA) {
-        return vec![Finding::new(CHECK, templates, "", format!("cannot write {}: {err}", data.display()))];
+        return Err(vec![Finding::new(CHECK, templates, "", format!("cannot write {}: {err}", data.display()))]);
     }
     let mut glob = OsString::from("--template.glob=");
     glob.push(repo.join(templates));
     let mut data_arg = OsString::from("--template.data=");
     data_arg.push(&data);
     let mut findings = Vec::new();
+    let mut ran = true;
     for name in defined_templates(&text) {
         // A template is rendered with the notification data, or, when it
         // expects one alert (`.Labels`, `.Annotations`), once per alert.
@@ -333,7 +362,10 @@ pub fn render_templates(files: AlertmanagerFiles, amtool: &Path) -> Vec<Finding>
             );
         }
         match outcome {
-            Err(err) => findings.push(Finding::new(CHECK, templates, format!("template {name}"), err)),
+            Err(err) => {
+                ran = false;
+                findings.push(Finding::new(CHECK, templates, format!("template {name}"), err));
+            }
             Ok(output) if output.success && !output.stdout.contains("<no value>") => {}
             Ok(output) => findings.push(Finding::new(
                 CHECK,
@@ -346,7 +378,7 @@ pub fn render_templates(files: AlertmanagerFiles, amtool: &Path) -> Vec<Finding>
             )),
         }
     }
-    findings
+    if ran { Ok(findings) } else { Err(findings) }
 }
 
 fn render_one(amtool: &Path, glob: &OsString, data: &OsString, text: &str) -> Result<super::promtool::Output, String> {
@@ -362,51 +394,79 @@ fn label_arg(name: &str, value: &str) -> OsString {
 }
 
 /// `amtool config routes test --verify.receivers=...` for each case; a
-/// finding per case whose label set reaches other receivers.
-pub fn test_routes(files: AlertmanagerFiles, amtool: &Path, cases: &[RouteCase]) -> Vec<Finding> {
+/// finding per case whose label set reaches other receivers. Each case is
+/// cached by alertmanager.yml and the case: `config routes test` parses the
+/// config only, it does not load the templates (checked: a template that
+/// does not parse fails `check-config` but not `config routes test`).
+pub fn test_routes(
+    files: AlertmanagerFiles,
+    amtool: &Path,
+    cases: &[RouteCase],
+    cache: &Cache,
+    tool: &Key,
+) -> Vec<Finding> {
     let config = files.config;
-    let tmp = match TempDir::new("amtool-routes") {
-        Ok(tmp) => tmp,
-        Err(err) => return vec![Finding::new(CHECK, config, "", err)],
-    };
-    let copy = match mapped_copy(files, &tmp) {
-        Ok(copy) => copy,
-        Err(finding) => return vec![finding],
-    };
-    let mut config_arg = OsString::from("--config.file=");
-    config_arg.push(&copy);
+    let config_key = tool.clone().text("run", "config routes test").file(files.repo, config);
+    // The mapped copy is made when a case first needs amtool, so a run
+    // answered wholly from the cache writes no temporary files.
+    let copy: std::cell::OnceCell<Result<(TempDir, std::path::PathBuf), Finding>> = std::cell::OnceCell::new();
     let mut findings = Vec::new();
     for case in cases {
-        let mut args = vec![
-            OsString::from("config"),
-            "routes".into(),
-            "test".into(),
-            config_arg.clone(),
-            format!("--verify.receivers={}", case.receivers.join(",")).into(),
-        ];
-        args.extend(case.labels.iter().map(|(k, v)| label_arg(k, v)));
-        match run(amtool, args) {
-            Err(err) => findings.push(Finding::new(CHECK, config, format!("case \"{}\"", case.name), err)),
-            Ok(output) if output.success => {}
-            Ok(output) => {
-                let got = output.stdout.lines().next().unwrap_or("").trim().to_owned();
-                let labels: Vec<String> = case.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-                let detail = if got.is_empty() { output.text.trim().to_owned() } else { format!("got [{got}]") };
-                findings.push(Finding::new(
-                    CHECK,
-                    config,
-                    format!("case \"{}\"", case.name),
-                    format!("{{{}}} should reach [{}], {detail}", labels.join(", "), case.receivers.join(", ")),
-                ));
-            }
+        let mut key = config_key.clone().text("case", &case.name).text("receivers", &case.receivers.join(","));
+        for (name, value) in &case.labels {
+            key = key.text(name, value);
         }
+        findings.extend(cache.findings(CHECK, key, || {
+            let copy = copy.get_or_init(|| {
+                let tmp = TempDir::new("amtool-routes").map_err(|err| Finding::new(CHECK, config, "", err))?;
+                let path = mapped_copy(files, &tmp)?;
+                Ok((tmp, path))
+            });
+            let (_, copy) = copy.as_ref().map_err(|finding| vec![finding.clone()])?;
+            route_verdict(config, amtool, copy, case)
+        }));
     }
     findings
 }
 
+/// One routing case against the (mapped) config at `copy`.
+fn route_verdict(config: &str, amtool: &Path, copy: &Path, case: &RouteCase) -> Verdict {
+    let mut config_arg = OsString::from("--config.file=");
+    config_arg.push(copy);
+    let mut args = vec![
+        OsString::from("config"),
+        "routes".into(),
+        "test".into(),
+        config_arg,
+        format!("--verify.receivers={}", case.receivers.join(",")).into(),
+    ];
+    args.extend(case.labels.iter().map(|(k, v)| label_arg(k, v)));
+    match run(amtool, args) {
+        Err(err) => Err(vec![Finding::new(CHECK, config, format!("case \"{}\"", case.name), err)]),
+        Ok(output) if output.success => Ok(Vec::new()),
+        Ok(output) => {
+            let got = output.stdout.lines().next().unwrap_or("").trim().to_owned();
+            let labels: Vec<String> = case.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            let detail = if got.is_empty() { output.text.trim().to_owned() } else { format!("got [{got}]") };
+            Ok(vec![Finding::new(
+                CHECK,
+                config,
+                format!("case \"{}\"", case.name),
+                format!("{{{}}} should reach [{}], {detail}", labels.join(", "), case.receivers.join(", ")),
+            )])
+        }
+    }
+}
+
 /// Extra routing expectations, e.g. one per generated alert rule:
 /// `(alertname, labels, expected receiver)`.
-pub fn test_alert_routes(files: AlertmanagerFiles, amtool: &Path, alerts: &[AlertRoute]) -> Vec<Finding> {
+pub fn test_alert_routes(
+    files: AlertmanagerFiles,
+    amtool: &Path,
+    alerts: &[AlertRoute],
+    cache: &Cache,
+    tool: &Key,
+) -> Vec<Finding> {
     let cases: Vec<RouteCase> = alerts
         .iter()
         .map(|(alertname, labels, receiver)| {
@@ -415,7 +475,7 @@ pub fn test_alert_routes(files: AlertmanagerFiles, amtool: &Path, alerts: &[Aler
             RouteCase { name: format!("alert {alertname}"), labels, receivers: vec![receiver.clone()] }
         })
         .collect();
-    test_routes(files, amtool, &cases)
+    test_routes(files, amtool, &cases, cache, tool)
 }
 
 // ---------------------------------------------------------------- inhibition
@@ -629,6 +689,7 @@ mod tests {
     use std::sync::LazyLock;
 
     use super::*;
+    use crate::check::promtool::tests::check_version;
     use crate::check::promtool::tool_for_test;
 
     fn repo() -> std::path::PathBuf {
@@ -643,6 +704,11 @@ mod tests {
 
     fn pinned() -> String {
         SOURCE.definition.images["alertmanager"].tag.clone()
+    }
+
+    /// The key of runs that go past the cache (`Cache::disabled`).
+    fn uncached_key() -> Key {
+        Key::new(CHECK, "")
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -660,12 +726,12 @@ mod tests {
     #[test]
     fn amtool_accepts_alertmanager_yml_and_renders_the_templates() {
         let Some(amtool) = tool_for_test("amtool") else { return };
-        assert_eq!(check_config(files(), &amtool), vec![]);
+        assert_eq!(check_config(files(), &amtool), Ok(vec![]));
         assert_eq!(
             defined_templates(&std::fs::read_to_string(repo().join(files().templates)).expect("tmpl")),
             ["etl.title", "etl.alert", "etl.text"]
         );
-        assert_eq!(render_templates(files(), &amtool), vec![]);
+        assert_eq!(render_templates(files(), &amtool), Ok(vec![]));
     }
 
     #[test]
@@ -673,7 +739,7 @@ mod tests {
         let Some(amtool) = tool_for_test("amtool") else { return };
         let tests = load_routing_tests(&repo(), ROUTING_TESTS).expect("routing-tests.toml");
         assert!(tests.route.len() >= 10 && tests.inhibition.len() >= 5, "{tests:?}");
-        assert_eq!(test_routes(files(), &amtool, &tests.route), vec![]);
+        assert_eq!(test_routes(files(), &amtool, &tests.route, &Cache::disabled(), &uncached_key()), vec![]);
         assert_eq!(check_inhibitions(files(), &tests.inhibition), vec![]);
         assert_eq!(check_coverage(files(), &tests), vec![]);
     }
@@ -686,7 +752,7 @@ mod tests {
             labels: labels(&[("alertname", "PostgresDown"), ("severity", "critical"), ("team", "database")]),
             receivers: vec!["oncall-critical".into()],
         };
-        let findings = test_routes(files(), &amtool, &[case]);
+        let findings = test_routes(files(), &amtool, &[case], &Cache::disabled(), &uncached_key());
         assert_eq!(findings.len(), 1, "{findings:#?}");
         assert_eq!(findings[0].file, files().config);
         assert_eq!(findings[0].place, "case \"critical database alert wrongly expected at the shared on-call\"");
@@ -696,7 +762,7 @@ mod tests {
             ("NodeDown".to_owned(), labels(&[("severity", "critical")]), "oncall-critical".to_owned()),
             ("NodeDown".to_owned(), labels(&[("severity", "warning")]), "oncall-critical".to_owned()),
         ];
-        let findings = test_alert_routes(files(), &amtool, &extra);
+        let findings = test_alert_routes(files(), &amtool, &extra, &Cache::disabled(), &uncached_key());
         assert_eq!(findings.len(), 1, "{findings:#?}");
         assert_eq!(findings[0].place, "case \"alert NodeDown\"");
         assert!(findings[0].message.contains("got [oncall-warning]"), "{}", findings[0].message);
@@ -773,7 +839,7 @@ mod tests {
         let cases =
             generated_alert_cases(files(), &alerts::alert_label_sets(&crate::generate::alerts_context(&SOURCE)))
                 .expect("routable alerts");
-        assert_eq!(test_alert_routes(files(), &amtool, &cases), vec![]);
+        assert_eq!(test_alert_routes(files(), &amtool, &cases, &Cache::disabled(), &uncached_key()), vec![]);
     }
 
     #[test]
@@ -803,7 +869,14 @@ mod tests {
     fn the_whole_check_passes_on_the_repository() {
         let Some(_) = tool_for_test("amtool") else { return };
         let alerts = alerts::alert_label_sets(&crate::generate::alerts_context(&SOURCE));
-        let findings = check(&SOURCE, &alerts);
+        let tmp = TempDir::new("amtool-cache").expect("tmp");
+        let cold = Cache::in_directory(tmp.path().to_path_buf());
+        let findings = check(&SOURCE, &alerts, &cold);
         assert_eq!(findings, vec![], "{}", findings.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+        assert_eq!(cold.stats().hits, 0);
+        // Nothing changed: every verdict comes from the cache, none from amtool.
+        let warm = Cache::in_directory(tmp.path().to_path_buf());
+        assert_eq!(check(&SOURCE, &alerts, &warm), findings);
+        assert_eq!(warm.stats(), crate::check::cache::Stats { hits: cold.stats().misses, misses: 0 });
     }
 }

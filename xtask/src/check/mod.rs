@@ -3,6 +3,7 @@
 
 pub mod amtool;
 pub mod bundle_audit;
+pub mod cache;
 pub mod catalog;
 pub mod component_configs;
 pub mod config_keys;

@@ -6,12 +6,20 @@
 //! `.tools/bin/promtool` from `scripts/install-tools.sh`, then `PATH`), and
 //! its major.minor must equal the pinned Prometheus image's: a newer promtool
 //! accepts config keys and PromQL the deployed Prometheus would refuse.
+//!
+//! Every run is looked up in the [`Cache`] first, keyed by promtool's
+//! version and exactly the files that run reads: a rule file's check by that
+//! file, a unit test by its file and the rule files it loads, the config
+//! check by prometheus.yml and every rule file.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::Deserialize;
+
+use super::cache::{Cache, Key, Verdict};
 use super::config_keys::{OTEL_COLLECTOR, PROMETHEUS, RULES_SET};
 use super::{Finding, config_file};
 use crate::source::{DEFINITION_FILE, Source};
@@ -25,7 +33,7 @@ pub const RULE_TESTS_DIR: &str = "alerts/generated/tests";
 /// Prometheus image tag of stack.toml, prometheus.yml with the generated
 /// rules, each rule file (`--lint=all`), each unit-test file, and the
 /// collector's embedded scrape config. A missing promtool is one finding.
-pub fn check(source: &Source) -> Vec<Finding> {
+pub fn check(source: &Source, cache: &Cache) -> Vec<Finding> {
     let repo = source.root.as_path();
     let (config, rules_mount, otel_config) =
         match (config_file(source, CHECK, PROMETHEUS), rules_mount(source), config_file(source, CHECK, OTEL_COLLECTOR))
@@ -43,12 +51,36 @@ pub fn check(source: &Source) -> Vec<Finding> {
     };
     let mut findings = Vec::new();
     let pinned_tag = source.definition.images.get("prometheus").map(|i| i.tag.as_str()).unwrap_or_default();
-    findings.extend(check_version(&promtool, "promtool", pinned_tag));
-    findings.extend(check_config(repo, &promtool, config, &[rules_mount]));
+    let version = version_text(&promtool);
+    findings.extend(compare_version(&promtool, "promtool", pinned_tag, &version));
+    // Without a version there is no sound key: run everything, remember nothing.
+    let uncached = Cache::disabled();
+    let (cache, tool) = match &version {
+        Ok(text) => (cache, Key::new(CHECK, text)),
+        Err(_) => (&uncached, Key::new(CHECK, "")),
+    };
     let rules = yaml_files(repo, rules_mount.1);
-    findings.extend(check_rules(repo, &promtool, &rules, true));
-    findings.extend(test_rules(repo, &promtool, &yaml_files(repo, RULE_TESTS_DIR)));
-    findings.extend(check_otel_scrape_config(repo, &promtool, otel_config));
+    let config_key = tool
+        .clone()
+        .text("run", "check config")
+        .file(repo, config)
+        .text("mapped", &format!("{} -> {}", rules_mount.0, rules_mount.1))
+        .files(repo, &rules);
+    let otel_key = tool.clone().text("run", "check otel scrape config").file(repo, otel_config);
+    let tests = yaml_files(repo, RULE_TESTS_DIR);
+    // The unit tests take longest; the quick checks run beside them.
+    let (quick, tested) = std::thread::scope(|scope| {
+        let tested = scope.spawn(|| test_rules(repo, &promtool, &tests, cache, &tool));
+        let mut quick = cache.findings(CHECK, config_key, || check_config(repo, &promtool, config, &[rules_mount]));
+        quick.extend(check_rules(repo, &promtool, &rules, true, cache, &tool));
+        quick.extend(cache.findings(CHECK, otel_key, || check_otel_scrape_config(repo, &promtool, otel_config)));
+        (quick, tested.join())
+    });
+    findings.extend(quick);
+    match tested {
+        Ok(found) => findings.extend(found),
+        Err(_) => findings.push(Finding::new(CHECK, RULE_TESTS_DIR, "", "the unit-test run panicked")),
+    }
     findings.sort();
     findings
 }
@@ -92,15 +124,25 @@ pub fn yaml_files(repo: &Path, dir: &str) -> Vec<String> {
     files
 }
 
-/// Compares the tool's `--version` major.minor with the pinned image tag's.
-pub fn check_version(tool: &Path, name: &'static str, pinned_tag: &str) -> Option<Finding> {
+/// What the tool's `--version` prints: the version of the cache keys.
+pub fn version_text(tool: &Path) -> Result<String, String> {
+    run(tool, [OsString::from("--version")]).map(|output| output.text)
+}
+
+/// Compares the tool's `--version` output (`version`, or why it could not
+/// be run) major.minor with the pinned image tag's.
+pub fn compare_version(
+    tool: &Path,
+    name: &'static str,
+    pinned_tag: &str,
+    version: &Result<String, String>,
+) -> Option<Finding> {
     let pinned = major_minor(pinned_tag.trim_start_matches('v'));
-    let output = match run(tool, [OsString::from("--version")]) {
-        Ok(output) => output,
-        Err(err) => return Some(Finding::new(name, tool.display().to_string(), "", err)),
+    let text = match version {
+        Ok(text) => text,
+        Err(err) => return Some(Finding::new(name, tool.display().to_string(), "", err.clone())),
     };
-    let found = output
-        .text
+    let found = text
         .split_whitespace()
         .skip_while(|word| *word != "version")
         .nth(1)
@@ -137,46 +179,55 @@ fn major_minor(version: &str) -> Option<String> {
 /// mapped to repository directories (`mappings`: container dir -> repo dir),
 /// so the rule files it names are checked too. Line numbers stay those of
 /// the original file.
-pub fn check_config(repo: &Path, promtool: &Path, config: &str, mappings: &[(&str, &str)]) -> Vec<Finding> {
+pub fn check_config(repo: &Path, promtool: &Path, config: &str, mappings: &[(&str, &str)]) -> Verdict {
     let text = match std::fs::read_to_string(repo.join(config)) {
         Ok(text) => text,
-        Err(err) => return vec![Finding::new(CHECK, config, "", format!("cannot read: {err}"))],
+        Err(err) => return Err(vec![Finding::new(CHECK, config, "", format!("cannot read: {err}"))]),
     };
     let mut mapped = text;
     for (container, local) in mappings {
         let local = repo.join(local);
         mapped = mapped.replace(&format!("{}/", container.trim_end_matches('/')), &format!("{}/", local.display()));
     }
-    let tmp = match TempDir::new("promtool") {
-        Ok(tmp) => tmp,
-        Err(err) => return vec![Finding::new(CHECK, config, "", err)],
-    };
+    let tmp = TempDir::new("promtool").map_err(|err| vec![Finding::new(CHECK, config, "", err)])?;
     let copy = tmp.path().join(Path::new(config).file_name().unwrap_or_default());
     if let Err(err) = std::fs::write(&copy, mapped) {
-        return vec![Finding::new(CHECK, config, "", format!("cannot write {}: {err}", copy.display()))];
+        return Err(vec![Finding::new(CHECK, config, "", format!("cannot write {}: {err}", copy.display()))]);
     }
     let args = [OsString::from("check"), "config".into(), copy.clone().into()];
-    failures(promtool, args, config, &[(&copy, config), (&repo.join(""), "")])
+    verdict(promtool, args, config, &[(&copy, config), (&repo.join(""), "")])
 }
 
-/// `promtool check rules` per file (`--lint=all --lint-fatal` when `lint`).
-pub fn check_rules(repo: &Path, promtool: &Path, files: &[String], lint: bool) -> Vec<Finding> {
+/// `promtool check rules` per file (`--lint=all --lint-fatal` when `lint`),
+/// each file's run cached by that file alone.
+pub fn check_rules(
+    repo: &Path,
+    promtool: &Path,
+    files: &[String],
+    lint: bool,
+    cache: &Cache,
+    tool: &Key,
+) -> Vec<Finding> {
     files
         .iter()
         .flat_map(|file| {
-            let mut args = vec![OsString::from("check"), "rules".into()];
-            if lint {
-                args.extend(["--lint=all".into(), "--lint-fatal".into()]);
-            }
-            args.push(repo.join(file).into());
-            failures(promtool, args, file, &[(&repo.join(file), file), (&repo.join(""), "")])
+            let key = tool.clone().text("run", "check rules").text("lint", &lint.to_string()).file(repo, file);
+            cache.findings(CHECK, key, || {
+                let mut args = vec![OsString::from("check"), "rules".into()];
+                if lint {
+                    args.extend(["--lint=all".into(), "--lint-fatal".into()]);
+                }
+                args.push(repo.join(file).into());
+                verdict(promtool, args, file, &[(&repo.join(file), file), (&repo.join(""), "")])
+            })
         })
         .collect()
 }
 
 /// `promtool test rules` per unit-test file (run from the file's directory,
-/// as its `rule_files` are relative to it).
-pub fn test_rules(repo: &Path, promtool: &Path, files: &[String]) -> Vec<Finding> {
+/// as its `rule_files` are relative to it), each cached by the test file
+/// and the rule files it loads.
+pub fn test_rules(repo: &Path, promtool: &Path, files: &[String], cache: &Cache, tool: &Key) -> Vec<Finding> {
     // One promtool per file, all at once: the files are independent and the
     // evaluation is CPU-bound, so this is most of `check`'s wall time.
     std::thread::scope(|scope| {
@@ -184,8 +235,18 @@ pub fn test_rules(repo: &Path, promtool: &Path, files: &[String]) -> Vec<Finding
             .iter()
             .map(|file| {
                 scope.spawn(move || {
-                    let args = [OsString::from("test"), "rules".into(), repo.join(file).into()];
-                    failures(promtool, args, file, &[(&repo.join(file), file), (&repo.join(""), "")])
+                    let run = || {
+                        let args = [OsString::from("test"), "rules".into(), repo.join(file).into()];
+                        verdict(promtool, args, file, &[(&repo.join(file), file), (&repo.join(""), "")])
+                    };
+                    match loaded_rules(repo, file) {
+                        Some(rules) => {
+                            let key = tool.clone().text("run", "test rules").file(repo, file).files(repo, &rules);
+                            cache.findings(CHECK, key, run)
+                        }
+                        // What it reads is unknown, so its verdict cannot be keyed.
+                        None => run().unwrap_or_else(|failure| failure),
+                    }
                 })
             })
             .collect();
@@ -193,39 +254,81 @@ pub fn test_rules(repo: &Path, promtool: &Path, files: &[String]) -> Vec<Finding
     })
 }
 
+/// The rule files a promtool unit-test file loads (its `rule_files`,
+/// relative to its directory), repository-relative; a glob stands for every
+/// YAML file of its directory. `None` when the file cannot be read as a
+/// unit test, so what promtool would load is unknown.
+fn loaded_rules(repo: &Path, test_file: &str) -> Option<Vec<String>> {
+    #[derive(Deserialize)]
+    struct UnitTest {
+        #[serde(default)]
+        rule_files: Vec<String>,
+    }
+    let dir = Path::new(test_file).parent().unwrap_or(Path::new(""));
+    let text = std::fs::read_to_string(repo.join(test_file)).ok()?;
+    let named = serde_saphyr::from_str::<UnitTest>(&text).ok()?.rule_files;
+    let mut out = Vec::new();
+    for name in named {
+        let path = normalize(&dir.join(&name));
+        if name.contains(['*', '?', '[']) {
+            let glob_dir = Path::new(&path).parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+            out.extend(yaml_files(repo, &glob_dir));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+/// `a/b/../c` -> `a/c`, without touching the disk.
+fn normalize(path: &Path) -> String {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out.to_string_lossy().into_owned()
+}
+
 /// `promtool check config` over the Prometheus config embedded in the
 /// collector's `prometheus` receivers (with the collector's `$$` escapes
 /// undone), so the scrape jobs are checked by Prometheus' own parser.
-pub fn check_otel_scrape_config(repo: &Path, promtool: &Path, otel_config: &str) -> Vec<Finding> {
+pub fn check_otel_scrape_config(repo: &Path, promtool: &Path, otel_config: &str) -> Verdict {
     let text = match std::fs::read_to_string(repo.join(otel_config)) {
         Ok(text) => text,
-        Err(err) => return vec![Finding::new(CHECK, otel_config, "", format!("cannot read: {err}"))],
+        Err(err) => return Err(vec![Finding::new(CHECK, otel_config, "", format!("cannot read: {err}"))]),
     };
     let value: serde_json::Value = match serde_saphyr::from_str(&text) {
         Ok(value) => value,
-        Err(err) => return vec![Finding::new(CHECK, otel_config, "", format!("not YAML: {}", err.without_snippet()))],
+        Err(err) => {
+            return Ok(vec![Finding::new(CHECK, otel_config, "", format!("not YAML: {}", err.without_snippet()))]);
+        }
     };
     let receivers = value.get("receivers").and_then(serde_json::Value::as_object).cloned().unwrap_or_default();
-    let tmp = match TempDir::new("promtool-otel") {
-        Ok(tmp) => tmp,
-        Err(err) => return vec![Finding::new(CHECK, otel_config, "", err)],
-    };
+    let tmp = TempDir::new("promtool-otel").map_err(|err| vec![Finding::new(CHECK, otel_config, "", err)])?;
     let mut findings = Vec::new();
     for (id, receiver) in receivers.iter().filter(|(id, _)| id.split('/').next() == Some("prometheus")) {
         let Some(config) = receiver.get("config") else { continue };
         let unescaped = unescape_dollars(config.clone());
         let copy = tmp.path().join(format!("{}.json", id.replace('/', "_")));
         if let Err(err) = std::fs::write(&copy, unescaped.to_string()) {
-            findings.push(Finding::new(CHECK, otel_config, "", format!("cannot write {}: {err}", copy.display())));
-            continue;
+            return Err(vec![Finding::new(CHECK, otel_config, "", format!("cannot write {}: {err}", copy.display()))]);
         }
         let args = [OsString::from("check"), "config".into(), copy.clone().into()];
-        for mut finding in failures(promtool, args, otel_config, &[(&copy, otel_config)]) {
+        for mut finding in verdict(promtool, args, otel_config, &[(&copy, otel_config)])? {
             finding.place = format!("receivers.{id}.config");
             findings.push(finding);
         }
     }
-    findings
+    Ok(findings)
 }
 
 /// The collector turns `$$` into `$`; do the same before handing the
@@ -242,17 +345,13 @@ fn unescape_dollars(value: serde_json::Value) -> serde_json::Value {
 }
 
 /// Runs a check and returns one finding with the tool's output when it
-/// fails. `rewrites` turn temporary or absolute paths in the output back
-/// into repository-relative ones.
-fn failures<I: IntoIterator<Item = OsString>>(
-    tool: &Path,
-    args: I,
-    file: &str,
-    rewrites: &[(&Path, &str)],
-) -> Vec<Finding> {
+/// fails, or, when the tool could not be run, `Err` with why. `rewrites`
+/// turn temporary or absolute paths in the output back into
+/// repository-relative ones.
+fn verdict<I: IntoIterator<Item = OsString>>(tool: &Path, args: I, file: &str, rewrites: &[(&Path, &str)]) -> Verdict {
     match run(tool, args) {
-        Err(err) => vec![Finding::new(CHECK, file, "", err)],
-        Ok(output) if output.success => Vec::new(),
+        Err(err) => Err(vec![Finding::new(CHECK, file, "", err)]),
+        Ok(output) if output.success => Ok(Vec::new()),
         Ok(output) => {
             let mut message = output.text;
             for (from, to) in rewrites {
@@ -269,7 +368,7 @@ fn failures<I: IntoIterator<Item = OsString>>(
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            vec![Finding::new(CHECK, file, "", message)]
+            Ok(vec![Finding::new(CHECK, file, "", message)])
         }
     }
 }
@@ -338,7 +437,7 @@ pub(crate) fn tool_for_test(name: &str) -> Option<PathBuf> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn repo() -> PathBuf {
@@ -351,6 +450,11 @@ mod tests {
 
     fn pinned() -> String {
         source().definition.images["prometheus"].tag.clone()
+    }
+
+    /// [`compare_version`] with the tool's `--version` run now.
+    pub(crate) fn check_version(tool: &Path, name: &'static str, pinned_tag: &str) -> Option<Finding> {
+        compare_version(tool, name, pinned_tag, &version_text(tool))
     }
 
     #[test]
@@ -374,7 +478,8 @@ mod tests {
         let Some(promtool) = tool_for_test("promtool") else { return };
         let source = source();
         let config = config_file(&source, CHECK, PROMETHEUS).expect("prometheus.yml");
-        let findings = check_config(&repo(), &promtool, config, &[rules_mount(&source).expect("rules mount")]);
+        let findings = check_config(&repo(), &promtool, config, &[rules_mount(&source).expect("rules mount")])
+            .expect("promtool runs");
         assert_eq!(findings, vec![]);
     }
 
@@ -383,7 +488,7 @@ mod tests {
         let Some(promtool) = tool_for_test("promtool") else { return };
         let source = source();
         let otel_config = config_file(&source, CHECK, OTEL_COLLECTOR).expect("otelcol.yml");
-        assert_eq!(check_otel_scrape_config(&repo(), &promtool, otel_config), vec![]);
+        assert_eq!(check_otel_scrape_config(&repo(), &promtool, otel_config), Ok(vec![]));
     }
 
     #[test]
@@ -396,7 +501,7 @@ mod tests {
         std::fs::create_dir_all(copy.parent().expect("in a directory")).expect("mkdir");
         let good = std::fs::read_to_string(repo().join(config)).expect("prometheus.yml");
         std::fs::write(&copy, good.replace("scrape_interval: 15s", "scrape_intervall: 15s")).expect("write");
-        let findings = check_config(tmp.path(), &promtool, config, &[]);
+        let findings = check_config(tmp.path(), &promtool, config, &[]).expect("promtool runs");
         assert_eq!(findings.len(), 1, "{findings:#?}");
         assert_eq!(findings[0].file, config);
         assert!(findings[0].message.contains("scrape_intervall"), "{}", findings[0].message);
@@ -416,11 +521,12 @@ mod tests {
         .expect("write");
         std::fs::write(tmp.path().join("r/test.yml"), "rule_files: [ok.yml]\ntests:\n  - interval: 1m\n    input_series:\n      - series: up{job=\"x\"}\n        values: 0x10\n    alert_rule_test:\n      - eval_time: 5m\n        alertname: Down\n        exp_alerts: []\n").expect("write");
         let rules = vec!["r/ok.yml".to_owned(), "r/bad.yml".to_owned()];
-        let findings = check_rules(tmp.path(), &promtool, &rules, false);
+        let (cache, tool) = (Cache::disabled(), Key::new(CHECK, "test"));
+        let findings = check_rules(tmp.path(), &promtool, &rules, false, &cache, &tool);
         assert_eq!(findings.len(), 1, "{findings:#?}");
         assert_eq!(findings[0].file, "r/bad.yml");
         assert!(findings[0].message.contains("could not parse expression"), "{}", findings[0].message);
-        let findings = test_rules(tmp.path(), &promtool, &["r/test.yml".to_owned()]);
+        let findings = test_rules(tmp.path(), &promtool, &["r/test.yml".to_owned()], &cache, &tool);
         assert_eq!(findings.len(), 1, "{findings:#?}");
         assert_eq!(findings[0].file, "r/test.yml");
         assert!(findings[0].message.contains("alertname: Down"), "{}", findings[0].message);
@@ -429,7 +535,75 @@ mod tests {
     #[test]
     fn the_whole_check_passes_on_the_repository() {
         let Some(_) = tool_for_test("promtool") else { return };
-        let findings = check(&source());
+        let tmp = TempDir::new("promtool-cache").expect("tmp");
+        let cold = Cache::in_directory(tmp.path().to_path_buf());
+        let findings = check(&source(), &cold);
         assert_eq!(findings, vec![], "{}", findings.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+        assert_eq!(cold.stats().hits, 0);
+        // Nothing changed: every verdict comes from the cache, none from promtool.
+        let warm = Cache::in_directory(tmp.path().to_path_buf());
+        assert_eq!(check(&source(), &warm), findings);
+        assert_eq!(warm.stats(), crate::check::cache::Stats { hits: cold.stats().misses, misses: 0 });
+    }
+
+    #[test]
+    fn a_changed_rule_file_reruns_only_what_reads_it() {
+        let Some(promtool) = tool_for_test("promtool") else { return };
+        let tmp = TempDir::new("promtool-incremental").expect("tmp");
+        let repo = tmp.path();
+        std::fs::create_dir_all(repo.join("r")).expect("mkdir");
+        std::fs::create_dir_all(repo.join("t")).expect("mkdir");
+        let rule = |alert: &str| {
+            format!(
+                "groups:\n  - name: g\n    rules:\n      - alert: {alert}\n        expr: up == 0\n        for: 1m\n        labels:\n          severity: critical\n        annotations:\n          summary: Down.\n          description: Down.\n"
+            )
+        };
+        let test = |file: &str, alert: &str| {
+            format!(
+                "rule_files: [../r/{file}]\ntests:\n  - interval: 1m\n    input_series:\n      - series: up{{job=\"x\"}}\n        values: 0x10\n    alert_rule_test:\n      - eval_time: 5m\n        alertname: {alert}\n        exp_alerts:\n          - exp_labels: {{job: x, severity: critical}}\n            exp_annotations: {{summary: Down., description: Down.}}\n"
+            )
+        };
+        for (file, alert) in [("a.yml", "ADown"), ("b.yml", "BDown")] {
+            std::fs::write(repo.join("r").join(file), rule(alert)).expect("write");
+            std::fs::write(repo.join("t").join(file), test(file, alert)).expect("write");
+        }
+        let rules = yaml_files(repo, "r");
+        let tests = yaml_files(repo, "t");
+        let tool = Key::new(CHECK, &version_text(&promtool).expect("promtool --version"));
+        let run = || {
+            let cache = Cache::in_directory(repo.join("cache"));
+            let mut findings = check_rules(repo, &promtool, &rules, true, &cache, &tool);
+            findings.extend(test_rules(repo, &promtool, &tests, &cache, &tool));
+            (findings, cache.stats())
+        };
+        let (findings, stats) = run();
+        assert_eq!(findings, vec![]);
+        assert_eq!((stats.hits, stats.misses), (0, 4));
+        assert_eq!(run().1.misses, 0);
+        // Only b.yml's rule check and the unit test that loads it run again,
+        // and the test now fails: the verdict is promtool's, not the cache's.
+        std::fs::write(repo.join("r/b.yml"), rule("BDown").replace("for: 1m", "for: 10m")).expect("write");
+        let (findings, stats) = run();
+        assert_eq!((stats.hits, stats.misses), (2, 2));
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].file, "t/b.yml");
+    }
+
+    #[test]
+    fn a_unit_test_depends_on_the_rule_files_it_loads() {
+        assert_eq!(
+            loaded_rules(&repo(), "alerts/generated/tests/hosts.test.yml"),
+            Some(vec!["alerts/generated/rules/hosts.rules.yml".to_owned()])
+        );
+        let tmp = TempDir::new("promtool-loaded").expect("tmp");
+        std::fs::create_dir_all(tmp.path().join("t")).expect("mkdir");
+        std::fs::create_dir_all(tmp.path().join("r")).expect("mkdir");
+        for name in ["r/a.yml", "r/b.yml"] {
+            std::fs::write(tmp.path().join(name), "groups: []\n").expect("write");
+        }
+        std::fs::write(tmp.path().join("t/glob.yml"), "rule_files: [\"../r/*.yml\"]\ntests: []\n").expect("write");
+        assert_eq!(loaded_rules(tmp.path(), "t/glob.yml"), Some(vec!["r/a.yml".to_owned(), "r/b.yml".to_owned()]));
+        std::fs::write(tmp.path().join("t/broken.yml"), "rule_files: [").expect("write");
+        assert_eq!(loaded_rules(tmp.path(), "t/broken.yml"), None);
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::Finding;
+use super::cache::Cache;
 use crate::bundle;
 use crate::generate::{self, write};
 use crate::source::Source;
@@ -27,8 +28,9 @@ impl Timings {
     }
 }
 
-/// Runs every check and returns the findings, sorted by file.
-pub fn all(root: &Path, offline: bool, timings: &mut Timings) -> Result<Vec<Finding>> {
+/// Runs every check and returns the findings, sorted by file. promtool's
+/// and amtool's verdicts come from `cache` when their inputs are unchanged.
+pub fn all(root: &Path, offline: bool, cache: &Cache, timings: &mut Timings) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
     let source = match timings.time("source", || Source::load(root)) {
         Ok(s) => s,
@@ -49,8 +51,8 @@ pub fn all(root: &Path, offline: bool, timings: &mut Timings) -> Result<Vec<Find
         let alerts = alerts::alert_label_sets(&generate::alerts_context(&source));
         // The two tools are independent: run them side by side.
         let (promtool, amtool) = std::thread::scope(|scope| {
-            let promtool = scope.spawn(|| timed(|| super::promtool::check(&source)));
-            let amtool = scope.spawn(|| timed(|| super::amtool::check(&source, &alerts)));
+            let promtool = scope.spawn(|| timed(|| super::promtool::check(&source, cache)));
+            let amtool = scope.spawn(|| timed(|| super::amtool::check(&source, &alerts, cache)));
             (promtool.join(), amtool.join())
         });
         for (name, result) in [("promtool", promtool), ("amtool", amtool)] {
@@ -68,9 +70,11 @@ pub fn all(root: &Path, offline: bool, timings: &mut Timings) -> Result<Vec<Find
     Ok(findings)
 }
 
-pub fn run(root: &Path, offline: bool) -> Result<ExitCode> {
+/// `cargo xtask check [--offline] [--no-cache]`.
+pub fn run(root: &Path, offline: bool, no_cache: bool) -> Result<ExitCode> {
     let mut timings = Timings::default();
-    let findings = all(root, offline, &mut timings)?;
+    let cache = if no_cache { Cache::disabled() } else { Cache::at(root) };
+    let findings = all(root, offline, &cache, &mut timings)?;
     if findings.is_empty() {
         println!("check: no problems");
         return Ok(ExitCode::SUCCESS);

@@ -81,7 +81,8 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
     if args.target.bundle.is_none() && !args.skip_check {
         // `cargo xtask check` of the repository the bundle comes from
         // (includes: the bundle is what `gen` renders from the sources).
-        let findings = crate::check::run::all(root, false, &mut crate::check::run::Timings::default())?;
+        let cache = crate::check::cache::Cache::at(root);
+        let findings = crate::check::run::all(root, false, &cache, &mut crate::check::run::Timings::default())?;
         if !findings.is_empty() {
             for f in &findings {
                 eprintln!("{f}");

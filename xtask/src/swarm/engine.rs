@@ -56,6 +56,13 @@ impl Engine {
         Ok(Engine { docker, endpoint, api_version })
     }
 
+    /// Whether the engine keeps a health check's `StartInterval` (API 1.44,
+    /// Docker 25): older ones drop the field without an error.
+    pub fn keeps_start_interval(&self) -> bool {
+        let v = self.docker.client_version();
+        (v.major_version, v.minor_version) >= (1, 44)
+    }
+
     /// `unix:///var/run/docker.sock (API 1.41)`.
     pub fn describe(&self) -> String {
         format!("{} (API {})", self.endpoint.describe(), self.api_version)

@@ -180,4 +180,11 @@ pub enum BenchCommand {
     /// Deploy one stack with `docker stack deploy --detach=false` and with
     /// `cargo xtask deploy` and report times and ratios.
     Deploy,
+    /// The same side by side on multi-node beds (scripts/swarm-bed.sh, as
+    /// root): first deploy, no-op and a global-service change per size.
+    DeployNodes {
+        /// Node counts, one bed each.
+        #[arg(long, value_delimiter = ',', default_value = "1,3,5")]
+        nodes: Vec<u32>,
+    },
 }

@@ -39,7 +39,16 @@ impl Engine {
     /// Connects to `DOCKER_HOST` (or the local socket) and negotiates the
     /// API version. The error names the engine and what it said.
     pub async fn connect() -> Result<Engine> {
-        let endpoint = Endpoint::from_env()?;
+        Engine::connect_endpoint(Endpoint::from_env()?).await
+    }
+
+    /// Connects to `host` (`unix:///…`, `tcp://…`) whatever `DOCKER_HOST`
+    /// says (the multi-node benchmark talks to one bed node).
+    pub async fn connect_to(host: &str) -> Result<Engine> {
+        Engine::connect_endpoint(Endpoint::parse(host)?).await
+    }
+
+    async fn connect_endpoint(endpoint: Endpoint) -> Result<Engine> {
         let docker = match &endpoint {
             Endpoint::Unix(p) => {
                 Docker::connect_with_unix(&format!("unix://{}", p.display()), 120, bollard::API_DEFAULT_VERSION)

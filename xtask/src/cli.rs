@@ -143,7 +143,9 @@ pub struct RollbackArgs {
 /// rollout to an older revision.
 #[derive(Debug, Args)]
 pub struct RolloutArgs {
-    /// Seconds the whole rollout may take before it is rolled back.
+    /// Seconds the whole rollout may take before it is rolled back. One
+    /// shorter than the changed services' update policy needs is refused
+    /// before anything changes.
     #[arg(long, default_value_t = 300)]
     pub deadline: u64,
     /// Seconds every changed service must stay healthy before it counts.

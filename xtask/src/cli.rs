@@ -147,7 +147,9 @@ pub struct RollbackArgs {
 /// rollout to an older revision.
 #[derive(Debug, Args)]
 pub struct RolloutArgs {
-    /// Seconds the whole rollout may take before it is rolled back.
+    /// Seconds the whole rollout may take before it is rolled back. One
+    /// shorter than the changed services' update policy needs is refused
+    /// before anything changes.
     #[arg(long, default_value_t = 300)]
     pub deadline: u64,
     /// Seconds every changed service must stay healthy before it counts.
@@ -185,4 +187,11 @@ pub enum BenchCommand {
     /// Deploy one stack with `docker stack deploy --detach=false` and with
     /// `cargo xtask deploy` and report times and ratios.
     Deploy,
+    /// The same side by side on multi-node beds (scripts/swarm-bed.sh, as
+    /// root): first deploy, no-op and a global-service change per size.
+    DeployNodes {
+        /// Node counts, one bed each.
+        #[arg(long, value_delimiter = ',', default_value = "1,3,5")]
+        nodes: Vec<u32>,
+    },
 }

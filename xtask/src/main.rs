@@ -56,5 +56,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Rollback(args) => deploy::run_rollback(&root, args),
         cli::Command::Status(args) => deploy::status::run(&root, args),
         cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::Deploy }) => bench::deploy::run(&root),
+        cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::DeployNodes { nodes } }) => {
+            bench::nodes::run(&root, &nodes)
+        }
     }
 }

@@ -28,4 +28,14 @@ fn docker_stack_config_accepts_the_rendered_bundle() {
     let images = config.lines().filter(|l| l.trim_start().starts_with("image:")).count();
     assert_eq!(images, 10, "{config}");
     assert!(config.lines().filter(|l| l.trim_start().starts_with("image:")).all(|l| l.contains("@sha256:")));
+    // The rollout policy survives Docker's loader: the health checks'
+    // start_interval (compose 3.12) and all-at-once global updates.
+    let checks = config.lines().filter(|l| l.trim_start().starts_with("healthcheck:")).count();
+    let start_intervals = config.lines().filter(|l| l.trim() == "start_interval: 2s").count();
+    assert!(
+        checks > 0 && start_intervals == checks,
+        "{checks} health checks, {start_intervals} start_interval:\n{config}"
+    );
+    let all_at_once = config.lines().filter(|l| l.trim() == "parallelism: 0").count();
+    assert_eq!(all_at_once, 3 * 2, "update and rollback of the 3 global services:\n{config}");
 }

@@ -105,6 +105,21 @@ fn preflight_reports_every_problem_before_any_change() {
 }
 
 #[test]
+fn a_deadline_the_update_policy_cannot_meet_is_refused_up_front() {
+    // Four services to create, each probed after 1s, then the 5s soak:
+    // a 2s deadline could only end in a rollback.
+    let Some(stack) = TestStack::new("short_deadline") else { return };
+    stack.render();
+    let out = stack.xtask(&["deploy", "--skip-check", "--deadline", "2"]);
+    assert_eq!(code(&out), Some(1), "refused before any change:\n{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("service `prometheus`") && err.contains("--deadline 2s cannot cover it"), "{err}");
+    assert!(err.contains("deploy with --deadline 6 or more"), "the deadline that would do is named:\n{err}");
+    assert!(stack.running().is_empty(), "a refused deploy created services");
+    assert!(stack.config_names().is_empty(), "not even configs: {:?}", stack.config_names());
+}
+
+#[test]
 fn noop_redeploy_touches_nothing() {
     let Some(stack) = TestStack::new("noop") else { return };
     let v1 = first(&stack);

@@ -101,6 +101,40 @@ fn global_service_change_reaches_every_node() {
     }
     stack.assert_everywhere(&v2, &all(&bed), SETTLE, "after the global change");
     stack.assert_status(bed.node(3), 2, &all(&bed), "after the global change (status from node 3)");
+    assert_rolled_out_on_every_node_at_once(&stack, "node-exporter");
+}
+
+/// The rendered policy of a global service (update_config.parallelism 0)
+/// as Swarm applied it: every new task was created before any of them was
+/// running. One node at a time, each next task is created only once the
+/// previous one runs (an order of events, not a duration).
+fn assert_rolled_out_on_every_node_at_once(stack: &BedStack<'_>, service: &str) {
+    let node = stack.bed.node(1);
+    let full = format!("{}_{service}", stack.name);
+    let parallelism =
+        bed::docker_cli(node, &["service", "inspect", "--format", "{{.Spec.UpdateConfig.Parallelism}}", &full])
+            .unwrap();
+    assert_eq!(parallelism.trim(), "0", "{full}: update parallelism as rendered for a global service");
+    let ids = bed::docker_cli(node, &["service", "ps", "-q", "--filter", "desired-state=running", &full]).unwrap();
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    assert_eq!(ids.len(), stack.bed.nodes().len(), "{full}: one running task per node");
+    let mut args =
+        vec!["inspect", "--format", "{{.CreatedAt.UnixNano}} {{.Status.State}} {{.Status.Timestamp.UnixNano}}"];
+    args.extend(&ids);
+    let tasks = bed::docker_cli(node, &args).unwrap();
+    let mut created = Vec::new();
+    let mut running_since = Vec::new();
+    for line in tasks.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields.get(1), Some(&"running"), "{full}: task not running: {line}");
+        created.push(fields[0].parse::<i128>().unwrap());
+        running_since.push(fields[2].parse::<i128>().unwrap());
+    }
+    let (last_created, first_running) = (created.iter().max().unwrap(), running_since.iter().min().unwrap());
+    assert!(
+        last_created < first_running,
+        "{full}: a task was created after another one already ran, i.e. not all at once:\n{tasks}"
+    );
 }
 
 #[test]

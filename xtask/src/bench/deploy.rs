@@ -33,19 +33,22 @@ const WORKER_CONF: &str = include_str!("../../tests/fixtures/e2e/worker.conf.in"
 const IDLE: &str = r#"["-c", "trap 'exit 0' TERM INT; while :; do sleep 1; done"]"#;
 const CRASH: &str = r#"["-c", "echo 'fatal: bad config' >&2; exit 3"]"#;
 
-static XTASK: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+pub(super) static XTASK: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 fn xtask() -> PathBuf {
     XTASK.get().cloned().unwrap_or_else(|| PathBuf::from("xtask"))
 }
 
 /// One side of the comparison: a stack rendered in its own directory.
-struct Side {
+pub(super) struct Side {
     label: &'static str,
-    stack: String,
-    network: String,
+    pub(super) stack: String,
+    pub(super) network: String,
     dir: PathBuf,
     port: u16,
+    /// The engine the commands talk to (`DOCKER_HOST`), when not the
+    /// environment's: a node of a multi-node bed.
+    docker_host: Option<String>,
 }
 
 /// What a service runs, compared between the bundle and the Swarm.
@@ -63,8 +66,8 @@ pub fn run(root: &Path) -> Result<ExitCode> {
     let exe = std::env::temp_dir().join(format!("xtask-bench-{tag}"));
     std::fs::copy(std::env::current_exe()?, &exe).context("copying the xtask binary")?;
     XTASK.set(exe.clone()).ok();
-    let base = Side::new("baseline", format!("benchbase{tag}"), free_port(29_190)?, root, &images)?;
-    let ours = Side::new("ours", format!("benchours{tag}"), free_port(29_290)?, root, &images)?;
+    let base = Side::new("baseline", format!("benchbase{tag}"), free_port(29_190)?, &images, None)?;
+    let ours = Side::new("ours", format!("benchours{tag}"), free_port(29_290)?, &images, None)?;
     for side in [&base, &ours] {
         rt.block_on(create_network(&engine, &side.network))?;
     }
@@ -213,7 +216,8 @@ fn measure(rt: &tokio::runtime::Runtime, engine: &Engine, docker: &Path, base: &
     let ours_bumps = bumps(&before, &rt.block_on(versions(engine, &ours.stack))?);
 
     eprintln!("== failed deploy: prometheus and worker change (healthy), probe crashes");
-    let failing = Knobs { scrape_interval: "2s", worker_conf: "v2", probe_conf: "v2", probe_args: CRASH };
+    let failing =
+        Knobs { scrape_interval: "2s", worker_conf: "v2", probe_conf: "v2", probe_args: CRASH, ..Knobs::default() };
     let v2 = base.render(&failing)?;
     let ours_v2 = ours.render(&failing)?;
     let (base_failed, base_failed_exit) = base.run_baseline(docker)?;
@@ -243,21 +247,32 @@ fn measure(rt: &tokio::runtime::Runtime, engine: &Engine, docker: &Path, base: &
 }
 
 #[derive(Debug, Clone)]
-struct Knobs {
-    scrape_interval: &'static str,
-    worker_conf: &'static str,
-    probe_conf: &'static str,
-    probe_args: &'static str,
+pub(super) struct Knobs {
+    pub(super) scrape_interval: &'static str,
+    pub(super) worker_conf: &'static str,
+    pub(super) probe_conf: &'static str,
+    pub(super) probe_args: &'static str,
+    /// Appended to the global node-exporter's arguments (a global change).
+    pub(super) node_exporter_extra: &'static str,
 }
 
 impl Default for Knobs {
     fn default() -> Self {
-        Knobs { scrape_interval: "1s", worker_conf: "v1", probe_conf: "v1", probe_args: IDLE }
+        Knobs { scrape_interval: "1s", worker_conf: "v1", probe_conf: "v1", probe_args: IDLE, node_exporter_extra: "" }
     }
 }
 
 impl Side {
-    fn new(label: &'static str, stack: String, port: u16, root: &Path, images: &toml::Table) -> Result<Side> {
+    /// `on`: a bed's registry, which replaces the test images' (it serves
+    /// the same storage, so digests stay the same), and the bed node the
+    /// commands talk to (`DOCKER_HOST`).
+    pub(super) fn new(
+        label: &'static str,
+        stack: String,
+        port: u16,
+        images: &toml::Table,
+        on: Option<(&str, &str)>,
+    ) -> Result<Side> {
         let dir = std::env::temp_dir().join(format!("{stack}-bench"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("stack"))?;
@@ -271,6 +286,10 @@ impl Side {
                 .with_context(|| format!("test image `{name}` missing: run scripts/build-test-images.sh"))?;
             let reference = img.get("reference").and_then(|v| v.as_str()).context("reference")?;
             let (repo, tag) = reference.rsplit_once(':').context("reference without tag")?;
+            let repo = match (on, repo.split_once('/')) {
+                (Some((registry, _)), Some((_, path))) => format!("{registry}/{path}"),
+                _ => repo.to_owned(),
+            };
             let digest = img.get("digest").and_then(|v| v.as_str()).context("digest")?;
             let _ = write!(
                 lock,
@@ -278,13 +297,27 @@ impl Side {
             );
         }
         std::fs::write(dir.join("stack/images.lock"), lock)?;
-        let _ = root;
-        Ok(Side { label, network: format!("{stack}_net"), stack, dir, port })
+        let docker_host = on.map(|(_, host)| host.to_owned());
+        Ok(Side { label, network: format!("{stack}_net"), stack, dir, port, docker_host })
+    }
+
+    /// A command aimed at this side's engine.
+    fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        if let Some(host) = &self.docker_host {
+            c.env("DOCKER_HOST", host);
+        }
+        c
+    }
+
+    /// Removes the rendered directory.
+    pub(super) fn remove_dir(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 
     /// Writes the stack and renders it with the real `gen`; what each
     /// service should run.
-    fn render(&self, k: &Knobs) -> Result<BTreeMap<String, Fingerprint>> {
+    pub(super) fn render(&self, k: &Knobs) -> Result<BTreeMap<String, Fingerprint>> {
         let images = toml::from_str::<toml::Table>(&std::fs::read_to_string(self.dir.join("stack/images.lock"))?)?;
         let pins: BTreeMap<String, (String, String)> = images
             .get("image")
@@ -318,7 +351,11 @@ impl Side {
                 .replace("@PROBE_BINDS@", "")
                 .replace("@SECRETS@", "")
         };
-        std::fs::write(self.dir.join("stack/stack.toml"), fill(STACK_TOML))?;
+        let anchor = r#""--collector.loadavg"]"#;
+        anyhow::ensure!(STACK_TOML.contains(anchor), "the e2e fixture's node-exporter args changed: update the bench");
+        let stack_toml =
+            fill(STACK_TOML).replace(anchor, &format!(r#""--collector.loadavg"{}]"#, k.node_exporter_extra));
+        std::fs::write(self.dir.join("stack/stack.toml"), stack_toml)?;
         std::fs::write(self.dir.join("configs/prometheus.yml"), fill(PROMETHEUS_YML))?;
         std::fs::write(self.dir.join("configs/probe.conf"), fill(PROBE_CONF))?;
         std::fs::write(self.dir.join("configs/worker.conf"), fill(WORKER_CONF))?;
@@ -343,10 +380,11 @@ impl Side {
     }
 
     /// `docker stack deploy --detach=false -c <rendered stack file>`.
-    fn run_baseline(&self, docker: &Path) -> Result<(f64, i32)> {
+    pub(super) fn run_baseline(&self, docker: &Path) -> Result<(f64, i32)> {
         let file = self.dir.join(crate::bundle::DIR).join(crate::bundle::STACK_FILE);
         let start = Instant::now();
-        let out = Command::new(docker)
+        let out = self
+            .command(docker)
             .args(["stack", "deploy", "--detach=false", "-c"])
             .arg(&file)
             .arg(&self.stack)
@@ -363,9 +401,10 @@ impl Side {
     }
 
     /// The built xtask binary (this one), as `cargo xtask deploy` runs it.
-    fn run_ours(&self) -> Result<(f64, i32)> {
+    pub(super) fn run_ours(&self) -> Result<(f64, i32)> {
         let start = Instant::now();
-        let out = Command::new(xtask())
+        let out = self
+            .command(&xtask())
             // `check` validates the repository's stack, not this one.
             .args(["deploy", "--skip-check"])
             .env("MONITORING_REPO", &self.dir)
@@ -384,7 +423,7 @@ impl Side {
     }
 }
 
-async fn versions(engine: &Engine, stack: &str) -> Result<BTreeMap<String, u64>> {
+pub(super) async fn versions(engine: &Engine, stack: &str) -> Result<BTreeMap<String, u64>> {
     Ok(engine
         .stack_services(stack)
         .await?
@@ -396,7 +435,7 @@ async fn versions(engine: &Engine, stack: &str) -> Result<BTreeMap<String, u64>>
         .collect())
 }
 
-fn bumps(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> usize {
+pub(super) fn bumps(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> usize {
     before.iter().filter(|(k, v)| after.get(*k) != Some(v)).count()
 }
 
@@ -430,7 +469,7 @@ async fn classify(
     Ok(state)
 }
 
-async fn create_network(engine: &Engine, name: &str) -> Result<()> {
+pub(super) async fn create_network(engine: &Engine, name: &str) -> Result<()> {
     let request = bollard::models::NetworkCreateRequest {
         name: name.to_owned(),
         driver: Some("overlay".into()),
@@ -441,7 +480,7 @@ async fn create_network(engine: &Engine, name: &str) -> Result<()> {
 }
 
 /// Services, then (their containers gone) volumes, configs, network.
-async fn remove_stack(engine: &Engine, stack: &str, network: &str) {
+pub(super) async fn remove_stack(engine: &Engine, stack: &str, network: &str) {
     let d = &engine.docker;
     let label = std::collections::HashMap::from([("label".to_owned(), vec![format!("{NAMESPACE_LABEL}={stack}")])]);
     for s in engine.stack_services(stack).await.unwrap_or_default() {
@@ -475,13 +514,13 @@ async fn remove_stack(engine: &Engine, stack: &str, network: &str) {
 }
 
 /// A port at or after `from` nothing listens on (Prometheus' host port).
-fn free_port(from: u16) -> Result<u16> {
+pub(super) fn free_port(from: u16) -> Result<u16> {
     (from..from + 100)
         .find(|p| std::net::TcpListener::bind(("0.0.0.0", *p)).is_ok())
         .with_context(|| format!("no free port in {from}..{}", from + 100))
 }
 
-fn test_images(root: &Path) -> Result<toml::Table> {
+pub(super) fn test_images(root: &Path) -> Result<toml::Table> {
     let path = std::env::var_os("MONITORING_TEST_IMAGES")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join(".tools/test-images.toml"));
@@ -492,7 +531,7 @@ fn test_images(root: &Path) -> Result<toml::Table> {
 }
 
 /// The 28.x client (`docker stack deploy --detach=false` needs ≥ 26).
-fn which_docker() -> Result<PathBuf> {
+pub(super) fn which_docker() -> Result<PathBuf> {
     let candidates = [PathBuf::from("/usr/local/bin/docker"), PathBuf::from("docker")];
     for c in candidates {
         if let Ok(out) = Command::new(&c).args(["version", "--format", "{{.Client.Version}}"]).output() {

@@ -1,4 +1,5 @@
-//! The subset of the Compose file format (version 3.8) the bundle uses.
+//! The subset of the Compose file format (version 3.12: the first with a
+//! health check's `start_interval`) the bundle uses.
 //! Rendering writes it and deploy reads it back, through the same types, so
 //! what `docker stack deploy` would apply and what `cargo xtask deploy`
 //! applies come from one file.
@@ -90,6 +91,8 @@ pub struct Healthcheck {
     pub timeout: String,
     pub retries: u32,
     pub start_period: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -140,8 +140,19 @@ pub async fn watch(
                 .filter(|t| t.service_id.as_deref() == Some(&w.id))
                 .partition(|t| t.node_id.as_deref().is_some_and(|n| down.contains_key(n)));
             let forward = matches!(mode, Mode::Forward { .. });
-            let mut state = assess(w, services.get(w.id.as_str()).copied(), &tasks, &fresh, forward);
-            if forward && !state.converged && state.failure.is_none() && !lost.is_empty() {
+            let service = services.get(w.id.as_str()).copied();
+            let mut state = assess(w, service, &tasks, &fresh, forward);
+            // Converged on the nodes left is not enough while Swarm's update
+            // still waits for a task on the lost node (all nodes at once, it
+            // has already replaced it there): when the node returns, that
+            // task's failure would make Swarm roll the service back by
+            // itself, after this deploy had said it was live.
+            let swarm_waits = service
+                .and_then(|s| s.update_status.as_ref())
+                .and_then(|u| u.state)
+                .is_some_and(|s| s == ServiceUpdateStatusStateEnum::UPDATING);
+            let stalled = !state.converged || swarm_waits;
+            if forward && stalled && state.failure.is_none() && !lost.is_empty() {
                 let mut hosts: Vec<String> = lost
                     .iter()
                     .filter_map(|t| t.node_id.as_deref())
@@ -152,9 +163,14 @@ pub async fn watch(
                 state.failure = Some(Failure {
                     service: w.name.clone(),
                     reason: format!(
-                        "node {} went down during the rollout and the service has not converged without it \
-                         ({}); Swarm's update would wait for it",
+                        "node {} went down during the rollout and the service {} without it ({}); Swarm's \
+                         update would wait for it",
                         hosts.join(", "),
+                        if state.converged {
+                            "runs everywhere else, but Swarm's update cannot complete"
+                        } else {
+                            "has not converged"
+                        },
                         state.summary
                     ),
                     ..Default::default()

@@ -7,6 +7,7 @@
 //! 1 refused or failed before changing anything, 2 failed and rolled back,
 //! 3 failed and the rollback failed too, 4 another deploy holds the lock.
 
+mod budget;
 mod exit;
 pub mod health;
 pub mod lock;
@@ -100,13 +101,15 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
     let prepared = async {
         setup::ensure_swarm(&engine, args.init, &progress).await?;
         let mut world = World::observe(&engine, &stack).await?;
-        let mut desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
+        let mut desired = Desired::from_bundle(&bundle, &stack, &world.ids())?.for_engine(&engine);
         if args.init && setup::init_objects(&engine, &desired, &world, &progress).await? {
             world = World::observe(&engine, &stack).await?;
-            desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
+            desired = Desired::from_bundle(&bundle, &stack, &world.ids())?.for_engine(&engine);
         }
         let plan = Plan::compute(&desired, &world);
-        anyhow::Ok(preflight::check(&engine, &desired, &plan, &world).await)
+        let mut problems = preflight::check(&engine, &desired, &plan, &world).await;
+        problems.extend(deadline_problems(&args.rollout, &plan, &world));
+        anyhow::Ok(problems)
     };
     let problems = tokio::select! {
         r = prepared => r?,
@@ -119,7 +122,7 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
     under_lock(&engine, &stack, "deploy", &args.rollout, &signals, &progress, async |session| {
         // Read again under the lock: what runs now is what the plan is against.
         let world = World::observe(&engine, &stack).await?;
-        let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
+        let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?.for_engine(&engine);
         let plan = Plan::compute(&desired, &world);
         let revisions = store::list(&engine, &stack).await?;
         let current = crate::history::current(&revisions).map(|s| s.revision.number);
@@ -182,7 +185,9 @@ async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
         let world = World::observe(&engine, &stack).await?;
         let desired = crate::history::desired_of(target, &world.ids());
         let plan = Plan::compute(&desired, &world);
-        if let Some(code) = refused("rollback", preflight::check(&engine, &desired, &plan, &world).await) {
+        let mut problems = preflight::check(&engine, &desired, &plan, &world).await;
+        problems.extend(deadline_problems(&args.rollout, &plan, &world));
+        if let Some(code) = refused("rollback", problems) {
             return Ok(code);
         }
         if plan.is_noop() {
@@ -212,22 +217,16 @@ impl Session<'_> {
     /// plan changes, so Swarm never rolls a service back by itself after
     /// the deploy has exited 0.
     fn options(&self, plan: &Plan, progress: &Progress) -> rollout::Options {
-        let needed = plan.soak_needed().max(Duration::from_secs(DEFAULT_SOAK_SECS));
-        let soak = match self.args.soak {
-            None => needed,
-            Some(s) => {
-                let s = Duration::from_secs(s);
-                if s < needed {
-                    progress.note(&format!(
-                        "--soak {}s is shorter than the {}s that Swarm's update monitor and the health checks of \
-                         the changed services need: Swarm may still roll a service back after this run ends",
-                        s.as_secs(),
-                        needed.as_secs()
-                    ));
-                }
-                s
-            }
-        };
+        let needed = soak_needed(plan);
+        let soak = soak_of(self.args, plan);
+        if soak < needed {
+            progress.note(&format!(
+                "--soak {}s is shorter than the {}s that Swarm's update monitor and the health checks of \
+                 the changed services need: Swarm may still roll a service back after this run ends",
+                soak.as_secs(),
+                needed.as_secs()
+            ));
+        }
         rollout::Options {
             deadline: Duration::from_secs(self.args.deadline),
             soak,
@@ -239,6 +238,22 @@ impl Session<'_> {
 
 /// The least soak, whatever the specs say.
 const DEFAULT_SOAK_SECS: u64 = 5;
+
+/// What the soak must be for `plan` (see `Plan::soak_needed`).
+fn soak_needed(plan: &Plan) -> Duration {
+    plan.soak_needed().max(Duration::from_secs(DEFAULT_SOAK_SECS))
+}
+
+/// The soak a rollout of `plan` holds for: `--soak`, else what it needs.
+fn soak_of(args: &RolloutArgs, plan: &Plan) -> Duration {
+    args.soak.map_or_else(|| soak_needed(plan), Duration::from_secs)
+}
+
+/// Changed services whose update policy cannot finish within `--deadline`
+/// (see `budget`): refused before anything changes.
+fn deadline_problems(args: &RolloutArgs, plan: &Plan, world: &World) -> Vec<String> {
+    budget::check(plan, &world.nodes, Duration::from_secs(args.deadline), soak_of(args, plan))
+}
 
 /// Runs `body` holding the stack's deploy lock, after finishing what an
 /// earlier run left; the lock is released whatever `body` returns.

@@ -102,7 +102,7 @@ async fn round_trip(engine: &Engine, bundle: &Bundle, stack: &str, network: &str
         .await?;
     }
     let world = World::observe(engine, stack).await?;
-    let desired = Desired::from_bundle(bundle, stack, &world.ids())?;
+    let desired = Desired::from_bundle(bundle, stack, &world.ids())?.for_engine(engine);
     for spec in desired.services.values() {
         let mut spec = spec.clone();
         fill_ids(&mut spec, &world.ids());

@@ -204,7 +204,7 @@ pub fn run(root: &Path, args: PlanArgs) -> Result<ExitCode> {
         let engine = Engine::connect().await?;
         engine.ensure_manager(false).await?;
         let world = World::observe(&engine, &stack).await?;
-        let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?;
+        let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?.for_engine(&engine);
         let plan = Plan::compute(&desired, &world);
         let revisions = crate::history::store::list(&engine, &stack).await.unwrap_or_default();
         let current = crate::history::current(&revisions).map(|s| s.revision.number);

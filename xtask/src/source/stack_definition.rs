@@ -191,4 +191,9 @@ pub struct HealthDef {
     pub timeout: Duration,
     pub retries: u32,
     pub start_period: Duration,
+    /// Probe interval during `start_period` (engine API ≥ 1.44, Docker 25):
+    /// a task is `running`, and a rollout moves on, only after its first
+    /// successful probe, so without it every task of an update waits one
+    /// full `interval` first. Older engines ignore it.
+    pub start_interval: Option<Duration>,
 }

@@ -128,7 +128,10 @@ pub fn service_spec(
             timeout: nonzero(nanos(&h.timeout).with_context(at)?),
             retries: nonzero(i64::from(h.retries)),
             start_period: nonzero(nanos(&h.start_period).with_context(at)?),
-            start_interval: None,
+            start_interval: match &h.start_interval {
+                Some(i) => nonzero(nanos(i).with_context(at)?),
+                None => None,
+            },
         }),
     };
 

@@ -92,6 +92,27 @@ impl Desired {
     }
 }
 
+impl Desired {
+    /// The specs as `engine` stores them: an engine older than API 1.44
+    /// drops a health check's `start_interval`, so asking for it would make
+    /// every deploy see a change that can never be applied (and bump every
+    /// version on a no-op). Its first probe then waits a full interval.
+    pub fn for_engine(mut self, engine: &super::engine::Engine) -> Desired {
+        if !engine.keeps_start_interval() {
+            without_start_interval(&mut self.services);
+        }
+        self
+    }
+}
+
+fn without_start_interval(services: &mut BTreeMap<String, ServiceSpec>) {
+    let checks =
+        services.values_mut().filter_map(|s| s.task_template.as_mut()?.container_spec.as_mut()?.health_check.as_mut());
+    for check in checks {
+        check.start_interval = None;
+    }
+}
+
 /// The spec as a revision journals it: network attachments by name, not
 /// id (ids of configs and secrets are ignored by `compare` and filled in
 /// again by [`fill_ids`]), so a network re-created under the same name
@@ -148,6 +169,44 @@ mod tests {
     use bollard::models::{NetworkAttachmentConfig, TaskSpec};
 
     use super::*;
+
+    /// The committed bundle's rollout policy, as the specs sent to Swarm
+    /// carry it: every node of a global service at once, replicated ones
+    /// one at a time, and every health check probing every 2s during its
+    /// start period (dropped only for engines that cannot keep it).
+    #[test]
+    fn the_bundle_rolls_global_services_out_on_every_node_at_once_and_probes_early() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let bundle = Bundle::load(&root.join(crate::bundle::DIR)).unwrap();
+        let desired = Desired::from_bundle(&bundle, "monitoring", &Ids::default()).unwrap();
+        let mut globals = 0;
+        for (name, spec) in &desired.services {
+            let global = spec.mode.as_ref().and_then(|m| m.global.as_ref()).is_some();
+            globals += usize::from(global);
+            for policy in [
+                spec.update_config.as_ref().map(|u| u.parallelism),
+                spec.rollback_config.as_ref().map(|u| u.parallelism),
+            ] {
+                assert_eq!(policy, Some(Some(if global { 0 } else { 1 })), "{name}: parallelism");
+            }
+            let Some(check) =
+                spec.task_template.as_ref().and_then(|t| t.container_spec.as_ref()?.health_check.as_ref())
+            else {
+                continue;
+            };
+            assert_eq!(check.start_interval, Some(2_000_000_000), "{name}: start_interval");
+            assert!(check.start_period.unwrap_or(0) > 0, "{name}: start_interval acts only in a start period");
+        }
+        assert_eq!(globals, 3, "promtail, node-exporter and cadvisor are global");
+
+        let mut services = desired.services.clone();
+        without_start_interval(&mut services);
+        let kept = services
+            .values()
+            .filter_map(|s| s.task_template.as_ref()?.container_spec.as_ref()?.health_check.as_ref()?.start_interval)
+            .count();
+        assert_eq!(kept, 0, "an engine before API 1.44 is sent no start_interval");
+    }
 
     #[test]
     fn journaled_specs_name_networks_and_resolve_to_the_ids_of_now() {

@@ -39,7 +39,16 @@ impl Engine {
     /// Connects to `DOCKER_HOST` (or the local socket) and negotiates the
     /// API version. The error names the engine and what it said.
     pub async fn connect() -> Result<Engine> {
-        let endpoint = Endpoint::from_env()?;
+        Engine::connect_endpoint(Endpoint::from_env()?).await
+    }
+
+    /// Connects to `host` (`unix:///…`, `tcp://…`) whatever `DOCKER_HOST`
+    /// says (the multi-node benchmark talks to one bed node).
+    pub async fn connect_to(host: &str) -> Result<Engine> {
+        Engine::connect_endpoint(Endpoint::parse(host)?).await
+    }
+
+    async fn connect_endpoint(endpoint: Endpoint) -> Result<Engine> {
         let docker = match &endpoint {
             Endpoint::Unix(p) => {
                 Docker::connect_with_unix(&format!("unix://{}", p.display()), 120, bollard::API_DEFAULT_VERSION)
@@ -54,6 +63,13 @@ impl Engine {
         let v = docker.client_version();
         let api_version = format!("{}.{}", v.major_version, v.minor_version);
         Ok(Engine { docker, endpoint, api_version })
+    }
+
+    /// Whether the engine keeps a health check's `StartInterval` (API 1.44,
+    /// Docker 25): older ones drop the field without an error.
+    pub fn keeps_start_interval(&self) -> bool {
+        let v = self.docker.client_version();
+        (v.major_version, v.minor_version) >= (1, 44)
     }
 
     /// `unix:///var/run/docker.sock (API 1.41)`.

@@ -107,10 +107,19 @@ fn script(args: &[&str], env: &[(&str, String)]) -> Result<(), String> {
 }
 
 /// A bed name of this process, unique among its beds (`mnb` + pid + n).
+/// `mnb<pid>x<n>`. `MONITORING_BED_PREFIX` (`mnb` and up to 3 lower-case
+/// letters) replaces `mnb`, so that people sharing a machine can tell
+/// their beds apart; the pid part then shrinks to keep the name within
+/// the 11 characters the script allows.
 fn next_name() -> String {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("mnb{}x{}", std::process::id() % 100_000, n % 100)
+    let prefix = std::env::var("MONITORING_BED_PREFIX")
+        .ok()
+        .filter(|p| p.len() <= 6 && p.starts_with("mnb") && p.bytes().all(|b| b.is_ascii_lowercase()))
+        .unwrap_or_else(|| "mnb".to_owned());
+    let room = u32::try_from(11 - prefix.len() - 3).unwrap_or(2);
+    format!("{prefix}{}x{}", std::process::id() % 10_u32.pow(room), n % 100)
 }
 
 impl Bed {

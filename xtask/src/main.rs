@@ -14,6 +14,7 @@ mod generate;
 mod history;
 mod pin;
 mod plan;
+mod review;
 mod source;
 mod swarm;
 
@@ -56,5 +57,6 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Rollback(args) => deploy::run_rollback(&root, args),
         cli::Command::Status(args) => deploy::status::run(&root, args),
         cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::Deploy }) => bench::deploy::run(&root),
+        cli::Command::Review(args) => review::run(&root, args),
     }
 }

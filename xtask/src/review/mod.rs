@@ -108,8 +108,8 @@ pub struct Review {
 /// before/after SVG previews of changed dashboards are copied (links in the
 /// review are relative to it).
 pub fn review(root: &Path, base: &str, previews_dir: Option<&Path>) -> Result<Review> {
-    let after = Tree::working(root)?;
     let before = Tree::from_git(root, base)?;
+    let after = Tree::working(root)?;
     let mut changes = Vec::new();
     let dashboards = dashboards::compare(&before, &after)?;
     changes.extend(dashboards.changes);

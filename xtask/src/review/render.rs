@@ -43,7 +43,7 @@ pub fn summary(review: &Review) -> String {
     if rule(Section::Alerts, &["coverage"]).count() > 0 {
         parts.push("coverage changed".into());
     }
-    let routes = of(Section::Routing).count();
+    let routes = rule(Section::Routing, &["route-changed"]).count();
     if routes > 0 {
         parts.push(format!("{} routed differently", count(routes, "alert or case", "alerts or cases")));
     }
@@ -67,7 +67,9 @@ pub fn markdown(review: &Review) -> String {
     let mut out = summary(review);
     out.push('\n');
     for section in Section::ALL {
-        let changes: Vec<&Change> = review.changes.iter().filter(|c| c.section == section).collect();
+        let mut changes: Vec<&Change> = review.changes.iter().filter(|c| c.section == section).collect();
+        // Grouped by file, each file's changes in the order found.
+        changes.sort_by(|a, b| a.finding.file.cmp(&b.finding.file));
         if changes.is_empty() {
             continue;
         }

@@ -36,9 +36,9 @@ pub fn compare(before: &Tree, after: &Tree) -> Result<Vec<Change>> {
         return Ok(Vec::new());
     };
     let file = format!("{}/{STACK_FILE}", crate::bundle::DIR);
-    let mut out = images(&file, &a, &b);
+    let mut out = services(&file, &a, &b)?;
+    out.extend(images(&a, &b));
     out.extend(configs(&a, &b)?);
-    out.extend(services(&file, &a, &b)?);
     Ok(out)
 }
 
@@ -54,7 +54,9 @@ fn split_image(image: &str) -> (&str, &str) {
     }
 }
 
-fn images(file: &str, a: &Bundle, b: &Bundle) -> Vec<Change> {
+/// Image references by service, reported against the pins they come from.
+fn images(a: &Bundle, b: &Bundle) -> Vec<Change> {
+    let file = crate::source::IMAGE_LOCK;
     let mut out = Vec::new();
     for (name, service) in &b.compose.services {
         let Some(old) = a.compose.services.get(name) else { continue };

@@ -267,7 +267,7 @@ fn an_unchanged_tree_reports_nothing_and_a_stale_one_is_refused() {
     assert!(text(&out).contains("`no-such-branch` is not a commit here"), "{}", text(&out));
 }
 
-const EXPECTED: &str = r#"**Review against `HEAD` (`<base>`):** 1 dashboard changed, 1 rule added, 1 rule changed, tests of 1 alert changed, 3 alerts or cases routed differently, 1 image changed, 2 services would roll.
+const EXPECTED: &str = r#"**Review against `HEAD` (`<base>`):** 1 dashboard changed, 1 rule added, 1 rule changed, tests of 1 alert changed, 3 alerts or cases routed differently, 1 image changed, 1 config changed, 2 services would roll.
 
 ### Dashboards
 
@@ -341,3 +341,82 @@ const EXPECTED_JSON: &[&str] = &[
     "stack image service `grafana`",
     "stack config-changed config `alertmanager_yml`",
 ];
+
+/// The CI recipe (scripts/review-pull-request.sh, which the GitHub workflow
+/// runs) against a local bare repository standing in for the remote: a
+/// shallow clone, a branch with a change, the script run as CI runs it.
+#[test]
+fn the_ci_recipe_reviews_a_branch_of_a_shallow_clone_against_the_remote() {
+    let Some(amtool) = amtool() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let upstream = tmp.path().join("upstream");
+    restore(&upstream);
+    for script in ["scripts/review-pull-request.sh", "scripts/lib/common.sh"] {
+        copy(&repo().join(script), &upstream.join(script));
+    }
+    let id = ["-c", "user.email=ci@example.invalid", "-c", "user.name=ci"];
+    git(&upstream, &["init", "-q", "-b", "main"]);
+    git(&upstream, &["add", "-A"]);
+    git(&upstream, &[&id[..], &["commit", "-q", "-m", "main"]].concat());
+    let remote = tmp.path().join("remote.git");
+    git(tmp.path(), &["clone", "-q", "--bare", upstream.to_str().unwrap(), remote.to_str().unwrap()]);
+
+    // What CI has: a depth-1 clone of the pull request's branch.
+    let work = tmp.path().join("work");
+    git(tmp.path(), &["clone", "-q", "--depth=1", &format!("file://{}", remote.display()), work.to_str().unwrap()]);
+    git(&work, &["checkout", "-q", "-b", "slower-low-urgency-repeats"]);
+    edit(&work, "stack/configs/alertmanager/alertmanager.yml", "repeat_interval: 24h", "repeat_interval: 48h");
+    xtask_ok(&work, &amtool, &["gen"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &[&id[..], &["commit", "-q", "-m", "low-urgency repeats every 48h"]].concat());
+    git(&work, &["update-ref", "-d", "refs/remotes/origin/main"]); // CI fetches the base itself
+    assert_eq!(git(&work, &["rev-parse", "--is-shallow-repository"]).trim(), "true");
+
+    let out_dir = tmp.path().join("review-out");
+    let tools = repo().join(".tools/bin");
+    let path = std::env::join_paths(
+        std::iter::once(tools).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap();
+    let out = Command::new("bash")
+        .arg(work.join("scripts/review-pull-request.sh"))
+        .args(["main", out_dir.to_str().unwrap()])
+        .env("XTASK", env!("CARGO_BIN_EXE_xtask"))
+        .env("MONITORING_REPO", &work)
+        .env("AMTOOL", &amtool)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("check: no problems"), "the recipe runs check: {}", text(&out));
+
+    let base = git(&work, &["rev-parse", "origin/main"]);
+    let review = std::fs::read_to_string(out_dir.join("review.md")).unwrap().replace(&base.trim()[..12], "<base>");
+    assert_eq!(review, CI_EXPECTED);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("review.json")).unwrap()).unwrap();
+    assert_eq!(json["base"], "origin/main");
+    assert_eq!(json["changes"].as_array().unwrap().len(), 2);
+}
+
+const CI_EXPECTED: &str = r#"**Review against `origin/main` (`<base>`):** 1 config changed, 1 service would roll.
+
+### Stack
+
+`stack/rendered/configs.lock`
+- config `alertmanager_yml`: changed (monitoring_alertmanager_yml_cde36c5e2794 → monitoring_alertmanager_yml_b5da81608be0)
+  ```diff
+         receiver: low-urgency
+         group_wait: 5m
+         group_interval: 30m
+  -      repeat_interval: 24h
+  +      repeat_interval: 48h
+   
+   inhibit_rules:
+     # A critical alert on a target silences the warnings and infos about the
+  ```
+
+`stack/rendered/docker-stack.yml`
+- service `alertmanager`: would roll: configs
+  - Configs[0].ConfigName: monitoring_alertmanager_yml_cde36c5e2794 → monitoring_alertmanager_yml_b5da81608be0
+"#;

@@ -51,6 +51,10 @@ pub fn summary(review: &Review) -> String {
     if images > 0 {
         parts.push(format!("{} changed", count(images, "image", "images")));
     }
+    let configs = rule(Section::Stack, &["config-changed", "config-added", "config-removed"]).count();
+    if configs > 0 {
+        parts.push(format!("{} changed", count(configs, "config", "configs")));
+    }
     let roll = rule(Section::Stack, &["service-rolls", "service-created", "service-removed"]).count();
     if roll > 0 {
         parts.push(format!("{} would roll", count(roll, "service", "services")));

@@ -172,10 +172,9 @@ fn fixture(amtool: &Path) -> tempfile::TempDir {
     edit_panel(dir, hosts, "CPU busy", "gauge", |p| {
         p["fieldConfig"]["defaults"]["thresholds"]["steps"][2]["value"] = serde_json::json!(0.95);
     });
-    edit_panel(dir, hosts, "Load per core", "timeseries", |p| {
-        let x = p["gridPos"]["x"].as_i64().unwrap();
-        p["gridPos"]["x"] = serde_json::json!(if x == 0 { 12 } else { 0 });
-    });
+    // The earlier layout had these two the other way round.
+    edit_panel(dir, hosts, "Load per core", "timeseries", |p| p["gridPos"]["y"] = serde_json::json!(24));
+    edit_panel(dir, hosts, "Major page faults", "timeseries", |p| p["gridPos"]["y"] = serde_json::json!(16));
     edit_panel(dir, hosts, "Memory", "timeseries", |p| p["title"] = serde_json::json!("Memory usage"));
     let rules = "alerts/generated/rules/hosts.rules.yml";
     cut_blocks(dir, rules, "      - alert: \"HostRebooted\"", "        ");
@@ -273,8 +272,9 @@ const EXPECTED: &str = r#"**Review against `HEAD` (`<base>`):** 1 dashboard chan
 
 `dashboards/generated/etl-hosts.json`
 - gauge panel "CPU busy": thresholds green, 0.8 orange, 0.95 red → green, 0.8 orange, 0.9 red
-- timeseries panel "Load per core": moved from row "CPU and memory" x 12 y 16 to row "CPU and memory" x 0 y 16
+- timeseries panel "Load per core": moved from x 0 y 24 to x 0 y 16 (row "CPU and memory")
 - timeseries panel "Memory": retitled from "Memory usage"
+- timeseries panel "Major page faults": moved from x 0 y 16 to x 0 y 24 (row "CPU and memory")
 
 ### Alerts
 
@@ -329,6 +329,7 @@ const EXPECTED_JSON: &[&str] = &[
     r#"dashboards panel-thresholds gauge panel "CPU busy""#,
     r#"dashboards panel-moved timeseries panel "Load per core""#,
     r#"dashboards panel-retitled timeseries panel "Memory""#,
+    r#"dashboards panel-moved timeseries panel "Major page faults""#,
     "alerts rule-added alert `HostRebooted` in group hosts.availability",
     "alerts rule-severity alert `HostHighCpuUsage` in group hosts.resources",
     "alerts rule-tests tests of `HostRebooted`",

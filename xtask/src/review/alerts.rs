@@ -251,9 +251,12 @@ fn map_change(what: &str, a: &BTreeMap<String, String>, b: &BTreeMap<String, Str
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-/// promtool test cases by the alert they evaluate: case name → the case.
-fn test_cases(tree: &Tree) -> Result<BTreeMap<String, BTreeMap<String, (String, Value)>>> {
-    let mut out: BTreeMap<String, BTreeMap<String, (String, Value)>> = BTreeMap::new();
+/// Alert name → test case name → (test file, the case).
+type CasesByAlert = BTreeMap<String, BTreeMap<String, (String, Value)>>;
+
+/// promtool test cases by the alert they evaluate.
+fn test_cases(tree: &Tree) -> Result<CasesByAlert> {
+    let mut out = CasesByAlert::new();
     for file in tree.list(TESTS_DIR, ".yml")? {
         let text = tree.read(&file)?.unwrap_or_default();
         let parsed: Value = serde_saphyr::from_str(&text)

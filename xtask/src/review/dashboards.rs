@@ -195,6 +195,9 @@ fn panel(mut value: Value, row: Option<String>) -> Panel {
     Panel { id, title, kind, row, grid, unit, thresholds, queries, links, rest: value }
 }
 
+/// Whether two panels are the same one, by one criterion.
+type SamePanel = dyn Fn(&Panel, &Panel) -> bool;
+
 /// Pairs the panels of two revisions: (index before, index after).
 fn match_panels(a: &[Panel], b: &[Panel]) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
     let mut pairs = Vec::new();
@@ -212,7 +215,7 @@ fn match_panels(a: &[Panel], b: &[Panel]) -> (Vec<(usize, usize)>, Vec<usize>, V
         }
     }
     // Left over: the same queries (a retitled panel), then the same id.
-    let rules: [&dyn Fn(&Panel, &Panel) -> bool; 2] =
+    let rules: [&SamePanel; 2] =
         [&|p, q| p.kind == q.kind && !p.queries.is_empty() && p.queries == q.queries, &|p, q| {
             p.kind == q.kind && p.id.is_some() && p.id == q.id
         }];
@@ -252,8 +255,22 @@ fn dashboard(file: &str, a: &Dashboard, b: &Dashboard) -> Vec<Change> {
         let p = &b.panels[j];
         out.push(change(file, name(p), "panel-added", format!("added at {}", position(p))));
     }
-    for (i, j) in pairs {
-        out.extend(panel_changes(file, &a.panels[i], &b.panels[j]));
+    // A panel moved when its column, row or place in the reading order
+    // among the panels of both revisions changed; one pushed down by a
+    // panel added above it (or pulled up by one removed) did not.
+    let rank = |places: Vec<(i64, i64)>| -> Vec<usize> {
+        let mut order: Vec<usize> = (0..places.len()).collect();
+        order.sort_by_key(|&k| places[k]);
+        let mut rank = vec![0; places.len()];
+        for (r, k) in order.into_iter().enumerate() {
+            rank[k] = r;
+        }
+        rank
+    };
+    let rank_a = rank(pairs.iter().map(|&(i, _)| (a.panels[i].grid.y, a.panels[i].grid.x)).collect());
+    let rank_b = rank(pairs.iter().map(|&(_, j)| (b.panels[j].grid.y, b.panels[j].grid.x)).collect());
+    for (k, &(i, j)) in pairs.iter().enumerate() {
+        out.extend(panel_changes(file, &a.panels[i], &b.panels[j], rank_a[k] != rank_b[k]));
     }
     keyed(file, "variable", "variable-", &a.variables, &b.variables, &mut out);
     keyed(file, "link", "link-", &a.links, &b.links, &mut out);
@@ -268,7 +285,7 @@ fn position(p: &Panel) -> String {
     format!("{row}x {} y {}, {}×{}", p.grid.x, p.grid.y, p.grid.w, p.grid.h)
 }
 
-fn panel_changes(file: &str, a: &Panel, b: &Panel) -> Vec<Change> {
+fn panel_changes(file: &str, a: &Panel, b: &Panel, reordered: bool) -> Vec<Change> {
     let place = name(b);
     let mut out = Vec::new();
     let mut push = |rule: &'static str, message: String| out.push(change(file, place.clone(), rule, message));
@@ -278,12 +295,15 @@ fn panel_changes(file: &str, a: &Panel, b: &Panel) -> Vec<Change> {
     if a.kind != b.kind {
         push("panel-type", format!("type {} → {}", a.kind, b.kind));
     }
-    if (a.grid.x, a.grid.y) != (b.grid.x, b.grid.y) || a.row != b.row {
-        let row = |p: &Panel| p.row.as_ref().map(|r| format!("row \"{r}\" ")).unwrap_or_default();
-        push(
-            "panel-moved",
-            format!("moved from {}x {} y {} to {}x {} y {}", row(a), a.grid.x, a.grid.y, row(b), b.grid.x, b.grid.y),
-        );
+    if a.grid.x != b.grid.x || a.row != b.row || reordered {
+        let (from, to) = (format!("x {} y {}", a.grid.x, a.grid.y), format!("x {} y {}", b.grid.x, b.grid.y));
+        let row = |p: &Panel| p.row.as_ref().map_or("no row".to_owned(), |r| format!("row \"{r}\""));
+        let message = match &b.row {
+            Some(r) if a.row == b.row => format!("moved from {from} to {to} (row \"{r}\")"),
+            None if a.row.is_none() => format!("moved from {from} to {to}"),
+            _ => format!("moved from {} {from} to {} {to}", row(a), row(b)),
+        };
+        push("panel-moved", message);
     }
     if (a.grid.w, a.grid.h) != (b.grid.w, b.grid.h) {
         push("panel-resized", format!("resized from {}×{} to {}×{}", a.grid.w, a.grid.h, b.grid.w, b.grid.h));
@@ -454,6 +474,60 @@ mod tests {
         assert!(messages(&board(p("Up")), &board(p("Up"))).is_empty(), "an unchanged dashboard reports nothing");
     }
 
+    /// Previews are copied and linked only for dashboards that changed and
+    /// have an SVG at both revisions.
+    #[test]
+    fn changed_dashboards_link_their_previews_from_both_revisions() {
+        let tmp = tempfile::tempdir().unwrap();
+        let side = |name: &str, title: &str, svg: bool| {
+            let dir = tmp.path().join(name).join(DIR);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (board, t) in [("changed", title), ("same", "Same")] {
+                let json = serde_json::json!({"title": t, "panels": []});
+                std::fs::write(dir.join(format!("{board}.json")), json.to_string()).unwrap();
+                if svg {
+                    std::fs::write(dir.join(format!("{board}.svg")), format!("<svg>{name} {board}</svg>")).unwrap();
+                }
+            }
+            Tree::at(&tmp.path().join(name), name)
+        };
+        let (before, after) = (side("before", "Old", true), side("after", "New", true));
+        let compared = compare(&before, &after).unwrap();
+        assert_eq!(compared.changed, ["changed"]);
+        let out = tmp.path().join("previews");
+        let previews = copy_previews(&before, &after, &compared.changed, &out).unwrap();
+        assert_eq!(std::fs::read_to_string(out.join("before/changed.svg")).unwrap(), "<svg>before changed</svg>");
+        assert_eq!(std::fs::read_to_string(out.join("after/changed.svg")).unwrap(), "<svg>after changed</svg>");
+        assert!(!out.join("after/same.svg").exists(), "an unchanged dashboard has no preview in the review");
+        let review = super::super::Review {
+            base: "main".into(),
+            base_commit: "0123456789abcdef".into(),
+            changes: compared.changes,
+            previews,
+        };
+        assert_eq!(
+            super::super::render::markdown(&review),
+            "**Review against `main` (`0123456789ab`):** 1 dashboard changed.\n\n### Dashboards\n\n`dashboards/generated/changed.json`\n- preview: [before](before/changed.svg) · [after](after/changed.svg)\n- retitled \"Old\" → \"New\"\n"
+        );
+        let without_svg = side("plain", "Plain", false);
+        assert!(
+            copy_previews(&before, &without_svg, &["changed".into()], &tmp.path().join("none")).unwrap().is_empty()
+        );
+    }
+
+    #[test]
+    fn a_panel_pushed_down_by_a_new_one_did_not_move() {
+        let p = |title: &str, y: i64| serde_json::json!({"type": "stat", "title": title, "gridPos": {"x": 0, "y": y, "w": 4, "h": 4}});
+        let a = serde_json::json!([p("A", 0), p("B", 4)]);
+        let b = serde_json::json!([p("New", 0), p("A", 4), p("B", 8)]);
+        assert_eq!(messages(&board(a), &board(b)), ["stat panel \"New\": added at x 0 y 0, 4×4"]);
+        let swapped = serde_json::json!([p("B", 0), p("A", 4)]);
+        assert_eq!(
+            messages(&board(serde_json::json!([p("A", 0), p("B", 4)])), &board(swapped)),
+            ["stat panel \"B\": moved from x 0 y 4 to x 0 y 0", "stat panel \"A\": moved from x 0 y 0 to x 0 y 4"]
+        );
+    }
+
     #[test]
     fn rows_moves_and_thresholds_are_named() {
         let a = serde_json::json!([
@@ -469,7 +543,7 @@ mod tests {
         assert_eq!(
             messages(&board(a), &board(b)),
             [
-                "gauge panel \"CPU\": moved from row \"R1\" x 0 y 1 to row \"R1\" x 6 y 1",
+                "gauge panel \"CPU\": moved from x 0 y 1 to x 6 y 1 (row \"R1\")",
                 "gauge panel \"CPU\": resized from 6×4 to 8×4",
                 "gauge panel \"CPU\": thresholds green, 0.9 red → green, 0.95 red",
             ]

@@ -66,6 +66,12 @@ impl Tree {
         Ok(Tree { dir: tmp.path().to_path_buf(), commit, label: rev.to_owned(), _tmp: Some(tmp) })
     }
 
+    /// A tree already on disk (unit tests).
+    #[cfg(test)]
+    pub fn at(dir: &Path, label: &str) -> Tree {
+        Tree { dir: dir.to_path_buf(), commit: String::new(), label: label.to_owned(), _tmp: None }
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
     }

@@ -2,8 +2,8 @@
 //! PromQL), `for`, severity, labels and annotations changed, with severity
 //! raised or lowered and thresholds and `for` loosened or tightened called
 //! out; the rules whose promtool tests changed; the coverage report
-//! (`alerts/COVERAGE.md`) when either revision has one; the Grafana-managed
-//! log alerts as a text diff.
+//! (`alerts/COVERAGE.md`) when either revision has one. (Grafana-managed
+//! log alerts: `log_alerts`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +17,6 @@ use super::{Change, Section, text_diff};
 pub const COVERAGE: &str = "alerts/COVERAGE.md";
 const RULES_DIR: &str = "alerts/generated/rules";
 const TESTS_DIR: &str = "alerts/generated/tests";
-const LOG_ALERTS_DIR: &str = "alerts/generated/grafana";
 
 /// A rule file as Prometheus reads it (the parts the review compares).
 #[derive(Debug, Deserialize)]
@@ -81,13 +80,12 @@ pub fn compare(before: &Tree, after: &Tree) -> Result<Compared> {
         changes.extend(rule(key, a.get(key), b.get(key)));
     }
     changes.extend(tests(before, after)?);
-    for (file, rule) in [(COVERAGE, "coverage"), (&format!("{LOG_ALERTS_DIR}/log-alerts.yml"), "log-alerts")] {
-        let (x, y) = (before.read(file)?.unwrap_or_default(), after.read(file)?.unwrap_or_default());
-        if x != y {
-            let what = if rule == "coverage" { "coverage changed" } else { "Grafana-managed log alerts changed" };
-            changes
-                .push(Change::new(Section::Alerts, rule, file, "", what).with_diff(Some(text_diff::unified(&x, &y))));
-        }
+    let (x, y) = (before.read(COVERAGE)?.unwrap_or_default(), after.read(COVERAGE)?.unwrap_or_default());
+    if x != y {
+        changes.push(
+            Change::new(Section::Alerts, "coverage", COVERAGE, "", "coverage changed")
+                .with_diff(Some(text_diff::unified(&x, &y))),
+        );
     }
     let labels = |rules: &BTreeMap<RuleKey, Rule>| -> BTreeMap<RuleKey, AlertLabels> {
         rules
@@ -179,7 +177,7 @@ fn severity_rank(s: &str) -> Option<usize> {
     [Severity::Critical, Severity::Warning, Severity::Info].iter().position(|v| v.as_str() == s)
 }
 
-fn severity_change(a: Option<&String>, b: Option<&String>) -> String {
+pub fn severity_change(a: Option<&String>, b: Option<&String>) -> String {
     let show = |s: Option<&String>| s.map_or("(none)".to_owned(), Clone::clone);
     let direction = match (a.and_then(|s| severity_rank(s)), b.and_then(|s| severity_rank(s))) {
         (Some(x), Some(y)) if y < x => "**raised**",
@@ -189,7 +187,7 @@ fn severity_change(a: Option<&String>, b: Option<&String>) -> String {
     format!("severity {direction}: {} → {}", show(a), show(b))
 }
 
-fn duration_change(field: &str, a: Option<&str>, b: Option<&str>) -> String {
+pub fn duration_change(field: &str, a: Option<&str>, b: Option<&str>) -> String {
     let secs = |d: Option<&str>| match d {
         None => Some(0),
         Some(d) => promql_parser::util::parse_duration(d).ok().map(|d| d.as_millis()),
@@ -237,7 +235,7 @@ fn threshold(a: &str, b: &str) -> Option<String> {
     Some(format!("threshold `{op_a} {x}` → `{op_a} {y}`{direction}"))
 }
 
-fn map_change(what: &str, a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Option<String> {
+pub fn map_change(what: &str, a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Option<String> {
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     let parts: Vec<String> = keys
         .into_iter()

@@ -2,13 +2,14 @@
 //! from the generated files of two revisions (the base, read with git, and
 //! the working tree, which must be freshly generated), for a pull-request
 //! comment. Each concern is its own module: `dashboards`, `alerts` (rules,
-//! rule tests, coverage), `routing` (amtool on both revisions' rendered
+//! rule tests, coverage), `log_alerts` (Grafana-managed), `routing` (amtool on both revisions' rendered
 //! Alertmanager config) and `stack` (images, configs and the services that
 //! would roll, computed by `plan`'s comparison). Nothing that did not
 //! change is reported.
 
 mod alerts;
 mod dashboards;
+mod log_alerts;
 mod render;
 mod revision;
 mod routing;
@@ -115,7 +116,13 @@ pub fn review(root: &Path, base: &str, previews_dir: Option<&Path>) -> Result<Re
     changes.extend(dashboards.changes);
     let rules = alerts::compare(&before, &after)?;
     changes.extend(rules.changes);
-    changes.extend(routing::compare(root, &before, &after, &rules.before, &rules.after)?);
+    let log_rules = log_alerts::compare(&before, &after)?;
+    changes.extend(log_rules.changes);
+    let mut alerts_before = rules.before;
+    alerts_before.extend(log_rules.before);
+    let mut alerts_after = rules.after;
+    alerts_after.extend(log_rules.after);
+    changes.extend(routing::compare(root, &before, &after, &alerts_before, &alerts_after)?);
     changes.extend(stack::compare(&before, &after)?);
     let previews = match previews_dir {
         Some(dir) => dashboards::copy_previews(&before, &after, &dashboards.changed, dir)?,

@@ -95,9 +95,12 @@ pub fn compare(
         labels
     };
     for key in keys {
+        // Log alerts are keyed by uid; both kinds are named by alertname.
+        let alertname =
+            alerts_after.get(key).or_else(|| alerts_before.get(key)).map_or(key.name.as_str(), |a| &a.alertname);
         let nth = if key.occurrence > 0 { format!(" (#{})", key.occurrence + 1) } else { String::new() };
         subjects.push(Subject {
-            place: format!("alert `{}`{nth}", key.name),
+            place: format!("alert `{alertname}`{nth}"),
             file: key.file.clone(),
             before: alerts_before.get(key).map(with_name),
             after: alerts_after.get(key).map(with_name),

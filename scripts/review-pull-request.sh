@@ -5,6 +5,9 @@
 #   OUT_DIR/review.json   the same for machines
 #   OUT_DIR/previews/     before/after SVG previews of changed dashboards
 #                         (when gen writes them), to attach to the run
+# Run it on the pull request merged into the base branch (what GitHub checks
+# out for a pull_request event), or on a branch rebased onto it: compared with
+# the base's tip, that shows exactly what the pull request changes.
 # Works on a shallow clone (depth 1): the base branch's tip is fetched here,
 # and the review reads it with git without touching the working tree.
 #

@@ -5,7 +5,7 @@
 //! desired state with it (the same normalisation and field names). No
 //! engine is needed; both sides are resolved by name.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 use bollard::models::Service;
@@ -32,13 +32,16 @@ pub fn compare(before: &Tree, after: &Tree) -> Result<Vec<Change>> {
         }
         Bundle::load(&dir).map(Some).with_context(|| format!("{}: the rendered stack", tree.label()))
     };
-    let (Some(a), Some(b)) = (load(before)?, load(after)?) else {
-        return Ok(Vec::new());
-    };
+    // A base without a rendered stack (older than the bundle) counts as an
+    // empty one: every service would be created.
+    let Some(b) = load(after)? else { return Ok(Vec::new()) };
+    let a = load(before)?;
     let file = format!("{}/{STACK_FILE}", crate::bundle::DIR);
-    let mut out = services(&file, &a, &b)?;
-    out.extend(images(&a, &b));
-    out.extend(configs(&a, &b)?);
+    let mut out = services(&file, a.as_ref(), &b)?;
+    if let Some(a) = &a {
+        out.extend(images(a, &b));
+    }
+    out.extend(configs(a.as_ref(), &b)?);
     Ok(out)
 }
 
@@ -74,20 +77,23 @@ fn images(a: &Bundle, b: &Bundle) -> Vec<Change> {
     out
 }
 
-fn configs(a: &Bundle, b: &Bundle) -> Result<Vec<Change>> {
+fn configs(a: Option<&Bundle>, b: &Bundle) -> Result<Vec<Change>> {
     let file = format!("{}/{}", crate::bundle::DIR, crate::bundle::CONFIGS_LOCK);
-    let keys: BTreeSet<&String> = a.compose.configs.keys().chain(b.compose.configs.keys()).collect();
+    let none = BTreeMap::new();
+    let a_configs = a.map_or(&none, |a| &a.compose.configs);
+    let keys: BTreeSet<&String> = a_configs.keys().chain(b.compose.configs.keys()).collect();
     let mut out = Vec::new();
     for key in keys {
         let place = format!("config `{key}`");
-        match (a.compose.configs.get(key), b.compose.configs.get(key)) {
+        match (a_configs.get(key), b.compose.configs.get(key)) {
             (None, Some(c)) => out.push(change(&file, place, "config-added", format!("added ({})", c.name))),
             (Some(c), None) => out.push(change(&file, place, "config-removed", format!("removed ({})", c.name))),
             (Some(x), Some(y)) if x.name != y.name => {
                 let text = |bundle: &Bundle| -> Result<String> {
                     Ok(String::from_utf8_lossy(&bundle.config_data(key)?).into_owned())
                 };
-                let diff = text_diff::unified(&text(a)?, &text(b)?);
+                let before = a.map(text).transpose()?.unwrap_or_default();
+                let diff = text_diff::unified(&before, &text(b)?);
                 let lines = diff.lines().filter(|l| l.starts_with(['-', '+'])).count();
                 let (message, diff) = if lines > MAX_DIFF_LINES {
                     (format!("changed ({} → {}), {lines} lines differ", x.name, y.name), None)
@@ -105,26 +111,38 @@ fn configs(a: &Bundle, b: &Bundle) -> Result<Vec<Change>> {
 /// The services a deploy of the working tree would create, update or
 /// remove on a Swarm running the base: `plan`'s comparison of the two
 /// desired states.
-fn services(file: &str, a: &Bundle, b: &Bundle) -> Result<Vec<Change>> {
+fn services(file: &str, a: Option<&Bundle>, b: &Bundle) -> Result<Vec<Change>> {
     let stack = b.stack().to_owned();
     let ids = Ids::default();
-    let running = Desired::from_bundle(a, &stack, &ids).context("the base's rendered stack")?;
     let desired = Desired::from_bundle(b, &stack, &ids).context("the working tree's rendered stack")?;
-    let world = World {
-        services: running
-            .services
-            .iter()
-            .map(|(name, spec)| (name.clone(), Service { spec: Some(spec.clone()), ..Default::default() }))
-            .collect(),
-        configs: running.configs.iter().map(|c| (c.name.clone(), c.name.clone())).collect(),
-        ..Default::default()
+    let world = match a {
+        Some(a) => {
+            let running = Desired::from_bundle(a, &stack, &ids).context("the base's rendered stack")?;
+            World {
+                services: running
+                    .services
+                    .iter()
+                    .map(|(name, spec)| (name.clone(), Service { spec: Some(spec.clone()), ..Default::default() }))
+                    .collect(),
+                configs: running.configs.iter().map(|c| (c.name.clone(), c.name.clone())).collect(),
+                ..Default::default()
+            }
+        }
+        None => World::default(),
     };
     let plan = Plan::compute(&desired, &world);
     let mut out = Vec::new();
     for service in plan.touched() {
         let place = format!("service `{}`", service.name);
         let message = match service.action {
-            Action::Create => "would be created".to_owned(),
+            Action::Create => {
+                let image = service
+                    .desired
+                    .as_ref()
+                    .and_then(|d| d.task_template.as_ref()?.container_spec.as_ref()?.image.clone())
+                    .unwrap_or_default();
+                format!("would be created ({})", split_image(&image).0)
+            }
             Action::Remove => "would be removed".to_owned(),
             _ => format!("would roll: {}", service.changed_fields().join(", ")),
         };

@@ -336,6 +336,34 @@ mod tests {
         assert_eq!(threshold("a > 1", "b > 2"), None, "another expression is not a threshold change");
     }
 
+    fn parsed(severity: &str, for_: &str, threshold: &str, summary: &str) -> Rule {
+        let text = format!(
+            "alert: A\nexpr: 'rate(x[5m]) > {threshold}'\nfor: {for_}\nlabels:\n  severity: {severity}\n  team: platform\nannotations:\n  summary: {summary}\n"
+        );
+        serde_saphyr::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn every_changed_part_of_a_rule_is_named_once() {
+        let key = RuleKey { file: "r.yml".into(), group: "g".into(), name: "A".into(), occurrence: 0 };
+        let a = parsed("warning", "5m", "0.9", "Old");
+        let b = parsed("critical", "10m", "0.8", "New");
+        let messages: Vec<String> = rule(&key, Some(&a), Some(&b))
+            .into_iter()
+            .map(|c| format!("{}: {}", c.finding.place, c.finding.message))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "alert `A` in group g: threshold `> 0.9` → `> 0.8` (**tightened**: fires more often)",
+                "alert `A` in group g: `for` 5m → 10m (**loosened**: waits longer before firing)",
+                "alert `A` in group g: severity **raised**: warning → critical",
+                "alert `A` in group g: annotation `summary`: \"Old\" → \"New\"",
+            ]
+        );
+        assert!(rule(&key, Some(&a), Some(&a.clone())).is_empty(), "an unchanged rule reports nothing");
+    }
+
     #[test]
     fn severities_and_durations_have_a_direction() {
         let (c, w) = ("critical".to_owned(), "warning".to_owned());

@@ -516,6 +516,31 @@ mod tests {
     }
 
     #[test]
+    fn variables_links_and_units_are_named_with_their_values() {
+        let text = |query: &str, link: &str, unit: &str| {
+            serde_json::json!({
+                "title": "T",
+                "panels": [{"type": "stat", "title": "Up", "gridPos": {"x": 0, "y": 0, "w": 4, "h": 4},
+                            "fieldConfig": {"defaults": {"unit": unit}}}],
+                "templating": {"list": [{"name": "node", "query": query, "type": "query"}]},
+                "links": [{"title": link, "url": "/d/x"}]
+            })
+            .to_string()
+        };
+        let a = parse("d.json", &text("label_values(up, instance)", "Overview", "percent")).unwrap();
+        let b = parse("d.json", &text("label_values(node_uname_info, nodename)", "Home", "percentunit")).unwrap();
+        assert_eq!(
+            messages(&a, &b),
+            [
+                "stat panel \"Up\": unit percent → percentunit",
+                "variable \"node\": `query` \"label_values(up, instance)\" → \"label_values(node_uname_info, nodename)\"",
+                "link \"Home\": added",
+                "link \"Overview\": removed",
+            ]
+        );
+    }
+
+    #[test]
     fn a_panel_pushed_down_by_a_new_one_did_not_move() {
         let p = |title: &str, y: i64| serde_json::json!({"type": "stat", "title": title, "gridPos": {"x": 0, "y": y, "w": 4, "h": 4}});
         let a = serde_json::json!([p("A", 0), p("B", 4)]);

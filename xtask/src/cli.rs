@@ -51,6 +51,10 @@ pub enum Command {
     Status(StatusArgs),
     /// Benchmarks: `check` timing, or `deploy` against `docker stack deploy`.
     Bench(BenchArgs),
+    /// What a change does, against a base revision: dashboards, alert rules
+    /// and their tests, Alertmanager routing (with amtool) and the services
+    /// that would roll; Markdown for a pull-request comment, or JSON.
+    Review(ReviewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +175,27 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReviewFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The revision to compare the working tree with (read with git; on a
+    /// shallow clone, fetch it first).
+    #[arg(long, value_name = "REV", default_value = "origin/main")]
+    pub base: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub output: ReviewFormat,
+    /// Copy the before/after SVG previews of changed dashboards here
+    /// (`before/<name>.svg`, `after/<name>.svg`), linked from the review.
+    #[arg(long, value_name = "DIR")]
+    pub previews_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

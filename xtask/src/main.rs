@@ -14,6 +14,7 @@ mod generate;
 mod history;
 mod pin;
 mod plan;
+mod review;
 mod source;
 mod swarm;
 
@@ -59,5 +60,6 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::DeployNodes { nodes } }) => {
             bench::nodes::run(&root, &nodes)
         }
+        cli::Command::Review(args) => review::run(&root, args),
     }
 }

@@ -110,6 +110,7 @@ const XTASK_MODULES: &[(&str, &[&str])] = &[
     ("plan", &["swarm", "history", "source", "bundle", "generate", "cli"]),
     ("deploy", &["plan", "swarm", "history", "check", "source", "bundle", "generate", "cli"]),
     ("bench", &["check", "deploy", "plan", "swarm", "history", "source", "bundle", "generate", "cli"]),
+    ("review", &["plan", "swarm", "history", "check", "source", "bundle", "generate", "cli", "tools"]),
 ];
 
 /// Imports that break the rule today, each to be removed by the change

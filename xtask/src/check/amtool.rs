@@ -388,7 +388,7 @@ fn render_one(amtool: &Path, glob: &OsString, data: &OsString, text: &str) -> Re
 }
 
 /// `label="value"` as amtool's UTF-8 matcher parser wants it.
-fn label_arg(name: &str, value: &str) -> OsString {
+pub fn label_arg(name: &str, value: &str) -> OsString {
     let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
     format!("{name}=\"{escaped}\"").into()
 }

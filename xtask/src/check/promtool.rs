@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::config_keys::{OTEL_COLLECTOR, PROMETHEUS, RULES_SET};
+use super::config_keys::{OTEL_AGENT, OTEL_COLLECTOR, PROMETHEUS, RULES_SET};
 use super::{Finding, config_file};
 use crate::source::{DEFINITION_FILE, Source};
 
@@ -49,6 +49,10 @@ pub fn check(source: &Source) -> Vec<Finding> {
     findings.extend(check_rules(repo, &promtool, &rules, true));
     findings.extend(test_rules(repo, &promtool, &yaml_files(repo, RULE_TESTS_DIR)));
     findings.extend(check_otel_scrape_config(repo, &promtool, otel_config));
+    match config_file(source, CHECK, OTEL_AGENT) {
+        Ok(agent_config) => findings.extend(check_otel_scrape_config(repo, &promtool, agent_config)),
+        Err(finding) => findings.push(finding),
+    }
     findings.sort();
     findings
 }

@@ -220,6 +220,6 @@ mod tests {
     fn the_repository_stack_loads() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let source = Source::load(root).unwrap();
-        assert_eq!(source.definition.services.len(), 10);
+        assert_eq!(source.definition.services.len(), 11);
     }
 }

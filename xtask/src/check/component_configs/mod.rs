@@ -20,6 +20,7 @@
 //! (`check::promtool`, `check::amtool`).
 
 mod grafana;
+mod log_labels;
 mod loki;
 mod otel_collector;
 mod promtail;
@@ -66,6 +67,7 @@ pub fn check(source: &Source) -> Vec<Finding> {
     if let Ok(jobs) = collector_scrape_jobs(source) {
         findings.extend(check_expected_jobs(source, &jobs));
     }
+    findings.extend(check_log_labels(source));
     findings.sort();
     findings
 }
@@ -113,6 +115,24 @@ pub fn collector_scrape_jobs(source: &Source) -> Result<BTreeSet<String>, Findin
         jobs.extend(otel_collector::scrape_job_names(file, &text)?);
     }
     Ok(jobs)
+}
+
+/// The labels a service's log lines are selected by exist on both paths
+/// (Promtail and OTLP through the collector into Loki). A config that does
+/// not read or parse is reported by its own check.
+fn check_log_labels(source: &Source) -> Vec<Finding> {
+    let parsed = |key: &str| -> Option<(&str, serde_json::Value)> {
+        let (file, text) = read_config(source, key).ok()?;
+        Some((file, serde_saphyr::from_str(&text).ok()?))
+    };
+    let (Some(promtail), Some(collector), Some(loki)) = (parsed(PROMTAIL), parsed(OTEL_COLLECTOR), parsed(LOKI)) else {
+        return Vec::new();
+    };
+    log_labels::check(&log_labels::Configs {
+        promtail: (promtail.0, &promtail.1),
+        collector: (collector.0, &collector.1),
+        loki: (loki.0, &loki.1),
+    })
 }
 
 /// Every job dashboards and alerts select on is scraped by one of the

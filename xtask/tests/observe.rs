@@ -51,7 +51,12 @@ impl Deployed {
     /// adapted), with the bundle's network keys pointing at this stack's
     /// network.
     fn deploy(&self, services: Value, networks: Value) {
-        let file = json!({ "version": "3.8", "services": services, "networks": networks });
+        self.deploy_with_configs(services, networks, json!({}));
+    }
+
+    /// As [`Deployed::deploy`], with Swarm configs made from files.
+    fn deploy_with_configs(&self, services: Value, networks: Value, configs: Value) {
+        let file = json!({ "version": "3.8", "services": services, "networks": networks, "configs": configs });
         let path = self.dir.path().join("stack.yml");
         std::fs::write(&path, serde_json::to_string_pretty(&file).unwrap()).unwrap();
         let out = docker(&["stack", "deploy", "--detach=true", "-c", path.to_str().unwrap(), &self.stack]);
@@ -183,10 +188,11 @@ fn node_exporter_reports_the_hosts_name_and_interfaces() {
 }
 
 /// Two Alertmanager replicas as rendered (entrypoint that advertises the
-/// overlay address, cluster flags, spread preference) find each other:
-/// each one's /api/v2/status lists both peers.
+/// overlay address, cluster flags, spread preference) find each other (each
+/// one's /api/v2/status lists both peers, on the overlay), and an alert sent
+/// to both, as Prometheus does, is notified once.
 #[test]
-fn alertmanager_replicas_form_a_cluster() {
+fn alertmanager_replicas_form_a_cluster_and_notify_once() {
     let Some((mut stack, images)) = Deployed::new("am_cluster") else { return };
     let bundle = bundle();
 
@@ -204,16 +210,38 @@ fn alertmanager_replicas_form_a_cluster() {
     assert!(out.status.success(), "building {image}: {}", text(&out.stderr));
     stack.images.push(image.clone());
 
+    // A webhook receiver that answers 200 and prints each request: the
+    // notifications are counted in its log.
+    let config = "route:\n  receiver: sink\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 5m\n  \
+                  repeat_interval: 4h\nreceivers:\n  - name: sink\n    webhook_configs:\n      \
+                  - url: http://sink:8080/\n        send_resolved: false\n";
+    std::fs::write(stack.dir.path().join("alertmanager.yml"), config).unwrap();
+    let sink = json!({
+        "image": pinned(&images, "probe"),
+        "command": ["-c", "while true; do printf 'HTTP/1.0 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n' | nc -l -p 8080; done"],
+        "networks": ["etl_network"],
+        // Its name resolves to the task itself: the test machine's engine
+        // may lack IPVS, which a VIP needs.
+        "deploy": { "endpoint_mode": "dnsrr" },
+    });
+
     let mut am = bundle["services"]["alertmanager"].clone();
     am["image"] = json!(image);
     let map = am.as_object_mut().unwrap();
-    // The test image's own config (one receiver, no secrets); no published
-    // port (9093 may be taken on this machine) and no named volume to clean.
-    for key in ["configs", "secrets", "ports", "volumes"] {
+    // The webhook config above instead of the bundle's (which needs the
+    // on-call secrets); no published port (9093 may be taken on this
+    // machine) and no named volume to clean up.
+    for key in ["secrets", "ports", "volumes"] {
         map.remove(key);
     }
+    am["configs"] = json!([{ "source": "am_test", "target": "/etc/alertmanager/alertmanager.yml" }]);
     assert_eq!(am["deploy"]["replicas"], 2, "the bundle runs two Alertmanager peers");
-    stack.deploy(json!({ "alertmanager": am }), networks(&bundle, &stack.network));
+    let file = stack.dir.path().join("alertmanager.yml");
+    stack.deploy_with_configs(
+        json!({ "alertmanager": am, "sink": sink }),
+        networks(&bundle, &stack.network),
+        json!({ "am_test": { "file": file.to_str().unwrap() } }),
+    );
 
     let mut last = Vec::new();
     harness::wait_for(Duration::from_secs(120), "two Alertmanager peers that see each other", || {
@@ -231,18 +259,41 @@ fn alertmanager_replicas_form_a_cluster() {
             })
     });
     // Each peer advertises its overlay address, never docker_gwbridge's.
-    let peers: BTreeSet<String> = last[0]["cluster"]["peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["address"].as_str().unwrap().to_owned())
-        .collect();
     let subnet =
         text(&docker(&["network", "inspect", &stack.network, "--format", "{{(index .IPAM.Config 0).Subnet}}"]).stdout);
     let prefix: String = subnet.trim().rsplit_once('.').unwrap().0.to_owned();
-    for peer in &peers {
-        assert!(peer.starts_with(&format!("{prefix}.")), "peer {peer} is not on the overlay {subnet}");
+    for peer in last[0]["cluster"]["peers"].as_array().unwrap() {
+        let address = peer["address"].as_str().unwrap();
+        assert!(address.starts_with(&format!("{prefix}.")), "peer {address} is not on the overlay {subnet}");
     }
+
+    // One alert to every peer, as Prometheus sends it.
+    harness::wait_for(Duration::from_secs(60), "the sink", || !stack.containers("sink").is_empty());
+    let alert = r#"[{"labels":{"alertname":"ObserveDedup","severity":"warning"}}]"#;
+    for c in stack.containers("alertmanager") {
+        let out = docker(&[
+            "exec",
+            &c,
+            "wget",
+            "-qO-",
+            "--header",
+            "Content-Type: application/json",
+            "--post-data",
+            alert,
+            "http://127.0.0.1:9093/api/v2/alerts",
+        ]);
+        assert!(out.status.success(), "posting the alert: {}", text(&out.stderr));
+    }
+    let notifications = || {
+        let logs = docker(&["service", "logs", "--raw", &format!("{}_sink", stack.stack)]);
+        text(&logs.stdout).lines().filter(|l| l.starts_with("POST ")).count()
+    };
+    harness::wait_for(Duration::from_secs(60), "a notification", || notifications() >= 1);
+    // The second peer waits its position times --cluster.peer-timeout (15s)
+    // before it would notify, then finds the first one's entry in the
+    // gossiped notification log.
+    std::thread::sleep(Duration::from_secs(25));
+    assert_eq!(notifications(), 1, "the cluster notified more than once");
 }
 
 /// The values of `label` on the samples of `metric` in a text exposition.

@@ -166,6 +166,12 @@ fn node_exporter_reports_the_hosts_name_and_interfaces() {
         out.status.success() && metrics.contains("node_uname_info")
     });
 
+    // The Hosts dashboard lists its nodes as `label_values(node_uname_info,
+    // nodename)`: those values are the Swarm's node names.
+    let hosts_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dashboards/generated/etl-hosts.json");
+    let hosts: Value = serde_json::from_str(&std::fs::read_to_string(hosts_path).unwrap()).unwrap();
+    let node_variable = hosts["templating"]["list"].as_array().unwrap().iter().find(|v| v["name"] == "node").unwrap();
+    assert_eq!(node_variable["query"], "label_values(node_uname_info, nodename)");
     let node = text(&docker(&["node", "inspect", "self", "--format", "{{.Description.Hostname}}"]).stdout);
     let nodename = label_values(&metrics, "node_uname_info", "nodename");
     assert_eq!(
@@ -174,17 +180,32 @@ fn node_exporter_reports_the_hosts_name_and_interfaces() {
         "node_uname_info{{nodename}} is not `docker node ls`"
     );
 
-    // Interfaces come and go with containers (veth pairs) while the test
-    // runs; every other one must be the host's, and all of them there.
-    let stable = |names: BTreeSet<String>| -> BTreeSet<String> {
-        names.into_iter().filter(|n| !n.starts_with("veth")).collect()
+    // Interfaces come and go while other containers and overlay networks
+    // start and stop (veth pairs; `vx-…` VXLAN devices the engine creates
+    // in the host's namespace and then moves): the host's interfaces are
+    // listed just before and just after one more scrape, those present
+    // both times must be reported, and nothing reported may be unknown to
+    // the host at either time.
+    let host_interfaces = || -> BTreeSet<String> {
+        std::fs::read_dir("/sys/class/net")
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
     };
-    let host: BTreeSet<String> = std::fs::read_dir("/sys/class/net")
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    let reported = label_values(&metrics, "node_network_receive_bytes_total", "device");
-    assert_eq!(stable(reported), stable(host), "node_network_* devices are not the host's interfaces");
+    let agent = stack.containers("otel-agent").into_iter().next().unwrap();
+    let before = host_interfaces();
+    let out = docker(&["exec", &agent, "wget", "-qO-", &format!("http://host.docker.internal:{port}/metrics")]);
+    let after = host_interfaces();
+    assert!(out.status.success(), "scraping again: {}", text(&out.stderr));
+    let reported = label_values(&text(&out.stdout), "node_network_receive_bytes_total", "device");
+    let always: BTreeSet<String> = before.intersection(&after).cloned().collect();
+    let ever: BTreeSet<String> = before.union(&after).cloned().collect();
+    let missing: Vec<_> = always.difference(&reported).collect();
+    assert!(missing.is_empty(), "host interfaces not reported: {missing:?} (reported {reported:?})");
+    let foreign: Vec<_> =
+        reported.iter().filter(|d| !ever.contains(*d) && !d.starts_with("veth") && !d.starts_with("vx-")).collect();
+    assert!(foreign.is_empty(), "reported interfaces the host does not have: {foreign:?} (host {ever:?})");
+    assert!(reported.contains("docker_gwbridge"), "the host's bridges are seen: {reported:?}");
 }
 
 /// Two Alertmanager replicas as rendered (entrypoint that advertises the

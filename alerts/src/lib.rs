@@ -26,6 +26,7 @@ use report::GeneratedFile;
 pub use builder::{Alert, Tested, Untested, dedent, is_camel_case};
 pub use duration::Duration;
 pub use model::{AlertRule, Group, RecordingRule, Rule, RuleFile, Severity, Team};
+pub use rules::targets::EXPECTED_REPLICAS;
 pub use runbooks::Runbooks;
 pub use testing::{ExpectedAlert, Firing, InputSeries, Quiet, TestCase, fires, quiet, series};
 

@@ -70,6 +70,8 @@ pub mod subject {
     pub const POSTGRES: &str = "postgres";
     pub const SERVICES: &str = "services";
     pub const MONITORING: &str = "monitoring";
+    /// Expected scrape targets against scraped ones, and lost nodes.
+    pub const TARGETS: &str = "targets";
     /// Grafana-managed log alerts (runbooks only; their rules are Grafana's).
     pub const LOGS: &str = "logs";
 }

@@ -37,8 +37,16 @@ macro_rules! embedded {
 
 /// The runbooks compiled into the crate, so tests and the xtask can lint
 /// without knowing where the repository is.
-const EMBEDDED: &[(&str, &str)] =
-    embedded!("containers.md", "hosts.md", "logs.md", "monitoring.md", "nginx.md", "postgres.md", "services.md",);
+const EMBEDDED: &[(&str, &str)] = embedded!(
+    "containers.md",
+    "hosts.md",
+    "logs.md",
+    "monitoring.md",
+    "nginx.md",
+    "postgres.md",
+    "services.md",
+    "targets.md",
+);
 
 impl Runbooks {
     pub fn embedded() -> Self {

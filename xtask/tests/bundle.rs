@@ -26,7 +26,7 @@ fn docker_stack_config_accepts_the_rendered_bundle() {
     let config = String::from_utf8_lossy(&out.stdout);
     // Compose resolved every config file and kept every pinned image.
     let images = config.lines().filter(|l| l.trim_start().starts_with("image:")).count();
-    assert_eq!(images, 10, "{config}");
+    assert_eq!(images, 11, "{config}");
     assert!(config.lines().filter(|l| l.trim_start().starts_with("image:")).all(|l| l.contains("@sha256:")));
     // The rollout policy survives Docker's loader: the health checks'
     // start_interval (compose 3.12) and all-at-once global updates.

@@ -1,7 +1,8 @@
 //! Hosts (Swarm nodes), from node-exporter.
 //!
-//! node-exporter runs globally and is scraped by the OTel Collector, so
-//! `instance` is the exporter task's address on the overlay network.
+//! node-exporter runs globally in each host's network namespace and is
+//! scraped by the otel-agent of the same node, so `instance` (and `node`) is
+//! the node's hostname.
 
 use super::{Target, dashboard_for, target_absent, target_down};
 use crate::builder::Alert;

@@ -6,6 +6,7 @@ mod monitoring;
 mod nginx;
 mod postgres;
 mod services;
+pub mod targets;
 
 use crate::builder::Alert;
 use crate::duration::Duration;
@@ -15,7 +16,15 @@ use crate::{Tested, names};
 
 /// Every rule file, in the order they are generated.
 pub fn all() -> Vec<RuleFile> {
-    vec![containers::rules(), hosts::rules(), monitoring::rules(), nginx::rules(), postgres::rules(), services::rules()]
+    vec![
+        containers::rules(),
+        hosts::rules(),
+        monitoring::rules(),
+        nginx::rules(),
+        postgres::rules(),
+        services::rules(),
+        targets::rules(),
+    ]
 }
 
 /// Describes a scrape target for the shared `up`-based alerts.

@@ -28,6 +28,8 @@ pub struct ComposeFile {
 pub struct Service {
     pub image: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "dollar::list")]
+    pub entrypoint: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "dollar::list")]
     pub command: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "dollar::map")]
     pub environment: BTreeMap<String, String>,
@@ -40,6 +42,10 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<FileMount>,
     pub networks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
     pub logging: Logging,
@@ -122,7 +128,16 @@ pub struct Deploy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Placement {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub constraints: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preferences: Vec<PlacementPreference>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementPreference {
+    pub spread: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

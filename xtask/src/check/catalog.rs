@@ -878,7 +878,11 @@ labels = []
         let c = Catalog::load(&repo_catalog_dir(), &repository_stack(), collector_jobs()).expect("stack/catalog loads");
         let known: BTreeSet<&str> = c.target_labels().collect();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        for rel in ["stack/configs/prometheus/prometheus.yml", "stack/configs/otel-collector/otelcol.yml"] {
+        for rel in [
+            "stack/configs/prometheus/prometheus.yml",
+            "stack/configs/otel-collector/otelcol.yml",
+            "stack/configs/otel-collector/agent.yml",
+        ] {
             let Ok(text) = std::fs::read_to_string(root.join(rel)) else { continue };
             for line in text.lines() {
                 let line = line.trim_start().trim_start_matches("- ");

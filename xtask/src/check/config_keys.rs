@@ -8,6 +8,8 @@ pub const ALERTMANAGER_TEMPLATES: &str = "alertmanager_tmpl";
 pub const LOKI: &str = "loki_yml";
 pub const PROMTAIL: &str = "promtail_yml";
 pub const OTEL_COLLECTOR: &str = "otelcol_yml";
+/// The per-node collector (otel-agent) that scrapes node-exporter.
+pub const OTEL_AGENT: &str = "otelcol_agent_yml";
 pub const GRAFANA_INI: &str = "grafana_ini";
 pub const GRAFANA_DATASOURCES: &str = "grafana_datasources";
 pub const GRAFANA_DASHBOARDS: &str = "grafana_dashboards";

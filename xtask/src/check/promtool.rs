@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Deserialize;
 
 use super::cache::{Cache, Key, Verdict};
-use super::config_keys::{OTEL_COLLECTOR, PROMETHEUS, RULES_SET};
+use super::config_keys::{OTEL_AGENT, OTEL_COLLECTOR, PROMETHEUS, RULES_SET};
 use super::{Finding, config_file};
 use crate::source::{DEFINITION_FILE, Source};
 
@@ -67,6 +67,7 @@ pub fn check(source: &Source, cache: &Cache) -> Vec<Finding> {
         .text("mapped", &format!("{} -> {}", rules_mount.0, rules_mount.1))
         .files(repo, &rules);
     let otel_key = tool.clone().text("run", "check otel scrape config").file(repo, otel_config);
+    let agent_config = config_file(source, CHECK, OTEL_AGENT);
     let tests = yaml_files(repo, RULE_TESTS_DIR);
     // The unit tests take longest; the quick checks run beside them.
     let (quick, tested) = std::thread::scope(|scope| {
@@ -74,6 +75,13 @@ pub fn check(source: &Source, cache: &Cache) -> Vec<Finding> {
         let mut quick = cache.findings(CHECK, config_key, || check_config(repo, &promtool, config, &[rules_mount]));
         quick.extend(check_rules(repo, &promtool, &rules, true, cache, &tool));
         quick.extend(cache.findings(CHECK, otel_key, || check_otel_scrape_config(repo, &promtool, otel_config)));
+        match &agent_config {
+            Ok(agent) => {
+                let agent_key = tool.clone().text("run", "check otel scrape config").file(repo, agent);
+                quick.extend(cache.findings(CHECK, agent_key, || check_otel_scrape_config(repo, &promtool, agent)));
+            }
+            Err(finding) => quick.push(finding.clone()),
+        }
         (quick, tested.join())
     });
     findings.extend(quick);

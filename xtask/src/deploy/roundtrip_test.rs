@@ -45,7 +45,8 @@ fn repository_bundle_round_trips_through_the_engine() {
     let stack = format!("rt{}", std::process::id());
     let network = format!("{stack}_net");
     let file = &mut bundle.compose;
-    for n in file.networks.values_mut() {
+    // The engine's own `host` network stays what it is.
+    for n in file.networks.values_mut().filter(|n| n.name != "host") {
         n.name = network.clone();
     }
     for (key, c) in file.configs.iter_mut() {
@@ -58,8 +59,10 @@ fn repository_bundle_round_trips_through_the_engine() {
         for p in &mut svc.ports {
             p.published += 30_000;
         }
-        let placement =
-            svc.deploy.placement.get_or_insert_with(|| crate::bundle::compose::Placement { constraints: vec![] });
+        let placement = svc
+            .deploy
+            .placement
+            .get_or_insert_with(|| crate::bundle::compose::Placement { constraints: vec![], preferences: vec![] });
         placement.constraints.push("node.labels.xtask-roundtrip-never == true".into());
     }
     let result = rt.block_on(round_trip(&engine, &bundle, &stack, &network));

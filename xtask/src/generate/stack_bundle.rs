@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use super::write::GeneratedFile;
 use crate::bundle::{self, ConfigsLock, LockedConfig, compose};
-use crate::source::{Digest, EndpointMode, Mode, PublishMode, ServiceDef, Source};
+use crate::source::{Digest, EndpointMode, Mode, PublishMode, ServiceDef, ServiceNetwork, Source};
 
 /// Label on every object the stack owns, as `docker stack deploy` sets it,
 /// so `docker stack ps`/`docker stack rm` work beside the xtask.
@@ -84,7 +84,11 @@ pub fn render(source: &Source, generated: &BTreeMap<String, String>) -> Result<V
         .map(|k| (k.clone(), compose::SecretRef { name: format!("{stack}_{k}"), external: true }))
         .collect();
     let network = &def.stack.network;
-    let networks = BTreeMap::from([(network.clone(), compose::NetworkRef { name: network.clone(), external: true })]);
+    let mut networks =
+        BTreeMap::from([(network.clone(), compose::NetworkRef { name: network.clone(), external: true })]);
+    if def.services.values().any(|s| s.network == ServiceNetwork::Host) {
+        networks.insert(HOST_NETWORK_KEY.to_owned(), compose::NetworkRef { name: "host".to_owned(), external: true });
+    }
     let file = compose::ComposeFile {
         // 3.12: the first version whose schema has `start_interval`
         // (`docker stack deploy` needs a 25+ client for it).
@@ -185,16 +189,25 @@ fn render_service(
         constraints.push(settings.stateful_constraint.clone());
     }
     constraints.extend(svc.placement.iter().cloned());
+    let preferences: Vec<compose::PlacementPreference> =
+        svc.spread.iter().map(|d| compose::PlacementPreference { spread: d.clone() }).collect();
+    let network = match svc.network {
+        ServiceNetwork::Stack => settings.network.clone(),
+        ServiceNetwork::Host => HOST_NETWORK_KEY.to_owned(),
+    };
     let r = &svc.resources;
     Ok(compose::Service {
         image,
+        entrypoint: svc.entrypoint.clone(),
         command: svc.args.clone(),
         environment: svc.environment.clone(),
         ports,
         volumes: mounts,
         configs,
         secrets,
-        networks: vec![settings.network.clone()],
+        networks: vec![network],
+        hostname: svc.hostname.clone(),
+        extra_hosts: svc.extra_hosts.clone(),
         healthcheck,
         logging: compose::Logging {
             driver: "json-file".into(),
@@ -214,7 +227,8 @@ fn render_service(
                 EndpointMode::Dnsrr => "dnsrr".into(),
             },
             labels: BTreeMap::new(),
-            placement: (!constraints.is_empty()).then_some(compose::Placement { constraints }),
+            placement: (!constraints.is_empty() || !preferences.is_empty())
+                .then_some(compose::Placement { constraints, preferences }),
             resources: compose::Resources {
                 limits: compose::ResourceSet { cpus: cpus(r.cpus), memory: r.memory.to_string() },
                 reservations: compose::ResourceSet { cpus: cpus(r.reserve_cpus), memory: r.reserve_memory.to_string() },
@@ -232,6 +246,11 @@ fn render_service(
         },
     })
 }
+
+/// Compose key of the engine's `host` network (a service on it shares the
+/// node's network namespace; `docker stack deploy` needs it declared as an
+/// external network by that name).
+pub const HOST_NETWORK_KEY: &str = "hostnet";
 
 fn namespace_labels(stack: &str) -> BTreeMap<String, String> {
     BTreeMap::from([(NAMESPACE_LABEL.to_owned(), stack.to_owned())])

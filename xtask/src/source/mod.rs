@@ -220,6 +220,24 @@ mod tests {
     fn the_repository_stack_loads() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let source = Source::load(root).unwrap();
-        assert_eq!(source.definition.services.len(), 10);
+        assert_eq!(source.definition.services.len(), 11);
+    }
+
+    /// The target-count alerts (alerts/src/rules/targets.rs) expect the
+    /// replicas stack.toml runs; and every replicated service with more than
+    /// one replica is in their list, or a missing replica would go unseen.
+    #[test]
+    fn expected_replicas_of_the_alerts_are_the_stacks() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let source = Source::load(root).unwrap();
+        let several: std::collections::BTreeMap<&str, u32> = source
+            .definition
+            .services
+            .iter()
+            .filter(|(_, s)| s.mode == Mode::Replicated && s.replicas > 1)
+            .map(|(name, s)| (name.as_str(), s.replicas))
+            .collect();
+        let expected: std::collections::BTreeMap<&str, u32> = alerts::EXPECTED_REPLICAS.iter().copied().collect();
+        assert_eq!(expected, several);
     }
 }

@@ -100,8 +100,21 @@ pub struct ServiceDef {
     /// stop-first because two processes cannot share one data directory.
     #[serde(default)]
     pub stateful: bool,
+    /// Replaces the image's entrypoint; `args` stay the arguments after it.
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
     #[serde(default)]
     pub args: Vec<String>,
+    /// Container hostname; may be a Swarm template such as
+    /// `{{.Node.Hostname}}`, expanded by the engine per task.
+    pub hostname: Option<String>,
+    /// Extra `/etc/hosts` entries, compose style `name:address`; the address
+    /// `host-gateway` is the engine's own address, i.e. the node.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    /// Which network the service's tasks join.
+    #[serde(default)]
+    pub network: ServiceNetwork,
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
     #[serde(default)]
@@ -118,8 +131,23 @@ pub struct ServiceDef {
     pub secrets: Vec<SecretMount>,
     #[serde(default)]
     pub placement: Vec<String>,
+    /// Placement preferences: spread the tasks evenly over the values of
+    /// each descriptor (e.g. `node.hostname`, `node.labels.zone`), in order.
+    #[serde(default)]
+    pub spread: Vec<String>,
     pub resources: Resources,
     pub health: Option<HealthDef>,
+}
+
+/// The stack's overlay network, or the node's own network namespace (for
+/// agents that must see the host's interfaces; such a task is not on the
+/// overlay and has no `tasks.<service>` DNS name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceNetwork {
+    #[default]
+    Stack,
+    Host,
 }
 
 fn one() -> u32 {

@@ -164,7 +164,9 @@ fn order_of(key: &str) -> (usize, String) {
 pub fn field_name(path: &str) -> &'static str {
     const NAMES: &[(&str, &str)] = &[
         ("TaskTemplate.ContainerSpec.Image", "image"),
+        ("TaskTemplate.ContainerSpec.Command", "entrypoint"),
         ("TaskTemplate.ContainerSpec.Args", "command"),
+        ("TaskTemplate.ContainerSpec.Hostname", "hostname"),
         ("TaskTemplate.ContainerSpec.Env", "environment"),
         ("TaskTemplate.ContainerSpec.Mounts", "volumes"),
         ("TaskTemplate.ContainerSpec.Configs", "configs"),

@@ -14,7 +14,8 @@ use bollard::models::{
     ServiceSpecRollbackConfigFailureActionEnum, ServiceSpecRollbackConfigOrderEnum, ServiceSpecUpdateConfig,
     ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecContainerSpec,
     TaskSpecContainerSpecConfigs, TaskSpecContainerSpecFile, TaskSpecContainerSpecFile1, TaskSpecContainerSpecSecrets,
-    TaskSpecLogDriver, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    TaskSpecLogDriver, TaskSpecPlacement, TaskSpecPlacementPreferences, TaskSpecPlacementSpread, TaskSpecResources,
+    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 
 use super::engine::{IMAGE_LABEL, NAMESPACE_LABEL, full_name};
@@ -138,7 +139,13 @@ pub fn service_spec(
     let container = TaskSpecContainerSpec {
         image: Some(svc.image.clone()),
         labels: Some(namespace.clone()),
+        command: (!svc.entrypoint.is_empty()).then(|| svc.entrypoint.clone()),
         args: (!svc.command.is_empty()).then(|| svc.command.clone()),
+        hostname: svc.hostname.clone(),
+        hosts: (!svc.extra_hosts.is_empty())
+            .then(|| svc.extra_hosts.iter().map(|h| swarm_host_entry(h)).collect::<Result<Vec<_>>>())
+            .transpose()
+            .with_context(at)?,
         env: (!svc.environment.is_empty()).then(|| svc.environment.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         mounts: (!mounts.is_empty()).then_some(mounts),
         health_check,
@@ -185,10 +192,18 @@ pub fn service_spec(
         window: Some(nanos(&d.restart_policy.window).with_context(at)?),
         max_attempts: None,
     };
-    let placement = d
-        .placement
-        .as_ref()
-        .map(|p| TaskSpecPlacement { constraints: Some(p.constraints.clone()), ..Default::default() });
+    let placement = d.placement.as_ref().map(|p| TaskSpecPlacement {
+        constraints: (!p.constraints.is_empty()).then(|| p.constraints.clone()),
+        preferences: (!p.preferences.is_empty()).then(|| {
+            p.preferences
+                .iter()
+                .map(|pref| TaskSpecPlacementPreferences {
+                    spread: Some(TaskSpecPlacementSpread { spread_descriptor: Some(pref.spread.clone()) }),
+                })
+                .collect()
+        }),
+        ..Default::default()
+    });
 
     let mode = match d.mode.as_str() {
         "replicated" => ServiceSpecMode {
@@ -254,6 +269,15 @@ pub fn service_spec(
         networks: None,
         endpoint_spec: Some(endpoint),
     })
+}
+
+/// Compose's `name:address` as the engine's `address name` (hosts-file
+/// order), which is how docker/cli's `convertExtraHosts` hands it over.
+fn swarm_host_entry(entry: &str) -> Result<String> {
+    let Some((name, address)) = entry.split_once(':') else {
+        bail!("extra host `{entry}` is not `name:address`");
+    };
+    Ok(format!("{address} {name}"))
 }
 
 /// Every service's spec, by short name.

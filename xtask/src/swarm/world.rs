@@ -4,13 +4,18 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, Result};
-use bollard::models::{Node, Service};
+use bollard::models::{NetworkInspect, Node, Service};
 use bollard::query_parameters::{
-    ListConfigsOptions, ListNetworksOptions, ListNodesOptions, ListSecretsOptions, ListVolumesOptions,
+    InspectNetworkOptions, ListConfigsOptions, ListNetworksOptions, ListNodesOptions, ListSecretsOptions,
+    ListVolumesOptions,
 };
 
 use super::convert::Ids;
 use super::engine::{Engine, short_name};
+
+/// The engine's predefined network that puts a task in its node's own
+/// network namespace.
+const HOST_NETWORK: &str = "host";
 
 #[derive(Debug, Clone)]
 pub struct Network {
@@ -62,6 +67,17 @@ impl World {
             if !keep {
                 by_name.insert(name, net);
             }
+        }
+        // Swarm keeps its own object for the engine's `host` network (label
+        // com.docker.swarm.predefined) and stores that id in service specs;
+        // the network list shows only the local one. Asked by name with
+        // scope=swarm, the engine answers with the Swarm's (measured).
+        let host = d
+            .inspect_network(HOST_NETWORK, Some(InspectNetworkOptions { scope: Some("swarm".into()), verbose: false }))
+            .await;
+        if let Ok(NetworkInspect { id: Some(id), scope, driver, .. }) = host {
+            let net = Network { id, scope: scope.unwrap_or_default(), driver: driver.unwrap_or_default() };
+            by_name.insert(HOST_NETWORK.to_owned(), net);
         }
         let volumes =
             volumes.context("listing volumes")?.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect();

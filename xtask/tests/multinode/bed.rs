@@ -122,12 +122,31 @@ fn next_name() -> String {
     format!("{prefix}{}x{}", std::process::id() % 10_u32.pow(room), n % 100)
 }
 
+/// A bed name with a caller's prefix (`mnb` + 1 to 3 letters + a short pid),
+/// for scenario files that must not be mistaken for another's beds.
+#[allow(dead_code)] // used by multinode_observe.rs, not by every file that includes this one
+fn prefixed_name(prefix: &str) -> String {
+    format!("{prefix}{}", std::process::id() % 1_000)
+}
+
 impl Bed {
     /// A bed of `managers` + `workers` nodes for `scenario`, or `None`
     /// (skipped, said on stderr) when it cannot run here outside CI. In CI
     /// (`CI` set) with MONITORING_MULTINODE=1, a bed that cannot start
     /// fails the test.
     pub fn up(scenario: &str, managers: usize, workers: usize) -> Option<Bed> {
+        Self::up_named(scenario, next_name, managers, workers)
+    }
+
+    /// As [`Bed::up`], the bed named `prefix` + a short pid (`prefix` is
+    /// `mnb` + 1 to 3 lower-case letters: the script allows 8 characters
+    /// after `mnb`).
+    #[allow(dead_code)] // used by multinode_observe.rs, not by every file that includes this one
+    pub fn up_prefixed(scenario: &str, prefix: &str, managers: usize, workers: usize) -> Option<Bed> {
+        Self::up_named(scenario, || prefixed_name(prefix), managers, workers)
+    }
+
+    fn up_named(scenario: &str, name: impl FnOnce() -> String, managers: usize, workers: usize) -> Option<Bed> {
         if let Some(why) = missing_prerequisite() {
             let required = std::env::var_os("CI").is_some() && std::env::var_os("MONITORING_MULTINODE").is_some();
             if required {
@@ -137,7 +156,7 @@ impl Bed {
             return None;
         }
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let name = next_name();
+        let name = name();
         let started = std::time::Instant::now();
         let env = [
             ("BED_MANAGERS", managers.to_string()),

@@ -20,6 +20,7 @@
 //! (`check::promtool`, `check::amtool`).
 
 mod grafana;
+mod log_labels;
 mod loki;
 mod otel_collector;
 mod promtail;
@@ -37,7 +38,9 @@ use crate::source::{ServiceDef, Source, StackDefinition};
 /// The rule name these findings carry.
 pub const CHECK: &str = "config";
 
-use super::config_keys::{GRAFANA_DASHBOARDS, GRAFANA_DATASOURCES, GRAFANA_INI, LOKI, OTEL_COLLECTOR, PROMTAIL};
+use super::config_keys::{
+    GRAFANA_DASHBOARDS, GRAFANA_DATASOURCES, GRAFANA_INI, LOKI, OTEL_AGENT, OTEL_COLLECTOR, PROMTAIL,
+};
 
 /// A component check: (repository-relative file, its text, the stack) -> findings.
 type ComponentCheck = fn(&str, &str, &StackDefinition) -> Vec<Finding>;
@@ -46,10 +49,11 @@ type ComponentCheck = fn(&str, &str, &StackDefinition) -> Vec<Finding>;
 /// between them and `stack/stack.toml`. Findings are sorted.
 pub fn check(source: &Source) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let checks: [(&str, ComponentCheck); 6] = [
+    let checks: [(&str, ComponentCheck); 7] = [
         (LOKI, loki::check),
         (PROMTAIL, promtail::check),
         (OTEL_COLLECTOR, otel_collector::check),
+        (OTEL_AGENT, otel_collector::check),
         (GRAFANA_INI, grafana::check_ini),
         (GRAFANA_DATASOURCES, grafana::check_datasources),
         (GRAFANA_DASHBOARDS, grafana::check_dashboards),
@@ -60,6 +64,10 @@ pub fn check(source: &Source) -> Vec<Finding> {
             Err(finding) => findings.push(finding),
         }
     }
+    if let Ok(jobs) = collector_scrape_jobs(source) {
+        findings.extend(check_expected_jobs(source, &jobs));
+    }
+    findings.extend(check_log_labels(source));
     findings.sort();
     findings
 }
@@ -98,10 +106,53 @@ pub fn provisioned_datasource_uids(source: &Source) -> Result<Vec<String>, Findi
     grafana::provisioned_uids(file, &text)
 }
 
-/// The sources the OTel Collector scrapes (the job names in otelcol.yml).
+/// The sources the OTel Collectors scrape: the job names in otelcol.yml
+/// (the stack-wide collector) and agent.yml (the per-node agent).
 pub fn collector_scrape_jobs(source: &Source) -> Result<BTreeSet<String>, Finding> {
-    let (file, text) = read_config(source, OTEL_COLLECTOR)?;
-    otel_collector::scrape_job_names(file, &text)
+    let mut jobs = BTreeSet::new();
+    for key in [OTEL_COLLECTOR, OTEL_AGENT] {
+        let (file, text) = read_config(source, key)?;
+        jobs.extend(otel_collector::scrape_job_names(file, &text)?);
+    }
+    Ok(jobs)
+}
+
+/// The labels a service's log lines are selected by exist on both paths
+/// (Promtail and OTLP through the collector into Loki). A config that does
+/// not read or parse is reported by its own check.
+fn check_log_labels(source: &Source) -> Vec<Finding> {
+    let parsed = |key: &str| -> Option<(&str, serde_json::Value)> {
+        let (file, text) = read_config(source, key).ok()?;
+        Some((file, serde_saphyr::from_str(&text).ok()?))
+    };
+    let (Some(promtail), Some(collector), Some(loki)) = (parsed(PROMTAIL), parsed(OTEL_COLLECTOR), parsed(LOKI)) else {
+        return Vec::new();
+    };
+    log_labels::check(&log_labels::Configs {
+        promtail: (promtail.0, &promtail.1),
+        collector: (collector.0, &collector.1),
+        loki: (loki.0, &loki.1),
+    })
+}
+
+/// Every job dashboards and alerts select on is scraped by one of the
+/// collectors; a missing one is reported against otelcol.yml.
+fn check_expected_jobs(source: &Source, jobs: &BTreeSet<String>) -> Vec<Finding> {
+    let file = super::config_file(source, CHECK, OTEL_COLLECTOR).unwrap_or("otelcol.yml");
+    otel_collector::EXPECTED_SCRAPE_JOBS
+        .iter()
+        .filter(|expected| !jobs.contains(**expected))
+        .map(|expected| {
+            Finding::new(
+                CHECK,
+                file,
+                "",
+                format!(
+                    "no collector scrapes job `{expected}` (otelcol.yml or agent.yml): dashboards and alerts select job=\"{expected}\""
+                ),
+            )
+        })
+        .collect()
 }
 
 /// The service `name` of the stack, if it has one.
@@ -339,9 +390,21 @@ mod tests {
     }
 
     #[test]
+    fn a_job_no_collector_scrapes_is_named() {
+        let source = Source::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+            .expect("the repository's source loads");
+        let mut jobs = collector_scrape_jobs(&source).expect("both collector configs parse");
+        assert_eq!(check_expected_jobs(&source, &jobs), vec![]);
+        assert!(jobs.remove("node-exporter"), "agent.yml scrapes node-exporter: {jobs:?}");
+        let findings = check_expected_jobs(&source, &jobs);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(findings[0].to_string().contains("job `node-exporter`"), "{}", findings[0]);
+    }
+
+    #[test]
     fn every_checked_config_is_in_stack_toml() {
         let stack = repository_stack();
-        for key in [LOKI, PROMTAIL, OTEL_COLLECTOR, GRAFANA_INI, GRAFANA_DATASOURCES, GRAFANA_DASHBOARDS] {
+        for key in [LOKI, PROMTAIL, OTEL_COLLECTOR, OTEL_AGENT, GRAFANA_INI, GRAFANA_DATASOURCES, GRAFANA_DASHBOARDS] {
             assert!(stack.configs.contains_key(key), "[configs] of stack.toml has no `{key}`");
         }
     }

@@ -40,6 +40,9 @@ use crate::source::StackDefinition;
 
 /// The jobs dashboards and alerts rely on (`job` label of the scraped exporters).
 pub const EXPECTED_SCRAPE_JOBS: [&str; 4] = ["node-exporter", "cadvisor", "nginx-exporter", "postgres-exporter"];
+/// The name the otel-agent reaches its own node by (an `extra_hosts` entry
+/// with the engine's `host-gateway` address, stack.toml).
+const HOST_GATEWAY_NAME: &str = "host.docker.internal:";
 /// Where Prometheus scrapes the collector's own metrics (prometheus.yml).
 pub const TELEMETRY_PORT: u16 = 8888;
 
@@ -895,6 +898,22 @@ fn check_scrape_config(
         if !jobs.insert(job.to_owned()) {
             out.push(Finding::new(CHECK, file, line_of(text, job), format!("duplicate job_name `{job}`")));
         }
+        // Static targets by service name (single-replica services) must name
+        // a service too; the engine's host gateway is the node itself.
+        for target in scrape
+            .get("static_configs")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("targets").and_then(serde_json::Value::as_array))
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .filter(|t| !t.starts_with(HOST_GATEWAY_NAME))
+        {
+            if let Some(message) = check_service_url(stack, target) {
+                out.push(Finding::new(CHECK, file, line_of(text, target), format!("job `{job}`: {message}")));
+            }
+        }
         for sd in scrape.get("dns_sd_configs").and_then(serde_json::Value::as_array).into_iter().flatten() {
             for name in sd
                 .get("names")
@@ -909,15 +928,8 @@ fn check_scrape_config(
             }
         }
     }
-    for expected in EXPECTED_SCRAPE_JOBS {
-        if !jobs.contains(expected) {
-            out.push(finding_at(
-                file,
-                id,
-                format!("no scrape job `{expected}`: dashboards and alerts select job=\"{expected}\""),
-            ));
-        }
-    }
+    // The jobs the rest of the stack expects are checked over both
+    // collector configs together (component_configs::check_expected_jobs).
 }
 
 fn check_service(file: &str, config: &CollectorConfig, out: &mut Vec<Finding>) {
@@ -1209,15 +1221,15 @@ mod tests {
     }
 
     #[test]
-    fn expected_jobs_and_unsupported_prometheus_features() {
-        assert_finding(
-            &real().replace("job_name: cadvisor", "job_name: container-advisor"),
-            "no scrape job `cadvisor`",
-        );
+    fn unknown_services_and_unsupported_prometheus_features() {
         assert_finding(
             &real().replace("    config:\n      global:", "    config:\n      rule_files: [/x.yml]\n      global:"),
             "`rule_files` is not supported",
         );
-        assert_finding(&real().replace("tasks.nginx-exporter", "tasks.nginx-exportr"), "`nginx-exportr`");
+        assert_finding(&real().replace("tasks.cadvisor", "tasks.cadvisr"), "`cadvisr`");
+        assert_finding(
+            &real().replace("targets: [nginx-exporter:9113]", "targets: [nginx-exportr:9113]"),
+            "`nginx-exportr`",
+        );
     }
 }

@@ -10,6 +10,7 @@ mod bench;
 mod bundle;
 mod check;
 mod deploy;
+mod extract;
 mod generate;
 mod history;
 mod pin;
@@ -56,5 +57,6 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Rollback(args) => deploy::run_rollback(&root, args),
         cli::Command::Status(args) => deploy::status::run(&root, args),
         cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::Deploy }) => bench::deploy::run(&root),
+        cli::Command::ExtractCatalog(args) => extract::run(&root, &args),
     }
 }

@@ -27,7 +27,7 @@
 //!
 //! A source whose name is a `job_name` of the OTel Collector's prometheus
 //! receiver (`otelcol.yml`) is scraped by the collector and remote-written to
-//! Prometheus (prometheusremotewrite exporter, `add_metric_suffixes` on by
+//! Prometheus (prometheus_remote_write exporter, `add_metric_suffixes` on by
 //! default): on that path a counter whose name lacks `_total` gets it
 //! appended, so the catalog knows it by that name.
 //!

@@ -52,7 +52,7 @@ pub fn group() -> Group {
 }
 
 fn exporter_failures() -> Alert<Tested, Tested> {
-    let prw = [("exporter", "prometheusremotewrite")];
+    let prw = [("exporter", "prometheus_remote_write")];
     let sent = internal("otelcol_exporter_sent_metric_points_total", &prw);
     let failed = internal("otelcol_exporter_send_failed_metric_points_total", &prw);
     Alert::new("OtelCollectorExporterFailures", Severity::Critical)
@@ -81,7 +81,7 @@ fn exporter_failures() -> Alert<Tested, Tested> {
                 .series(sent.clone(), "0+900x30")
                 .series(failed.clone(), "0+100x30")
                 .alert_value(
-                    &[("exporter", "prometheusremotewrite"), ("instance", INSTANCE), ("job", job::OTEL_COLLECTOR)],
+                    &[("exporter", "prometheus_remote_write"), ("instance", INSTANCE), ("job", job::OTEL_COLLECTOR)],
                     0.1,
                 ),
         )
@@ -94,7 +94,7 @@ fn exporter_failures() -> Alert<Tested, Tested> {
 }
 
 fn queue_nearly_full() -> Alert<Tested, Tested> {
-    let prw = [("data_type", "metrics"), ("exporter", "prometheusremotewrite")];
+    let prw = [("data_type", "metrics"), ("exporter", "prometheus_remote_write")];
     let size = internal("otelcol_exporter_queue_size", &prw);
     let capacity = internal("otelcol_exporter_queue_capacity", &prw);
     Alert::new("OtelCollectorExporterQueueNearlyFull", Severity::Warning)
@@ -119,7 +119,7 @@ fn queue_nearly_full() -> Alert<Tested, Tested> {
                 .series(size.clone(), "900x20")
                 .series(capacity.clone(), "1000x20")
                 .alert_value(
-                    &[("exporter", "prometheusremotewrite"), ("instance", INSTANCE), ("job", job::OTEL_COLLECTOR)],
+                    &[("exporter", "prometheus_remote_write"), ("instance", INSTANCE), ("job", job::OTEL_COLLECTOR)],
                     0.9,
                 ),
         )

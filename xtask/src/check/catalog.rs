@@ -542,6 +542,14 @@ impl Catalog {
     }
 }
 
+/// Two label lists of one family as one sorted list without repeats.
+pub fn union_labels(mut a: Vec<String>, b: Vec<String>) -> Vec<String> {
+    a.extend(b);
+    a.sort();
+    a.dedup();
+    a
+}
+
 /// Merges the same family exposed by a second source (e.g. `go_*` and
 /// `process_*` from every Go exporter).
 fn merge(existing: &mut MetricInfo, new: MetricInfo) {
@@ -550,12 +558,7 @@ fn merge(existing: &mut MetricInfo, new: MetricInfo) {
     }
     existing.labels_authoritative = existing.labels_authoritative && new.labels_authoritative;
     existing.labels = match (existing.labels.take(), new.labels) {
-        (Some(mut a), Some(b)) => {
-            a.extend(b);
-            a.sort();
-            a.dedup();
-            Some(a)
-        }
+        (Some(a), Some(b)) => Some(union_labels(a, b)),
         (Some(a), None) | (None, Some(a)) => {
             existing.labels_authoritative = false;
             Some(a)

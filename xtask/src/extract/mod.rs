@@ -19,7 +19,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::check::catalog::{FileDoc, MetricDoc};
+use crate::check::catalog::{FileDoc, MetricDoc, union_labels};
 use crate::cli::ExtractCatalogArgs;
 use go::{GoFile, Registration};
 use sources::Spec;
@@ -149,11 +149,7 @@ fn merge(spec: &Spec, registrations: Vec<Registration>) -> BTreeMap<String, Metr
         }
         match out.get_mut(&r.name) {
             None => {
-                let labels = r.labels.map(|mut l| {
-                    l.sort();
-                    l.dedup();
-                    l
-                });
+                let labels = r.labels.map(|l| union_labels(l, Vec::new()));
                 out.insert(
                     r.name,
                     MetricDoc {
@@ -171,12 +167,7 @@ fn merge(spec: &Spec, registrations: Vec<Registration>) -> BTreeMap<String, Metr
                     existing.kind = r.kind.to_owned();
                 }
                 existing.labels = match (existing.labels.take(), r.labels) {
-                    (Some(mut a), Some(b)) => {
-                        a.extend(b);
-                        a.sort();
-                        a.dedup();
-                        Some(a)
-                    }
+                    (Some(a), Some(b)) => Some(union_labels(a, b)),
                     _ => None,
                 };
                 if existing.group.is_none() {

@@ -55,6 +55,30 @@ pub enum Command {
     /// and their tests, Alertmanager routing (with amtool) and the services
     /// that would roll; Markdown for a pull-request comment, or JSON.
     Review(ReviewArgs),
+    /// Regenerate a metric catalog file (stack/catalog/<SOURCE>.toml) from the
+    /// upstream Go source at the pinned tag.
+    ExtractCatalog(ExtractCatalogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExtractCatalogArgs {
+    /// The catalog source: cadvisor, loki or promtail.
+    pub source: String,
+    /// A git directory with the upstream history (a bare mirror or a
+    /// clone's .git); files are read at the tag, no work tree needed.
+    #[arg(long, value_name = "DIR")]
+    pub git_dir: PathBuf,
+    /// The upstream tag to read (default: the image tag pinned in
+    /// stack/stack.toml, with or without a leading `v`).
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Why `--tag` differs from the pinned tag; required then, and written
+    /// into the catalog's provenance with `accepted_pin`.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Write here instead of stack/catalog/<SOURCE>.toml.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod bench;
 mod bundle;
 mod check;
 mod deploy;
+mod extract;
 mod generate;
 mod history;
 mod pin;
@@ -61,5 +62,6 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
             bench::nodes::run(&root, &nodes)
         }
         cli::Command::Review(args) => review::run(&root, args),
+        cli::Command::ExtractCatalog(args) => extract::run(&root, &args),
     }
 }

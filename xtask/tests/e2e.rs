@@ -14,22 +14,10 @@ use std::process::Child;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use harness::{Knobs, Snapshot, TestStack, signal, stderr_lines, unix_now, wait_for, wait_line};
+use harness::{Knobs, Snapshot, TestStack, code, signal, stderr, stderr_lines, stdout, unix_now, wait_for, wait_line};
 
 const CRASH: &str = r#"["-c", "echo probe starting; echo 'fatal: bad config' >&2; exit 3"]"#;
 const NEVER_HEALTHY: &str = r#"["CMD-SHELL", "exit 1"]"#;
-
-fn code(out: &std::process::Output) -> Option<i32> {
-    out.status.code()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Deploys the default stack (revision 1) and checks it.
 fn first(stack: &TestStack) -> Snapshot {

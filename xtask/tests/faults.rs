@@ -12,24 +12,16 @@ mod fault_proxy;
 #[path = "e2e/harness.rs"]
 mod harness;
 
-use std::process::{Child, Output};
+use std::process::Child;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use bollard::models::{ServiceSpec, TaskSpec, TaskSpecContainerSpec};
 use fault_proxy::{Fault, FaultProxy, Rule};
-use harness::{Snapshot, TestStack, engine_socket, signal, stderr_lines, wait_for, wait_line};
+use harness::{Snapshot, TestStack, code, engine_socket, signal, stderr, stderr_lines, wait_for, wait_line};
 
 const CRASH: &str = r#"["-c", "echo probe starting; echo 'fatal: bad config' >&2; exit 3"]"#;
 const NEVER_HEALTHY: &str = r#"["CMD-SHELL", "exit 1"]"#;
-
-fn code(out: &Output) -> Option<i32> {
-    out.status.code()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// Deploys the default stack (revision 1) and checks it.
 fn first(stack: &TestStack) -> Snapshot {

@@ -21,24 +21,12 @@ mod stack;
 use std::time::{Duration, Instant};
 
 use bed::{Bed, Node};
-use harness::{Snapshot, signal, stderr_lines, unix_now, wait_for, wait_line};
+use harness::{Snapshot, code, signal, stderr, stderr_lines, stdout, unix_now, wait_for, wait_line};
 use stack::BedStack;
 
 const NEVER_HEALTHY: &str = r#"["CMD-SHELL", "exit 1"]"#;
 /// How long a settled bed may take to show a converged state.
 const SETTLE: Duration = Duration::from_secs(60);
-
-fn code(out: &std::process::Output) -> Option<i32> {
-    out.status.code()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Every node of the bed.
 fn all(bed: &Bed) -> Vec<&Node> {

@@ -104,6 +104,7 @@ const XTASK_MODULES: &[(&str, &[&str])] = &[
     ("bundle", &["source"]),
     ("generate", &["source", "bundle"]),
     ("check", &["source", "bundle", "generate", "tools"]),
+    ("extract", &["check", "source", "cli"]),
     ("pin", &["source", "cli"]),
     ("swarm", &["source", "bundle", "generate"]),
     ("history", &["swarm", "source", "bundle", "generate", "cli"]),

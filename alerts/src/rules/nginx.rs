@@ -4,7 +4,7 @@
 //! logs instead (see the Grafana log alerts). Counters that the exporter
 //! exposes without `_total` (`nginx_connections_accepted`) gain the suffix on
 //! the way through the OTel Collector (prometheus receiver, then
-//! prometheusremotewrite with its default `UnderscoreEscapingWithSuffixes`
+//! prometheus_remote_write with its default `UnderscoreEscapingWithSuffixes`
 //! translation), so the rules use the names Prometheus stores.
 
 use super::{Target, dashboard_for, target_absent, target_down};

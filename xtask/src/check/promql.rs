@@ -565,7 +565,7 @@ impl Walker<'_> {
                 ),
                 None => match self.catalog.renamed(name) {
                     Some(stored) => format!(
-                        "metric {name} is not exposed by any catalogued source (stack/catalog/): it reaches Prometheus through the OTel Collector as {stored} (prometheusremotewrite appends _total to counters)"
+                        "metric {name} is not exposed by any catalogued source (stack/catalog/): it reaches Prometheus through the OTel Collector as {stored} (prometheus_remote_write appends _total to counters)"
                     ),
                     None => format!("metric {name} is not exposed by any catalogued source (stack/catalog/)"),
                 },

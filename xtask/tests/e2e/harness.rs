@@ -683,6 +683,21 @@ pub fn signal(child: &Child, sig: &str) {
     assert!(status.success(), "kill -{sig} failed");
 }
 
+/// The exit code of a finished xtask run (`None` when a signal ended it).
+pub fn code(out: &Output) -> Option<i32> {
+    out.status.code()
+}
+
+/// A finished run's stderr, for assertion messages.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A finished run's stdout.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Reads a child's stderr in the background; lines arrive in the channel.
 pub fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();

@@ -147,7 +147,7 @@ fn log_export_failures() -> Alert<Tested, Tested> {
 }
 
 fn exporter_failures() -> Alert<Tested, Tested> {
-    let prw = [("exporter", "prometheusremotewrite")];
+    let prw = [("exporter", "prometheus_remote_write")];
     let sent = internal("otelcol_exporter_sent_metric_points_total", &prw);
     let failed = internal("otelcol_exporter_send_failed_metric_points_total", &prw);
     Alert::new("OtelCollectorExporterFailures", Severity::Critical)
@@ -176,7 +176,7 @@ fn exporter_failures() -> Alert<Tested, Tested> {
                 .series(sent.clone(), "0+900x30")
                 .series(failed.clone(), "0+100x30")
                 .alert_value(
-                    &[("exporter", "prometheusremotewrite"), ("instance", INSTANCE), ("job", job::OTEL_COLLECTOR)],
+                    &[("exporter", "prometheus_remote_write"), ("instance", INSTANCE), ("job", job::OTEL_COLLECTOR)],
                     0.1,
                 ),
         )
@@ -189,7 +189,7 @@ fn exporter_failures() -> Alert<Tested, Tested> {
 }
 
 fn queue_nearly_full() -> Alert<Tested, Tested> {
-    let prw = [("data_type", "metrics"), ("exporter", "prometheusremotewrite")];
+    let prw = [("data_type", "metrics"), ("exporter", "prometheus_remote_write")];
     let size = internal("otelcol_exporter_queue_size", &prw);
     let capacity = internal("otelcol_exporter_queue_capacity", &prw);
     Alert::new("OtelCollectorExporterQueueNearlyFull", Severity::Warning)
@@ -214,7 +214,7 @@ fn queue_nearly_full() -> Alert<Tested, Tested> {
                 .series(size.clone(), "900x20")
                 .series(capacity.clone(), "1000x20")
                 .alert_value(
-                    &[("exporter", "prometheusremotewrite"), ("instance", INSTANCE), ("job", job::OTEL_COLLECTOR)],
+                    &[("exporter", "prometheus_remote_write"), ("instance", INSTANCE), ("job", job::OTEL_COLLECTOR)],
                     0.9,
                 ),
         )

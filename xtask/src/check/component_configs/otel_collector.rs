@@ -5,7 +5,7 @@
 //! memory_limiter and batch processors, otlp_http exporter, confighttp,
 //! configgrpc, configtls, configretry, service telemetry through otelconf
 //! v0.3.0) and opentelemetry-collector-contrib (prometheus receiver,
-//! prometheusremotewrite exporter, deltatocumulative processor, health_check
+//! prometheus_remote_write exporter, deltatocumulative processor, health_check
 //! extension). Facts that shaped it:
 //! - `service.telemetry.metrics.address` is gone since v0.128 (feature gate
 //!   `telemetry.disableAddressFieldForInternalTelemetry` stable): the metrics
@@ -14,6 +14,13 @@
 //! - `otlphttp` became a deprecated alias of `otlp_http` in v0.144.
 //! - prometheusremotewrite's `add_metric_suffixes` was deprecated for
 //!   `translation_strategy` (contrib #47714, "removed in v0.153.0").
+//! - `prometheusremotewrite` became a deprecated alias of
+//!   `prometheus_remote_write` in contrib v0.154 (#48705); its own telemetry
+//!   keeps the `otelcol_exporter_prometheusremotewrite_*` names.
+//! - An explicit telemetry reader defaults `without_units` (and
+//!   `without_type_suffix`) to true since v0.152 (#13867,
+//!   `service/telemetry/otelconftelemetry/internal/migration/v0.3.0.go`):
+//!   the catalog lists the collector's names without unit suffixes.
 //! - The prometheus receiver refuses rule_files/alerting/remote_write/
 //!   remote_read, and the collector expands `$`: literal dollars are `$$`.
 //!
@@ -275,7 +282,7 @@ enum Exporter {
     Untyped,
 }
 
-/// prometheusremotewrite. No `sending_queue` (it has `remote_write_queue`)
+/// prometheus_remote_write. No `sending_queue` (it has `remote_write_queue`)
 /// and no `add_metric_suffixes` (replaced by `translation_strategy`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -499,7 +506,7 @@ struct PullExporter {
 struct PrometheusPull {
     host: Option<Spanned<String>>,
     port: Option<Spanned<u16>>,
-    without_units: Any,
+    without_units: Option<Spanned<bool>>,
     without_type_suffix: Option<Spanned<bool>>,
     without_scope_info: Any,
     with_resource_constant_labels: Any,
@@ -570,7 +577,7 @@ impl Kind for Exporter {
     const SECTION: &'static str = "exporters";
     fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Option<Self>, A::Error> {
         Ok(Some(match ty {
-            "prometheusremotewrite" => Exporter::PrometheusRemoteWrite(typed(map)?),
+            "prometheus_remote_write" | "prometheusremotewrite" => Exporter::PrometheusRemoteWrite(typed(map)?),
             "otlp_http" | "otlphttp" => Exporter::OtlpHttp(typed(map)?),
             _ => return untyped(map, UNTYPED_EXPORTERS, ty, Exporter::Untyped),
         }))
@@ -764,15 +771,22 @@ fn check_components(file: &str, text: &str, config: &CollectorConfig, stack: &St
     for (id, exporter) in &config.exporters.entries {
         match exporter {
             Some(Exporter::PrometheusRemoteWrite(rw)) => {
+                if component_type(&id.value) == "prometheusremotewrite" {
+                    out.push(finding_at(
+                        file,
+                        id,
+                        "`prometheusremotewrite` is a deprecated alias since contrib v0.154: use `prometheus_remote_write` (and the `exporter` label value it gives in queries on otelcol_exporter_* metrics)",
+                    ));
+                }
                 match &rw.endpoint {
-                    None => out.push(finding_at(file, id, "prometheusremotewrite needs an endpoint")),
+                    None => out.push(finding_at(file, id, "prometheus_remote_write needs an endpoint")),
                     Some(endpoint) => {
                         if !endpoint.value.ends_with("/api/v1/write") {
                             out.push(finding_at(
                                 file,
                                 endpoint,
                                 format!(
-                                    "prometheusremotewrite endpoint `{}`: Prometheus' receiver is /api/v1/write",
+                                    "prometheus_remote_write endpoint `{}`: Prometheus' receiver is /api/v1/write",
                                     endpoint.value
                                 ),
                             ));
@@ -1021,7 +1035,7 @@ fn check_service(file: &str, config: &CollectorConfig, out: &mut Vec<Finding>) {
             for (list, kinds) in [
                 (&pipeline.receivers, ["prometheus"].as_slice()),
                 (&pipeline.processors, &["deltatocumulative"]),
-                (&pipeline.exporters, &["prometheusremotewrite"]),
+                (&pipeline.exporters, &["prometheus_remote_write", "prometheusremotewrite"]),
             ] {
                 for component in list.iter().filter(|c| kinds.contains(&component_type(&c.value))) {
                     out.push(finding_at(
@@ -1081,6 +1095,13 @@ fn check_service(file: &str, config: &CollectorConfig, out: &mut Vec<Finding>) {
                 Some(flag) if !flag.value => {}
                 Some(flag) => out.push(finding_at(file, flag, "without_type_suffix: true drops `_total` from the collector's counters, which the alert rules and dashboards use")),
                 None => out.push(Finding::new(CHECK, file, "", "telemetry prometheus reader: set `without_type_suffix: false`; the default (true since v0.152) drops `_total` from counters the alert rules and dashboards use")),
+            }
+            // The catalog lists the collector's names without unit suffixes
+            // (the explicit reader's default); with units they would differ.
+            if let Some(flag) = &prometheus.without_units
+                && !flag.value
+            {
+                out.push(finding_at(file, flag, "without_units: false appends unit suffixes (otelcol_process_uptime_seconds_total) to names that stack/catalog/otel-collector.toml, the alert rules and dashboards know without them"));
             }
         }
     }
@@ -1170,8 +1191,8 @@ mod tests {
         );
         assert_finding(
             &real().replace(
-                "processors: [memory_limiter, batch]\n      exporters: [prometheusremotewrite]",
-                "processors: [batch, memory_limiter]\n      exporters: [prometheusremotewrite]",
+                "processors: [memory_limiter, batch]\n      exporters: [prometheus_remote_write]",
+                "processors: [batch, memory_limiter]\n      exporters: [prometheus_remote_write]",
             ),
             "memory_limiter must be the first processor",
         );
@@ -1199,6 +1220,24 @@ mod tests {
     }
 
     #[test]
+    fn unit_suffixes_the_catalog_does_not_know_are_reported() {
+        assert_finding(
+            &real().replace("without_units: true", "without_units: false"),
+            "without_units: false appends unit suffixes",
+        );
+    }
+
+    #[test]
+    fn the_deprecated_remote_write_type_name_is_reported() {
+        assert_finding(
+            &real()
+                .replace("  prometheus_remote_write:\n", "  prometheusremotewrite:\n")
+                .replace("[prometheus_remote_write]", "[prometheusremotewrite]"),
+            "`prometheusremotewrite` is a deprecated alias",
+        );
+    }
+
+    #[test]
     fn single_dollar_in_relabel_is_reported() {
         assert_finding(&real().replace("replacement: '$$1'", "replacement: '$1'"), "write a literal dollar as `$$`");
     }
@@ -1206,7 +1245,7 @@ mod tests {
     #[test]
     fn unknown_component_and_removed_option() {
         assert_finding(
-            &real().replace("  prometheusremotewrite:\n", "  prometheusremotewite:\n"),
+            &real().replace("  prometheus_remote_write:\n", "  prometheusremotewite:\n"),
             "unknown component type `prometheusremotewite`",
         );
         let text = real().replace(

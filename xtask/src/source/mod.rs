@@ -150,6 +150,7 @@ impl StackDefinition {
                     out.push(format!("{at}: bind source `{}` must be an absolute host path", b.source));
                 }
             }
+            out.extend(hardening_problems(&svc.hardening).into_iter().map(|p| format!("{at}: hardening.{p}")));
             let r = &svc.resources;
             if r.reserve_cpus > r.cpus || r.reserve_memory.bytes() > r.memory.bytes() {
                 out.push(format!("{at}: reservations exceed limits"));
@@ -175,6 +176,49 @@ impl StackDefinition {
         }
         out.into_iter().map(|message| Finding::new(RULE, DEFINITION_FILE, "", message)).collect()
     }
+}
+
+/// Settings of `[services.<name>.hardening]` Swarm would refuse or that
+/// contradict each other.
+fn hardening_problems(h: &Hardening) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(user) = &h.user {
+        let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u32>().is_ok();
+        let ok = match user.split_once(':') {
+            Some((uid, gid)) => numeric(uid) && numeric(gid),
+            None => numeric(user),
+        };
+        if !ok {
+            out.push(format!("user `{user}`: write a numeric `uid` or `uid:gid`"));
+        }
+    }
+    for cap in h.cap_drop.iter().chain(&h.cap_add) {
+        let name = cap.strip_prefix("CAP_").unwrap_or(cap);
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
+            out.push(format!("capability `{cap}`: write it as Linux names it, upper case (`ALL`, `NET_BIND_SERVICE`)"));
+        }
+    }
+    if h.cap_add.iter().any(|c| c == "ALL") {
+        out.push("cap_add: `ALL` gives every capability back: name the ones needed".to_owned());
+    }
+    if h.pids == Some(0) {
+        out.push("pids: 0 means no limit to the engine: leave it out or set the limit".to_owned());
+    }
+    for t in &h.tmpfs {
+        if !t.target.starts_with('/') {
+            out.push(format!("tmpfs target `{}` must be an absolute path", t.target));
+        }
+        if t.size.bytes() == 0 {
+            out.push(format!("tmpfs `{}`: a size of 0 means half the node's memory: give a size", t.target));
+        }
+    }
+    if h.runs_as_root.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        out.push("runs_as_root: say why, or drop it".to_owned());
+    }
+    if h.writable_root.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        out.push("writable_root: say why, or drop it".to_owned());
+    }
+    out
 }
 
 /// An environment variable name that would carry a credential in clear.

@@ -1,10 +1,12 @@
 //! Every service runs as a non-root user on a read-only root filesystem,
-//! with every capability dropped and a process limit, unless stack.toml
-//! says why not (`hardening.runs_as_root`, `hardening.writable_root`).
-//! Findings name stack/stack.toml and the service.
+//! with every capability dropped and a process limit, and without access to
+//! the container engine's API, unless stack.toml says why not
+//! (`hardening.runs_as_root`, `hardening.writable_root`,
+//! `hardening.engine_access`). Findings name stack/stack.toml and the
+//! service.
 
 use super::Finding;
-use crate::source::{DEFINITION_FILE, Hardening, StackDefinition};
+use crate::source::{BindMount, DEFINITION_FILE, Hardening, StackDefinition};
 
 const CHECK: &str = "hardening";
 
@@ -13,11 +15,42 @@ pub fn check(definition: &StackDefinition) -> Vec<Finding> {
         .services
         .iter()
         .flat_map(|(name, svc)| {
-            problems(&svc.hardening).into_iter().map(move |message| {
+            let mut found = problems(&svc.hardening);
+            found.extend(engine_access(&svc.hardening, &svc.binds));
+            found.into_iter().map(move |message| {
                 Finding::new(CHECK, DEFINITION_FILE, format!("[services.{name}.hardening]"), message)
             })
         })
         .collect()
+}
+
+/// The engine's sockets, and the host directories that hold them (a bind is
+/// recursive, so `/` holds /run/docker.sock and containerd's socket too).
+const ENGINE_SOCKETS: &[&str] = &["/var/run/docker.sock", "/run/docker.sock", "/run/containerd", "/var/run/containerd"];
+const HOLDING_DIRS: &[&str] = &["/", "/run", "/var/run"];
+
+/// A bind that reaches the engine's API. A read-only bind does not make
+/// the API read-only: a process that can connect can create a privileged
+/// container, which is root on the node. The sockets are root:docker 0660,
+/// so through a directory only root (or the docker group) connects.
+fn engine_access(h: &Hardening, binds: &[BindMount]) -> Vec<String> {
+    let reaching: Vec<&str> = binds
+        .iter()
+        .map(|b| b.source.trim_end_matches('/'))
+        .map(|s| if s.is_empty() { "/" } else { s })
+        .filter(|s| {
+            ENGINE_SOCKETS.iter().any(|sock| s.starts_with(sock)) || (HOLDING_DIRS.contains(s) && h.runs_as_root())
+        })
+        .collect();
+    match (reaching.is_empty(), &h.engine_access) {
+        (false, None) => vec![format!(
+            "reaches the container engine's API through {reaching:?} (read-only binds do not make the API read-only: that is root on the node): say why in `engine_access`"
+        )],
+        (true, Some(_)) => {
+            vec!["`engine_access` is set but no bind reaches the engine: drop the stale reason".to_owned()]
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn problems(h: &Hardening) -> Vec<String> {
@@ -89,6 +122,21 @@ mod tests {
         assert_eq!(found.len(), 4, "{found:?}");
         assert!(found[0].contains("drop the stale reason") && found[1].contains("drop the stale reason"));
         assert!(found[2].contains("cap_drop") && found[3].contains("pids"), "{found:?}");
+    }
+
+    #[test]
+    fn engine_access_needs_a_reason() {
+        let bind = |source: &str| BindMount { source: source.into(), target: "/x".into(), read_only: true };
+        let root = hardening("user = \"0\"\n");
+        let nobody = hardening("user = \"65534\"\n");
+        let found = engine_access(&root, &[bind("/var/run/docker.sock"), bind("/proc")]);
+        assert!(found.len() == 1 && found[0].contains("/var/run/docker.sock"), "{found:?}");
+        assert_eq!(engine_access(&root, &[bind("/")]).len(), 1, "root connects through a bind of /");
+        assert!(engine_access(&nobody, &[bind("/")]).is_empty(), "the socket is 0660 root:docker");
+        assert_eq!(engine_access(&nobody, &[bind("/run/docker.sock")]).len(), 1);
+        let reasoned = hardening("user = \"0\"\nengine_access = \"Docker discovery\"\n");
+        assert!(engine_access(&reasoned, &[bind("/var/run/docker.sock")]).is_empty());
+        assert_eq!(engine_access(&reasoned, &[bind("/proc")]).len(), 1, "a stale reason is named");
     }
 
     /// The repository's own stack states every exception.

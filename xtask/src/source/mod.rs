@@ -215,6 +215,9 @@ fn hardening_problems(h: &Hardening) -> Vec<String> {
     if h.runs_as_root.as_deref().is_some_and(|r| r.trim().is_empty()) {
         out.push("runs_as_root: say why, or drop it".to_owned());
     }
+    if h.engine_access.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        out.push("engine_access: say why, or drop it".to_owned());
+    }
     if h.writable_root.as_deref().is_some_and(|r| r.trim().is_empty()) {
         out.push("writable_root: say why, or drop it".to_owned());
     }
@@ -258,6 +261,25 @@ mod tests {
         for k in ["GF_SECURITY_ADMIN_PASSWORD__FILE", "DATA_SOURCE_PASS_FILE", "HOSTNAME", "GF_PATHS_CONFIG"] {
             assert!(!looks_secret(k), "{k}");
         }
+    }
+
+    #[test]
+    fn impossible_hardening_is_named() {
+        let h: Hardening = toml::from_str(
+            "user = \"nobody\"\ncap_add = [\"ALL\", \"net_raw\"]\npids = 0\ntmpfs = [{ target = \"tmp\", size = \"0\" }]\nruns_as_root = \" \"\n",
+        )
+        .unwrap();
+        let found = hardening_problems(&h);
+        for needle in
+            ["user `nobody`", "`net_raw`", "cap_add: `ALL`", "pids: 0", "absolute path", "a size of 0", "runs_as_root"]
+        {
+            assert!(found.iter().any(|f| f.contains(needle)), "{needle} not in {found:#?}");
+        }
+        let fine: Hardening = toml::from_str(
+            "user = \"65534:65534\"\ncap_drop = [\"ALL\"]\ncap_add = [\"CAP_NET_BIND_SERVICE\"]\npids = 64\n",
+        )
+        .unwrap();
+        assert!(hardening_problems(&fine).is_empty());
     }
 
     #[test]

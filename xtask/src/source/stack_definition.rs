@@ -154,6 +154,9 @@ pub struct Hardening {
     pub pids: Option<u32>,
     /// Why the service must run as root (uid 0), when it must.
     pub runs_as_root: Option<String>,
+    /// Why the service must reach the container engine's API (a bind of
+    /// its socket, or of a directory that holds it), when it must.
+    pub engine_access: Option<String>,
     /// Why the root filesystem must stay writable, when it must.
     pub writable_root: Option<String>,
 }

@@ -349,7 +349,7 @@ mod tests {
     use super::*;
 
     const FILE: &str = r#"
-version: "3.8"
+version: "3.9"
 services:
   prometheus:
     image: reg/prometheus:3@sha256:aa

@@ -318,8 +318,12 @@ fn prometheus_data_survives_rollout_and_rollback() {
 #[test]
 fn takes_over_a_stack_deployed_by_docker_stack_deploy() {
     // Same labels and names as `docker stack deploy`: a stack it deployed is
-    // taken over without touching a service, then rolled out as usual.
+    // taken over without touching a service, then rolled out as usual. The
+    // probe is hardened, so the CLI's conversion of `user`, `read_only`,
+    // `cap_drop`, tmpfs volumes and `pids` must equal ours too.
     let Some(mut stack) = TestStack::new("takeover") else { return };
+    stack.knobs.probe_args = HARDENED_PROBE.into();
+    stack.knobs.probe_hardening = hardening(64);
     let v1 = stack.render();
     let docker =
         if std::path::Path::new("/usr/local/bin/docker").exists() { "/usr/local/bin/docker" } else { "docker" };

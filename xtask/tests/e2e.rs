@@ -481,7 +481,11 @@ fn task_address(stack: &TestStack, short: &str) -> String {
 #[test]
 fn only_grafana_is_reachable_from_outside() {
     let Some(stack) = TestStack::new("exposure") else { return };
-    stack.render_fixture("security.stack.toml.in", &["prometheus", "alertmanager", "probe"]);
+    stack.render_fixture(
+        "security.stack.toml.in",
+        &[("configs/alertmanager-web.yml", "alertmanager-web.yml")],
+        &["prometheus", "alertmanager", "probe"],
+    );
     let out = stack.deploy(&[]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     stack.assert_healthy(Duration::from_secs(60), "the exposure stack");
@@ -522,16 +526,29 @@ fn only_grafana_is_reachable_from_outside() {
     }
 
     // Inside the overlay, the same client reaches Prometheus (so the refusals
-    // above are the network's doing), but its lifecycle API is off.
+    // above are the network's doing), but its lifecycle API is off; and
+    // Alertmanager, on the opt-in authenticated path, refuses a silence
+    // without credentials and takes it with them.
+    let silence_post = |userinfo: &str| {
+        format!(
+            "timeout 5 wget -O - --header 'Content-Type: application/json' --post-data '{silence}' http://{userinfo}{alertmanager}:9093/api/v2/silences 2>&1"
+        )
+    };
     let inside = client(
         &stack,
         &stack.network,
         &format!(
             "timeout 5 wget -q -O /dev/null http://{prometheus}:9090/-/healthy && echo PROMETHEUS_REACHED; \
-             timeout 5 wget -O - --post-data '' http://{prometheus}:9090/-/quit 2>&1 && echo QUIT_ACCEPTED; true"
+             timeout 5 wget -O - --post-data '' http://{prometheus}:9090/-/quit 2>&1 && echo QUIT_ACCEPTED; \
+             {} && echo ANONYMOUS_SILENCE_ACCEPTED; \
+             {} && echo AUTHENTICATED_SILENCE_ACCEPTED; true",
+            silence_post(""),
+            silence_post("e2e:e2e-only-password@"),
         ),
     );
     assert!(inside.contains("PROMETHEUS_REACHED"), "{inside}");
-    assert!(inside.contains("403") && !inside.contains("QUIT_ACCEPTED"), "{inside}");
+    assert!(inside.contains("403 Forbidden") && !inside.contains("QUIT_ACCEPTED"), "{inside}");
+    assert!(inside.contains("401 Unauthorized") && !inside.contains("ANONYMOUS_SILENCE_ACCEPTED"), "{inside}");
+    assert!(inside.contains("AUTHENTICATED_SILENCE_ACCEPTED"), "{inside}");
     stack.assert_healthy(Duration::from_secs(10), "Prometheus after POST /-/quit");
 }

@@ -201,9 +201,10 @@ impl TestStack {
         self.bundle_snapshot()
     }
 
-    /// Writes `stack/stack.toml` from the fixture file `stack_fixture` (no
-    /// component configs) with `images` pinned, and runs the real `gen`.
-    pub fn render_fixture(&self, stack_fixture: &str, images_used: &[&str]) -> Snapshot {
+    /// Writes `stack/stack.toml` from the fixture file `stack_fixture`, each
+    /// fixture file of `configs` (`(path in the repository, fixture file)`),
+    /// pins `images_used`, and runs the real `gen`.
+    pub fn render_fixture(&self, stack_fixture: &str, configs: &[(&str, &str)], images_used: &[&str]) -> Snapshot {
         let images = test_images().unwrap();
         let registry = images["registry"].as_str().unwrap();
         let fixture = Fixture {
@@ -215,6 +216,11 @@ impl TestStack {
         };
         let root = self.dir.path();
         std::fs::write(root.join("stack/stack.toml"), fixture.fill(stack_fixture, &images)).unwrap();
+        for (path, file) in configs {
+            let target = root.join(path);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(Path::new(FIXTURES).join(file), target).unwrap();
+        }
         std::fs::write(root.join("stack/images.lock"), images_lock_of(&images, registry, images_used)).unwrap();
         let out = self.xtask(&["gen"]);
         assert!(out.status.success(), "gen failed:\n{}", String::from_utf8_lossy(&out.stderr));

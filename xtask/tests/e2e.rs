@@ -321,8 +321,12 @@ fn prometheus_data_survives_rollout_and_rollback() {
 #[test]
 fn takes_over_a_stack_deployed_by_docker_stack_deploy() {
     // Same labels and names as `docker stack deploy`: a stack it deployed is
-    // taken over without touching a service, then rolled out as usual.
+    // taken over without touching a service, then rolled out as usual. The
+    // probe is hardened, so the CLI's conversion of `user`, `read_only`,
+    // `cap_drop`, tmpfs volumes and `pids` must equal ours too.
     let Some(mut stack) = TestStack::new("takeover") else { return };
+    stack.knobs.probe_args = HARDENED_PROBE.into();
+    stack.knobs.probe_hardening = hardening(64);
     let v1 = stack.render();
     let docker =
         if std::path::Path::new("/usr/local/bin/docker").exists() { "/usr/local/bin/docker" } else { "docker" };
@@ -369,4 +373,185 @@ fn deploy_until_updating(stack: &TestStack) -> (Child, Receiver<String>) {
     let lines = stderr_lines(&mut child);
     wait_line(&lines, "probe: updating", Duration::from_secs(30));
     (child, lines)
+}
+
+// ------------------------------------------------------------ hardening
+
+/// The probe checks its own privileges before it idles: it must run as
+/// 65534:65534, must not be able to write its root filesystem, and must be
+/// able to write its tmpfs (/tmp/ok, which the health check looks for).
+const HARDENED_PROBE: &str = r#"["-c", "test \"$(id -u):$(id -g)\" = 65534:65534 && ! touch /rw 2>/dev/null && echo ok > /tmp/ok && trap 'exit 0' TERM INT && while :; do sleep 1; done"]"#;
+
+fn hardening(pids: u32) -> String {
+    format!(
+        "user = \"65534:65534\"\nread_only = true\ntmpfs = [{{ target = \"/tmp\", size = \"1M\" }}]\ncap_drop = [\"ALL\"]\npids = {pids}"
+    )
+}
+
+/// The engine's own spec of service `short` (raw JSON, nothing dropped).
+fn engine_spec(stack: &TestStack, short: &str) -> serde_json::Value {
+    let filters = format!("{{\"name\":[\"{}_{short}\"]}}", stack.name);
+    let body = harness::raw_get_on(
+        &harness::engine_socket().to_string_lossy(),
+        &format!("/services?filters={}", harness::encode(&filters)),
+    );
+    let services: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let full = format!("{}_{short}", stack.name);
+    services.as_array().unwrap().iter().find(|s| s["Spec"]["Name"] == full.as_str()).unwrap()["Spec"].clone()
+}
+
+#[test]
+fn hardened_service_runs_and_the_engine_has_the_fields() {
+    let Some(mut stack) = TestStack::new("hardened") else { return };
+    stack.knobs.probe_args = HARDENED_PROBE.into();
+    stack.knobs.probe_health = r#"["CMD-SHELL", "test -f /tmp/ok"]"#.into();
+    stack.knobs.probe_hardening = hardening(64);
+    first(&stack);
+    stack.assert_healthy(Duration::from_secs(30), "the hardened probe");
+
+    let spec = engine_spec(&stack, "probe");
+    let cs = &spec["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(cs["User"], "65534:65534", "{cs:#}");
+    assert_eq!(cs["ReadOnly"], true, "{cs:#}");
+    assert_eq!(cs["CapabilityDrop"], serde_json::json!(["ALL"]), "{cs:#}");
+    assert_eq!(spec["TaskTemplate"]["Resources"]["Limits"]["Pids"], 64, "{spec:#}");
+    let tmpfs = cs["Mounts"].as_array().unwrap().iter().find(|m| m["Type"] == "tmpfs").expect("a tmpfs mount");
+    assert_eq!(
+        (&tmpfs["Target"], &tmpfs["TmpfsOptions"]["SizeBytes"]),
+        (&serde_json::json!("/tmp"), &serde_json::json!(1 << 20))
+    );
+
+    // What the engine stored compares equal to what the bundle asks.
+    let before = stack.versions();
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("nothing to change"), "{}", stdout(&out));
+    assert_eq!(stack.versions(), before, "a no-op deploy of a hardened service bumped a version");
+
+    // A hardening change alone rolls exactly that service.
+    stack.knobs.probe_hardening = hardening(48);
+    stack.render();
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let after = stack.versions();
+    assert!(
+        before.iter().all(|(k, v)| (k == "probe") != (after[k] == *v)),
+        "only probe changes: {before:?} → {after:?}"
+    );
+    assert_eq!(engine_spec(&stack, "probe")["TaskTemplate"]["Resources"]["Limits"]["Pids"], 48);
+}
+
+fn docker_cli() -> &'static str {
+    if std::path::Path::new("/usr/local/bin/docker").exists() { "/usr/local/bin/docker" } else { "docker" }
+}
+
+/// Runs `script` in a throw-away probe container attached to `network`;
+/// its combined output. (Busybox's own `wget -T` crashes in the static
+/// build: the scripts use `timeout` instead.)
+fn client(stack: &TestStack, network: &str, script: &str) -> String {
+    let images = harness::test_images().unwrap();
+    let probe = images["images"]["probe"]["pinned"].as_str().unwrap();
+    let name = format!("{}_client_{}", stack.name, network.replace(['.', '/'], "_"));
+    let out = std::process::Command::new(docker_cli())
+        .args(["run", "--rm", "--name", &name, "--network", network, probe, "-c", script])
+        .output()
+        .expect("docker run");
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    eprintln!("--- client on {network}:\n{text}");
+    assert!(out.status.success(), "the client container failed on {network}: {text}");
+    text
+}
+
+/// The overlay address of the running task of service `short`.
+fn task_address(stack: &TestStack, short: &str) -> String {
+    let filters = format!("{{\"service\":[\"{}_{short}\"],\"desired-state\":[\"running\"]}}", stack.name);
+    let body = harness::raw_get_on(
+        &harness::engine_socket().to_string_lossy(),
+        &format!("/tasks?filters={}", harness::encode(&filters)),
+    );
+    let tasks: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let address = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["NetworksAttachments"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["Network"]["Spec"]["Name"] == stack.network.as_str())
+        .find_map(|a| a["Addresses"][0].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no address of {short} on {}: {tasks:#}", stack.network));
+    address.split('/').next().unwrap().to_owned()
+}
+
+#[test]
+fn only_grafana_is_reachable_from_outside() {
+    let Some(stack) = TestStack::new("exposure") else { return };
+    stack.render_fixture(
+        "security.stack.toml.in",
+        &[("configs/alertmanager-web.yml", "alertmanager-web.yml")],
+        &["prometheus", "alertmanager", "probe"],
+    );
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    stack.assert_healthy(Duration::from_secs(60), "the exposure stack");
+
+    // Only the Grafana stand-in publishes a port.
+    for short in ["prometheus", "alertmanager"] {
+        let ports = &engine_spec(&stack, short)["EndpointSpec"]["Ports"];
+        assert!(ports.as_array().is_none_or(Vec::is_empty), "{short} publishes {ports}");
+    }
+    let grafana_ports = &engine_spec(&stack, "grafana")["EndpointSpec"]["Ports"];
+    assert_eq!(grafana_ports[0]["PublishedPort"], stack.prom_port, "{grafana_ports}");
+
+    let prometheus = task_address(&stack, "prometheus");
+    let alertmanager = task_address(&stack, "alertmanager");
+    let gateway = std::process::Command::new(docker_cli())
+        .args(["network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"])
+        .output()
+        .expect("docker network inspect");
+    let gateway = stdout(&gateway).trim().to_owned();
+    let silence = r#"{"matchers":[{"name":"alertname","value":"Any","isRegex":false}],"startsAt":"2026-01-01T00:00:00Z","endsAt":"2036-01-01T00:00:00Z","createdBy":"e2e","comment":"must be refused"}"#;
+    let attempts = format!(
+        "timeout 5 wget -q -O - http://{gateway}:{port}/ && echo GRAFANA_REACHED; \
+         for t in {prometheus}:9090 {alertmanager}:9093; do timeout 3 wget -q -O /dev/null http://$t/-/healthy && echo ADMIN_REACHED $t; done; \
+         timeout 3 wget -q -O - --post-data '' http://{prometheus}:9090/-/quit && echo QUIT_ACCEPTED; \
+         timeout 3 wget -q -O - --header 'Content-Type: application/json' --post-data '{silence}' http://{alertmanager}:9093/api/v2/silences && echo SILENCE_ACCEPTED; \
+         true",
+        port = stack.prom_port,
+    );
+    // From outside: a client on Docker's default bridge network, not the
+    // stack's overlay, reaches Grafana's published port and nothing else.
+    // Its packets to overlay addresses leave through the host's default
+    // route: whatever answers there (on the build machines an egress proxy
+    // answering 404) is not Prometheus, and only a 2xx counts as reached.
+    let outside = client(&stack, "bridge", &attempts);
+    assert!(outside.contains("grafana-stand-in") && outside.contains("GRAFANA_REACHED"), "{outside}");
+    for refused in ["ADMIN_REACHED", "QUIT_ACCEPTED", "SILENCE_ACCEPTED"] {
+        assert!(!outside.contains(refused), "`{refused}` from outside the stack's network:\n{outside}");
+    }
+
+    // Inside the overlay, the same client reaches Prometheus (so the refusals
+    // above are the network's doing), but its lifecycle API is off; and
+    // Alertmanager, on the opt-in authenticated path, refuses a silence
+    // without credentials and takes it with them.
+    let silence_post = |userinfo: &str| {
+        format!(
+            "timeout 5 wget -O - --header 'Content-Type: application/json' --post-data '{silence}' http://{userinfo}{alertmanager}:9093/api/v2/silences 2>&1"
+        )
+    };
+    let inside = client(
+        &stack,
+        &stack.network,
+        &format!(
+            "timeout 5 wget -q -O /dev/null http://{prometheus}:9090/-/healthy && echo PROMETHEUS_REACHED; \
+             timeout 5 wget -O - --post-data '' http://{prometheus}:9090/-/quit 2>&1 && echo QUIT_ACCEPTED; \
+             {} && echo ANONYMOUS_SILENCE_ACCEPTED; \
+             {} && echo AUTHENTICATED_SILENCE_ACCEPTED; true",
+            silence_post(""),
+            silence_post("e2e:e2e-only-password@"),
+        ),
+    );
+    assert!(inside.contains("PROMETHEUS_REACHED"), "{inside}");
+    assert!(inside.contains("403 Forbidden") && !inside.contains("QUIT_ACCEPTED"), "{inside}");
+    assert!(inside.contains("401 Unauthorized") && !inside.contains("ANONYMOUS_SILENCE_ACCEPTED"), "{inside}");
+    assert!(inside.contains("AUTHENTICATED_SILENCE_ACCEPTED"), "{inside}");
+    stack.assert_healthy(Duration::from_secs(10), "Prometheus after POST /-/quit");
 }

@@ -1,5 +1,8 @@
-//! The subset of the Compose file format (version 3.12: the first with a
-//! health check's `start_interval`) the bundle uses.
+//! The subset of the Compose file format (version 3.12) the bundle uses.
+//! 3.12 is the first version whose schema (docker/cli `loader/schema`) has a
+//! health check's `start_interval`; 3.9 was the first with
+//! `deploy.resources.limits.pids` (`docker stack config` 28.2.2 rejects it
+//! under 3.8: "Additional property pids is not allowed").
 //! Rendering writes it and deploy reads it back, through the same types, so
 //! what `docker stack deploy` would apply and what `cargo xtask deploy`
 //! applies come from one file.
@@ -33,6 +36,15 @@ pub struct Service {
     pub command: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "dollar::map")]
     pub environment: BTreeMap<String, String>,
+    /// `uid[:gid]` the process runs as; the image's `USER` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<Port>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -66,10 +78,14 @@ pub struct Port {
 pub struct Mount {
     #[serde(rename = "type")]
     pub kind: MountKind,
+    /// Empty for a tmpfs mount, which has no source.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
     pub target: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<TmpfsOptions>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +93,17 @@ pub struct Mount {
 pub enum MountKind {
     Volume,
     Bind,
+    Tmpfs,
+}
+
+/// Compose's tmpfs options. Only the size: the 3.x schema has no `mode`
+/// (`docker stack config` drops it), and the kernel's default mode of a
+/// tmpfs root, 1777, lets a non-root process write there anyway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TmpfsOptions {
+    /// Bytes.
+    pub size: i64,
 }
 
 /// A config or secret mounted into a service: `source` is the key under the
@@ -153,6 +180,9 @@ pub struct Resources {
 pub struct ResourceSet {
     pub cpus: String,
     pub memory: String,
+    /// Process (and thread) limit; only under `limits`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

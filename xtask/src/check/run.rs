@@ -43,6 +43,7 @@ pub fn all(root: &Path, offline: bool, cache: &Cache, timings: &mut Timings) -> 
     let drift = write::drift(root, &files, generate::OWNED_DIRS)?;
     findings.extend(drift.findings());
     findings.extend(timings.time("bundle", || super::bundle_audit::check(&root.join(bundle::DIR), bundle::DIR)));
+    findings.extend(timings.time("hardening", || super::hardening::check(&source.definition)));
     findings.extend(timings.time("component configs", || super::component_configs::check(&source)));
     findings.extend(timings.time("dashboard lint", || dashboard_lint(&source)));
     findings.extend(timings.time("rule lint", || rule_lint(root, &source)));

@@ -145,6 +145,7 @@ fn render_service(
             source: v.source.clone(),
             target: v.target.clone(),
             read_only: false,
+            tmpfs: None,
         })
         .collect();
     mounts.extend(svc.binds.iter().map(|b| compose::Mount {
@@ -152,6 +153,15 @@ fn render_service(
         source: b.source.clone(),
         target: b.target.clone(),
         read_only: b.read_only,
+        tmpfs: None,
+    }));
+    let hardening = &svc.hardening;
+    mounts.extend(hardening.tmpfs.iter().map(|t| compose::Mount {
+        kind: compose::MountKind::Tmpfs,
+        source: String::new(),
+        target: t.target.clone(),
+        read_only: false,
+        tmpfs: Some(compose::TmpfsOptions { size: t.size.bytes() }),
     }));
     let mut configs: Vec<compose::FileMount> =
         svc.configs.iter().map(|c| compose::FileMount { source: c.source.clone(), target: c.target.clone() }).collect();
@@ -201,6 +211,10 @@ fn render_service(
         entrypoint: svc.entrypoint.clone(),
         command: svc.args.clone(),
         environment: svc.environment.clone(),
+        user: hardening.user.clone(),
+        read_only: hardening.read_only,
+        cap_drop: hardening.cap_drop.clone(),
+        cap_add: hardening.cap_add.clone(),
         ports,
         volumes: mounts,
         configs,
@@ -230,8 +244,12 @@ fn render_service(
             placement: (!constraints.is_empty() || !preferences.is_empty())
                 .then_some(compose::Placement { constraints, preferences }),
             resources: compose::Resources {
-                limits: compose::ResourceSet { cpus: cpus(r.cpus), memory: r.memory.to_string() },
-                reservations: compose::ResourceSet { cpus: cpus(r.reserve_cpus), memory: r.reserve_memory.to_string() },
+                limits: compose::ResourceSet { cpus: cpus(r.cpus), memory: r.memory.to_string(), pids: hardening.pids },
+                reservations: compose::ResourceSet {
+                    cpus: cpus(r.reserve_cpus),
+                    memory: r.reserve_memory.to_string(),
+                    pids: None,
+                },
             },
             restart_policy: compose::RestartPolicy {
                 condition: "any".into(),

@@ -150,6 +150,7 @@ impl StackDefinition {
                     out.push(format!("{at}: bind source `{}` must be an absolute host path", b.source));
                 }
             }
+            out.extend(hardening_problems(&svc.hardening).into_iter().map(|p| format!("{at}: hardening.{p}")));
             let r = &svc.resources;
             if r.reserve_cpus > r.cpus || r.reserve_memory.bytes() > r.memory.bytes() {
                 out.push(format!("{at}: reservations exceed limits"));
@@ -175,6 +176,52 @@ impl StackDefinition {
         }
         out.into_iter().map(|message| Finding::new(RULE, DEFINITION_FILE, "", message)).collect()
     }
+}
+
+/// Settings of `[services.<name>.hardening]` Swarm would refuse or that
+/// contradict each other.
+fn hardening_problems(h: &Hardening) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(user) = &h.user {
+        let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u32>().is_ok();
+        let ok = match user.split_once(':') {
+            Some((uid, gid)) => numeric(uid) && numeric(gid),
+            None => numeric(user),
+        };
+        if !ok {
+            out.push(format!("user `{user}`: write a numeric `uid` or `uid:gid`"));
+        }
+    }
+    for cap in h.cap_drop.iter().chain(&h.cap_add) {
+        let name = cap.strip_prefix("CAP_").unwrap_or(cap);
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
+            out.push(format!("capability `{cap}`: write it as Linux names it, upper case (`ALL`, `NET_BIND_SERVICE`)"));
+        }
+    }
+    if h.cap_add.iter().any(|c| c == "ALL") {
+        out.push("cap_add: `ALL` gives every capability back: name the ones needed".to_owned());
+    }
+    if h.pids == Some(0) {
+        out.push("pids: 0 means no limit to the engine: leave it out or set the limit".to_owned());
+    }
+    for t in &h.tmpfs {
+        if !t.target.starts_with('/') {
+            out.push(format!("tmpfs target `{}` must be an absolute path", t.target));
+        }
+        if t.size.bytes() == 0 {
+            out.push(format!("tmpfs `{}`: a size of 0 means half the node's memory: give a size", t.target));
+        }
+    }
+    if h.runs_as_root.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        out.push("runs_as_root: say why, or drop it".to_owned());
+    }
+    if h.engine_access.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        out.push("engine_access: say why, or drop it".to_owned());
+    }
+    if h.writable_root.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        out.push("writable_root: say why, or drop it".to_owned());
+    }
+    out
 }
 
 /// An environment variable name that would carry a credential in clear.
@@ -214,6 +261,25 @@ mod tests {
         for k in ["GF_SECURITY_ADMIN_PASSWORD__FILE", "DATA_SOURCE_PASS_FILE", "HOSTNAME", "GF_PATHS_CONFIG"] {
             assert!(!looks_secret(k), "{k}");
         }
+    }
+
+    #[test]
+    fn impossible_hardening_is_named() {
+        let h: Hardening = toml::from_str(
+            "user = \"nobody\"\ncap_add = [\"ALL\", \"net_raw\"]\npids = 0\ntmpfs = [{ target = \"tmp\", size = \"0\" }]\nruns_as_root = \" \"\n",
+        )
+        .unwrap();
+        let found = hardening_problems(&h);
+        for needle in
+            ["user `nobody`", "`net_raw`", "cap_add: `ALL`", "pids: 0", "absolute path", "a size of 0", "runs_as_root"]
+        {
+            assert!(found.iter().any(|f| f.contains(needle)), "{needle} not in {found:#?}");
+        }
+        let fine: Hardening = toml::from_str(
+            "user = \"65534:65534\"\ncap_drop = [\"ALL\"]\ncap_add = [\"CAP_NET_BIND_SERVICE\"]\npids = 64\n",
+        )
+        .unwrap();
+        assert!(hardening_problems(&fine).is_empty());
     }
 
     #[test]

@@ -137,6 +137,66 @@ pub struct ServiceDef {
     pub spread: Vec<String>,
     pub resources: Resources,
     pub health: Option<HealthDef>,
+    /// Who the process runs as and what it may do (`[services.<name>.hardening]`).
+    #[serde(default)]
+    pub hardening: Hardening,
+}
+
+/// The container's privileges, as far as a Swarm service can set them
+/// (engine API 1.41, Docker 20.10: `User`, `ReadOnly`, `CapabilityAdd`,
+/// `CapabilityDrop`, `Resources.Limits.Pids`, tmpfs mounts). `check`
+/// reports a service that runs as root or on a writable root filesystem
+/// unless the reason is written into `runs_as_root` / `writable_root`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hardening {
+    /// `uid` or `uid:gid`, numeric (a name depends on the image's
+    /// /etc/passwd, and `check` must be able to tell root from non-root).
+    pub user: Option<String>,
+    /// Mount the image's root filesystem read-only; what the process writes
+    /// goes to its volumes and `tmpfs`.
+    #[serde(default)]
+    pub read_only: bool,
+    /// In-memory scratch directories (writable also on a read-only root).
+    #[serde(default)]
+    pub tmpfs: Vec<TmpfsMount>,
+    /// Capabilities removed from Docker's default set (`ALL` for every one).
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    /// Capabilities the component really needs, given back after `cap_drop`.
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    /// Most processes (and threads: the kernel counts both) the container
+    /// may hold; a runaway fork or goroutine-to-thread leak stops there.
+    pub pids: Option<u32>,
+    /// Why the service must run as root (uid 0), when it must.
+    pub runs_as_root: Option<String>,
+    /// Why the service must reach the container engine's API (a bind of
+    /// its socket, or of a directory that holds it), when it must.
+    pub engine_access: Option<String>,
+    /// Why the root filesystem must stay writable, when it must.
+    pub writable_root: Option<String>,
+}
+
+impl Hardening {
+    /// The numeric uid `user` names, if it is set and well-formed.
+    pub fn uid(&self) -> Option<u32> {
+        self.user.as_deref()?.split(':').next()?.parse().ok()
+    }
+
+    /// Runs as uid 0, or as whatever user the image picks (not stated here).
+    pub fn runs_as_root(&self) -> bool {
+        self.uid().is_none_or(|uid| uid == 0)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TmpfsMount {
+    pub target: String,
+    /// Upper bound of the memory it may use (counted against the task's
+    /// memory limit).
+    pub size: ByteSize,
 }
 
 /// The stack's overlay network, or the node's own network namespace (for

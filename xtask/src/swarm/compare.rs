@@ -147,6 +147,10 @@ fn order_of(key: &str) -> (usize, String) {
         "Configs",
         "Secrets",
         "HealthCheck",
+        "User",
+        "ReadOnly",
+        "CapabilityDrop",
+        "CapabilityAdd",
         "Resources",
         "RestartPolicy",
         "Placement",
@@ -173,7 +177,12 @@ pub fn field_name(path: &str) -> &'static str {
         ("TaskTemplate.ContainerSpec.Secrets", "secrets"),
         ("TaskTemplate.ContainerSpec.HealthCheck", "healthcheck"),
         ("TaskTemplate.ContainerSpec.Labels", "container labels"),
+        ("TaskTemplate.ContainerSpec.User", "user"),
+        ("TaskTemplate.ContainerSpec.ReadOnly", "read_only"),
+        ("TaskTemplate.ContainerSpec.CapabilityDrop", "cap_drop"),
+        ("TaskTemplate.ContainerSpec.CapabilityAdd", "cap_add"),
         ("TaskTemplate.ContainerSpec", "container"),
+        ("TaskTemplate.Resources.Limits.Pids", "pids"),
         ("TaskTemplate.Resources", "resources"),
         ("TaskTemplate.RestartPolicy", "restart_policy"),
         ("TaskTemplate.Placement", "placement"),
@@ -280,5 +289,22 @@ mod tests {
         assert_eq!(fields, ["image", "configs", "mode/replicas"]);
         assert_eq!(changes[1].path, "TaskTemplate.ContainerSpec.Configs[0].ConfigName");
         assert_eq!(describe(&changes[2]), "1 → 0");
+    }
+
+    /// A change of any hardening field is a difference (so it rolls), named
+    /// as stack.toml names it.
+    #[test]
+    fn hardening_changes_are_differences() {
+        let current = engine_spec();
+        let mut desired = current.clone();
+        let tt = desired.task_template.as_mut().unwrap();
+        let cs = tt.container_spec.as_mut().unwrap();
+        cs.user = Some("65534:65534".into());
+        cs.read_only = Some(true);
+        cs.capability_drop = Some(vec!["ALL".into()]);
+        cs.capability_add = Some(vec!["DAC_READ_SEARCH".into()]);
+        tt.resources.as_mut().unwrap().limits.get_or_insert_with(Default::default).pids = Some(64);
+        let fields: Vec<String> = diff(&current, &desired).into_iter().map(|c| c.field).collect();
+        assert_eq!(fields, ["user", "read_only", "cap_drop", "cap_add", "pids"]);
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Context, Result, bail};
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, EndpointSpec,
-    EndpointSpecModeEnum, HealthConfig, Limit, Mount, MountType, MountVolumeOptions, NetworkAttachmentConfig,
+    EndpointSpecModeEnum, HealthConfig, Limit, Mount, MountTmpfsOptions, MountType, MountVolumeOptions, NetworkAttachmentConfig,
     ResourceObject, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecRollbackConfig,
     ServiceSpecRollbackConfigFailureActionEnum, ServiceSpecRollbackConfigOrderEnum, ServiceSpecUpdateConfig,
     ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecContainerSpec,
@@ -80,6 +80,15 @@ pub fn service_spec(
                 read_only: m.read_only.then_some(true),
                 ..Default::default()
             },
+            compose::MountKind::Tmpfs => Mount {
+                typ: Some(MountType::TMPFS),
+                target: Some(m.target.clone()),
+                tmpfs_options: m
+                    .tmpfs
+                    .as_ref()
+                    .map(|t| MountTmpfsOptions { size_bytes: Some(t.size), ..Default::default() }),
+                ..Default::default()
+            },
         })
         .collect::<Vec<_>>();
 
@@ -147,6 +156,13 @@ pub fn service_spec(
             .transpose()
             .with_context(at)?,
         env: (!svc.environment.is_empty()).then(|| svc.environment.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        user: svc.user.clone(),
+        read_only: svc.read_only.then_some(true),
+        // Engine API 1.41 (Docker 20.10) added both lists to ContainerSpec;
+        // older engines ignore them, and the comparison would then see a
+        // difference on every plan.
+        capability_drop: (!svc.cap_drop.is_empty()).then(|| svc.cap_drop.clone()),
+        capability_add: (!svc.cap_add.is_empty()).then(|| svc.cap_add.clone()),
         mounts: (!mounts.is_empty()).then_some(mounts),
         health_check,
         secrets: (!secrets.is_empty()).then_some(secrets),
@@ -168,11 +184,14 @@ pub fn service_spec(
         .collect::<Vec<_>>();
 
     let d = &svc.deploy;
+    if d.resources.reservations.pids.is_some() {
+        bail!("{}: `pids` is a limit, not a reservation", at());
+    }
     let resources = TaskSpecResources {
         limits: Some(Limit {
             nano_cpus: Some(nano_cpus(&d.resources.limits.cpus).with_context(at)?),
             memory_bytes: Some(bytes(&d.resources.limits.memory).with_context(at)?),
-            pids: None,
+            pids: d.resources.limits.pids.map(i64::from),
         }),
         reservations: Some(ResourceObject {
             nano_cpus: Some(nano_cpus(&d.resources.reservations.cpus).with_context(at)?),
@@ -356,16 +375,21 @@ mod tests {
     use super::*;
 
     const FILE: &str = r#"
-version: "3.8"
+version: "3.9"
 services:
   prometheus:
     image: reg/prometheus:3@sha256:aa
     command: ["--config.file=/etc/prometheus/prometheus.yml"]
     environment: {A: "1"}
+    user: "65534:65534"
+    read_only: true
+    cap_drop: [ALL]
+    cap_add: [NET_BIND_SERVICE]
     ports: [{target: 9090, published: 9090, protocol: tcp, mode: host}]
     volumes:
       - {type: volume, source: prometheus_data, target: /prometheus}
       - {type: bind, source: /proc, target: /host/proc, read_only: true}
+      - {type: tmpfs, target: /tmp, tmpfs: {size: 1048576}}
     configs: [{source: prometheus_yml, target: /etc/prometheus/prometheus.yml}]
     secrets: [{source: token, target: token}]
     networks: [etl]
@@ -376,7 +400,7 @@ services:
       replicas: 1
       endpoint_mode: dnsrr
       placement: {constraints: ["node.labels.monitoring == true"]}
-      resources: {limits: {cpus: "0.25", memory: 256M}, reservations: {cpus: "0.1", memory: 64M}}
+      resources: {limits: {cpus: "0.25", memory: 256M, pids: 128}, reservations: {cpus: "0.1", memory: 64M}}
       restart_policy: {condition: any, delay: 5s, window: 30s}
       update_config: {parallelism: 1, delay: 0s, failure_action: rollback, monitor: 10s, max_failure_ratio: 0.0, order: stop-first}
       rollback_config: {parallelism: 1, delay: 0s, failure_action: pause, monitor: 10s, max_failure_ratio: 0.0, order: stop-first}
@@ -412,6 +436,11 @@ volumes:
         assert_eq!(mounts[0].source.as_deref(), Some("mon_prometheus_data"));
         assert_eq!(mounts[0].volume_options.as_ref().unwrap().labels.as_ref().unwrap()[NAMESPACE_LABEL], "mon");
         assert_eq!((mounts[1].source.as_deref(), mounts[1].read_only), (Some("/proc"), Some(true)));
+        assert_eq!((mounts[2].typ, mounts[2].source.as_deref()), (Some(MountType::TMPFS), None));
+        assert_eq!(mounts[2].tmpfs_options.as_ref().unwrap().size_bytes, Some(1 << 20));
+        assert_eq!((cs.user.as_deref(), cs.read_only), (Some("65534:65534"), Some(true)));
+        assert_eq!(cs.capability_drop.as_deref(), Some(&["ALL".to_owned()][..]));
+        assert_eq!(cs.capability_add.as_deref(), Some(&["NET_BIND_SERVICE".to_owned()][..]));
         let config = &cs.configs.as_ref().unwrap()[0];
         assert_eq!(
             (config.config_id.as_deref(), config.config_name.as_deref()),
@@ -431,7 +460,10 @@ volumes:
             (Some("nid"), Some(&["prometheus".to_owned()][..]))
         );
         let limits = tt.resources.as_ref().unwrap().limits.as_ref().unwrap();
-        assert_eq!((limits.nano_cpus, limits.memory_bytes), (Some(250_000_000), Some(256 << 20)));
+        assert_eq!(
+            (limits.nano_cpus, limits.memory_bytes, limits.pids),
+            (Some(250_000_000), Some(256 << 20), Some(128))
+        );
         assert_eq!(spec.update_config.as_ref().unwrap().monitor, Some(10_000_000_000));
         let endpoint = spec.endpoint_spec.as_ref().unwrap();
         assert_eq!(endpoint.mode, Some(EndpointSpecModeEnum::DNSRR));

@@ -39,6 +39,8 @@ pub struct Knobs {
     pub extra_service: bool,
     /// A `binds = [...]` line for probe (empty: none).
     pub probe_binds: String,
+    /// Keys of probe's `[services.probe.hardening]` table (empty: no table).
+    pub probe_hardening: String,
 }
 
 impl Default for Knobs {
@@ -54,6 +56,7 @@ impl Default for Knobs {
             worker_secret: false,
             extra_service: false,
             probe_binds: String::new(),
+            probe_hardening: String::new(),
         }
     }
 }
@@ -193,6 +196,32 @@ impl TestStack {
             knobs: &self.knobs,
         };
         fixture.write(self.dir.path(), &images);
+        let out = self.xtask(&["gen"]);
+        assert!(out.status.success(), "gen failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        self.bundle_snapshot()
+    }
+
+    /// Writes `stack/stack.toml` from the fixture file `stack_fixture`, each
+    /// fixture file of `configs` (`(path in the repository, fixture file)`),
+    /// pins `images_used`, and runs the real `gen`.
+    pub fn render_fixture(&self, stack_fixture: &str, configs: &[(&str, &str)], images_used: &[&str]) -> Snapshot {
+        let images = test_images().unwrap();
+        let registry = images["registry"].as_str().unwrap();
+        let fixture = Fixture {
+            stack: &self.name,
+            network: &self.network,
+            registry,
+            prom_port: self.prom_port,
+            knobs: &self.knobs,
+        };
+        let root = self.dir.path();
+        std::fs::write(root.join("stack/stack.toml"), fixture.fill(stack_fixture, &images)).unwrap();
+        for (path, file) in configs {
+            let target = root.join(path);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(Path::new(FIXTURES).join(file), target).unwrap();
+        }
+        std::fs::write(root.join("stack/images.lock"), images_lock_of(&images, registry, images_used)).unwrap();
         let out = self.xtask(&["gen"]);
         assert!(out.status.success(), "gen failed:\n{}", String::from_utf8_lossy(&out.stderr));
         self.bundle_snapshot()
@@ -515,6 +544,7 @@ impl Fixture<'_> {
             .replace("@PROMETHEUS_TAG@", &tag("prometheus"))
             .replace("@NODE_EXPORTER_TAG@", &tag("node-exporter"))
             .replace("@PROBE_TAG@", &tag("probe"))
+            .replace("@ALERTMANAGER_TAG@", &tag("alertmanager"))
             .replace("@PROM_PORT@", &self.prom_port.to_string())
             .replace("@PROBE_ARGS@", &k.probe_args)
             .replace("@PROBE_HEALTH@", &k.probe_health)
@@ -522,6 +552,14 @@ impl Fixture<'_> {
             .replace("@WORKER_ARGS@", &k.worker_args)
             .replace("@PROBE_CONF@", &k.probe_conf)
             .replace("@PROBE_BINDS@", &k.probe_binds)
+            .replace(
+                "@PROBE_HARDENING@",
+                &if k.probe_hardening.is_empty() {
+                    String::new()
+                } else {
+                    format!("[services.probe.hardening]\n{}\n", k.probe_hardening)
+                },
+            )
             .replace("@WORKER_CONF@", &k.worker_conf)
             .replace("@SCRAPE_INTERVAL@", &k.scrape_interval)
             .replace(
@@ -557,8 +595,13 @@ impl Fixture<'_> {
 /// `registry` (the test images' digests are the same on every registry
 /// serving their store).
 pub fn images_lock(images: &toml::Table, registry: &str) -> String {
+    images_lock_of(images, registry, &["prometheus", "node-exporter", "probe"])
+}
+
+/// `stack/images.lock` pinning the test images `names`.
+pub fn images_lock_of(images: &toml::Table, registry: &str, names: &[&str]) -> String {
     let mut lock = String::from("version = 1\n");
-    for name in ["prometheus", "node-exporter", "probe"] {
+    for &name in names {
         let img = images["images"][name].as_table().expect("image entry");
         let reference = img["reference"].as_str().unwrap();
         let (repo, tag) = reference.rsplit_once(':').unwrap();

@@ -37,5 +37,5 @@ fn docker_stack_config_accepts_the_rendered_bundle() {
         "{checks} health checks, {start_intervals} start_interval:\n{config}"
     );
     let all_at_once = config.lines().filter(|l| l.trim() == "parallelism: 0").count();
-    assert_eq!(all_at_once, 3 * 2, "update and rollback of the 3 global services:\n{config}");
+    assert_eq!(all_at_once, 4 * 2, "update and rollback of the 4 global services:\n{config}");
 }

@@ -557,8 +557,13 @@ impl Fixture<'_> {
 /// `registry` (the test images' digests are the same on every registry
 /// serving their store).
 pub fn images_lock(images: &toml::Table, registry: &str) -> String {
+    images_lock_of(images, registry, &["prometheus", "node-exporter", "probe"])
+}
+
+/// `stack/images.lock` pinning the named test images.
+pub fn images_lock_of(images: &toml::Table, registry: &str, names: &[&str]) -> String {
     let mut lock = String::from("version = 1\n");
-    for name in ["prometheus", "node-exporter", "probe"] {
+    for name in names.iter().copied() {
         let img = images["images"][name].as_table().expect("image entry");
         let reference = img["reference"].as_str().unwrap();
         let (repo, tag) = reference.rsplit_once(':').unwrap();

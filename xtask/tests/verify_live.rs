@@ -214,9 +214,7 @@ fn stack_toml(stack: &TestStack, servers: &HostServers, images: &toml::Table, ex
     }
     doc.insert("images".into(), imgs.into());
     let configs = doc["configs"].as_table_mut().unwrap();
-    configs.retain(|k, _| {
-        ["prometheus_yml", "alertmanager_yml", "alertmanager_tmpl", "otelcol_yml"].iter().any(|x| k == *x)
-    });
+    configs.retain(|k, _| ["prometheus_yml", "alertmanager_yml", "alertmanager_tmpl", "otelcol_yml"].contains(&k));
     let sets = doc["config_sets"].as_table_mut().unwrap();
     sets.retain(|k, _| k == "rules");
     if extra_rules {
@@ -229,7 +227,7 @@ fn stack_toml(stack: &TestStack, servers: &HostServers, images: &toml::Table, ex
     let secrets = doc["secrets"].as_table_mut().unwrap();
     secrets.retain(|k, _| k.starts_with("alertmanager_") || k == "postgres_exporter_password");
     let services = doc["services"].as_table_mut().unwrap();
-    services.retain(|k, _| SERVICES.iter().any(|x| k == *x));
+    services.retain(|k, _| SERVICES.contains(&k));
     for (name, svc) in services.iter_mut() {
         let svc = svc.as_table_mut().unwrap();
         // verify needs no published port: it reads from inside the network.

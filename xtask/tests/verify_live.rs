@@ -11,7 +11,8 @@
 //!
 //! Scenario: verify passes; a missing target is named; a rule that fails to
 //! evaluate makes `deploy --verify` roll back, naming the rule, and
-//! `status` records the revision as rolled back. Skipped (with a message)
+//! `status` records the revision as rolled back; deployed without the gate,
+//! verify alone names the rule. Skipped (with a message)
 //! without Docker, the test images, PostgreSQL or NGINX; failed in CI.
 
 #![allow(clippy::unwrap_used)] // a test that cannot set up its fixture should panic
@@ -389,5 +390,18 @@ fn verify_passes_then_names_the_missing_target_and_the_broken_rule() {
     let last = status["history"].as_array().unwrap().iter().max_by_key(|h| h["number"].as_u64()).unwrap().clone();
     assert_eq!(last["outcome"], "rolled-back", "{status:#}");
     assert!(last.to_string().contains("verify"), "status does not say verify failed: {last}");
+
+    // 4. The same rule deployed without the gate: verify alone names it.
+    let out = stack.xtask(&["deploy", "--skip-check", "--soak", "2", "--deadline", "180"]);
+    assert_eq!(out.status.code(), Some(0), "deploy of the broken rule without --verify:\n{}", text(&out));
+    let out = stack.xtask(&["verify", "--wait", "30"]);
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(1), "verify with a broken rule:\n{report}");
+    let line = report.lines().find(|l| l.contains("rule verify_test:broken")).unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        line.starts_with("extra-rules/broken.yml: group verify-test rule verify_test:broken: [verify-rules]"),
+        "{line}"
+    );
+    assert!(line.contains("evaluation fails"), "{line}");
     let _ = &servers.dir;
 }

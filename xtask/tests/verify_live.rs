@@ -317,13 +317,6 @@ fn create_secret(stack: &TestStack, name: &str, value: &str) {
     stack.block_on(stack.docker().create_secret(spec)).unwrap();
 }
 
-/// Removes the stack's secrets (the harness removes everything else).
-fn remove_secrets(stack: &TestStack) {
-    for name in ["postgres_exporter_password", "alertmanager_webhook_url", "alertmanager_watchdog_url"] {
-        let _ = stack.block_on(stack.docker().delete_secret(&format!("{}_{name}", stack.name)));
-    }
-}
-
 /// Scales a service of the stack by hand (a target goes missing).
 fn scale(stack: &TestStack, service: &str, replicas: i64) {
     let d = stack.docker();
@@ -348,13 +341,7 @@ fn verify_passes_then_names_the_missing_target_and_the_broken_rule() {
         Ok(s) => s,
         Err(e) => return skip_or_fail(&e),
     };
-    struct Secrets<'a>(&'a TestStack);
-    impl Drop for Secrets<'_> {
-        fn drop(&mut self) {
-            remove_secrets(self.0);
-        }
-    }
-    let _secrets = Secrets(&stack);
+    // Labelled with the stack: the harness removes them with it.
     create_secret(&stack, "postgres_exporter_password", "unused-with-trust-auth");
     create_secret(&stack, "alertmanager_webhook_url", "http://127.0.0.1:1/webhook");
     create_secret(&stack, "alertmanager_watchdog_url", "http://127.0.0.1:1/watchdog");

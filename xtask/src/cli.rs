@@ -49,6 +49,13 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Current revision, per-service state and the revision history.
     Status(StatusArgs),
+    /// Check the live stack against the code: every expected scrape target
+    /// up, every rule group loaded and evaluating, Alertmanager on the
+    /// rendered config, every metric that dashboards and alerts read
+    /// present, Grafana's data sources, dashboards and alert rules, log
+    /// lines from every node in Loki. Exit codes: 0 no problem; 1 problems
+    /// (each named) or the stack could not be read; 64 usage error.
+    Verify(VerifyArgs),
     /// Benchmarks: `check` timing, or `deploy` against `docker stack deploy`.
     Bench(BenchArgs),
     /// What a change does, against a base revision: dashboards, alert rules
@@ -157,6 +164,23 @@ pub struct DeployArgs {
     /// Skip `cargo xtask check` before deploying (the bundle is still read).
     #[arg(long)]
     pub skip_check: bool,
+    /// Run `cargo xtask verify` as the last step of the health gate: a
+    /// problem it finds rolls the deploy back (exit 2).
+    #[arg(long)]
+    pub verify: bool,
+    /// With --verify: seconds verify may retry until its checks pass.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub verify_wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Seconds to keep retrying while problems remain (a service just
+    /// started needs a scrape and a rule evaluation first); 0 checks once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub wait: u64,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,5 @@
 //! `cargo xtask`: the monitoring stack's pipeline,
-//! source -> generate -> check -> pin -> plan -> deploy -> history (see
+//! source -> generate -> check -> pin -> plan -> deploy -> verify -> history (see
 //! ARCHITECTURE.md for the stages and which module may import which).
 
 mod cli;
@@ -18,6 +18,7 @@ mod plan;
 mod review;
 mod source;
 mod swarm;
+mod verify;
 
 use clap::Parser as _;
 
@@ -57,6 +58,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Deploy(args) => deploy::run(&root, args),
         cli::Command::Rollback(args) => deploy::run_rollback(&root, args),
         cli::Command::Status(args) => deploy::status::run(&root, args),
+        cli::Command::Verify(args) => verify::run(&root, args),
         cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::Deploy }) => bench::deploy::run(&root),
         cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::DeployNodes { nodes } }) => {
             bench::nodes::run(&root, &nodes)

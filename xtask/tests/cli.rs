@@ -207,4 +207,19 @@ fn usage_errors_exit_64_and_exit_codes_are_documented() {
         let row = row.unwrap_or_else(|| panic!("README.md has no row `| {code} | …` in its exit code table"));
         assert!(row.to_lowercase().contains(meaning), "README row for exit code {code} should say `{meaning}`: {row}");
     }
+
+    // `verify` has its own table: 0, problems found, usage.
+    let out = xtask(&repo(), &["verify", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(64), "`cargo xtask verify --no-such-flag`: {}", text(&out));
+    let help = text(&xtask(&repo(), &["verify", "--help"]));
+    let table = readme.split_once("Exit codes of `verify`").map(|(_, t)| t).expect("README: no verify exit code table");
+    for (code, meaning) in [(0, "matches"), (1, "problem"), (64, "usage")] {
+        assert!(help.contains(&format!("{code} ")), "`verify --help` does not list exit code {code}:\n{help}");
+        let row = table.lines().find(|l| l.starts_with(&format!("| {code} |")));
+        let row = row.unwrap_or_else(|| panic!("README.md has no row `| {code} | …` in verify's exit code table"));
+        assert!(
+            row.to_lowercase().contains(meaning),
+            "README row for verify exit code {code} should say `{meaning}`: {row}"
+        );
+    }
 }

@@ -109,8 +109,9 @@ const XTASK_MODULES: &[(&str, &[&str])] = &[
     ("swarm", &["source", "bundle", "generate"]),
     ("history", &["swarm", "source", "bundle", "generate", "cli"]),
     ("plan", &["swarm", "history", "source", "bundle", "generate", "cli"]),
-    ("deploy", &["plan", "swarm", "history", "check", "source", "bundle", "generate", "cli"]),
-    ("bench", &["check", "deploy", "plan", "swarm", "history", "source", "bundle", "generate", "cli"]),
+    ("verify", &["swarm", "check", "source", "bundle", "generate", "cli"]),
+    ("deploy", &["plan", "swarm", "history", "check", "verify", "source", "bundle", "generate", "cli"]),
+    ("bench", &["check", "deploy", "verify", "plan", "swarm", "history", "source", "bundle", "generate", "cli"]),
     ("review", &["plan", "swarm", "history", "check", "source", "bundle", "generate", "cli", "tools"]),
 ];
 

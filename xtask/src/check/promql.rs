@@ -69,6 +69,28 @@ pub fn check(exprs: &[Expr], catalog: &Catalog) -> Vec<Finding> {
     findings
 }
 
+/// Every metric name `expr` reads (a Grafana variable query's selector
+/// included), for `verify`, which looks each up in the live Prometheus.
+pub fn names_read(expr: &str, dialect: Dialect) -> Result<BTreeSet<String>, String> {
+    let parse = |e: &str| match dialect {
+        Dialect::Rule => parser::parse(e).map_err(|err| parse_error(&err, e, None)),
+        Dialect::Grafana => parse_grafana(e),
+    };
+    if dialect == Dialect::Grafana
+        && let Some(query) = template_query(expr)
+    {
+        return match query {
+            TemplateQuery::LabelValues { selector: Some(sel), .. }
+            | TemplateQuery::LabelNames { selector: Some(sel) } => parse(sel).map(|ast| metric_names(&ast)),
+            TemplateQuery::QueryResult { expr } => parse(expr).map(|ast| metric_names(&ast)),
+            _ => Ok(BTreeSet::new()),
+        };
+    }
+    let mut names = parse(expr).map(|ast| metric_names(&ast))?;
+    names.retain(|n| !n.contains(VAR_PLACEHOLDER));
+    Ok(names)
+}
+
 /// The messages for one expression (deduplicated, in discovery order).
 fn check_one(expr: &str, dialect: Dialect, catalog: &Catalog) -> Vec<String> {
     if expr.trim().is_empty() {
@@ -466,7 +488,6 @@ fn visit_selectors(e: &Ast, ctx: Ctx, on_selector: &mut impl FnMut(&VectorSelect
 }
 
 /// The metric names an expression selects by name, sorted.
-#[cfg(test)]
 fn metric_names(ast: &Ast) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     visit_selectors(ast, Ctx::Value, &mut |vs, _| names.extend(vs.name.clone()));

@@ -130,7 +130,7 @@ fn rule_lint(root: &Path, source: &Source) -> Vec<Finding> {
 }
 
 /// The metric catalog, one file per metric source.
-const CATALOG_DIR: &str = "stack/catalog";
+pub const CATALOG_DIR: &str = "stack/catalog";
 
 /// The catalog's versions against the pins, and every PromQL expression of dashboards and rules parsed, and every metric
 /// it reads found in the catalog (or produced by a recording rule).

@@ -79,6 +79,12 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let signals = signals::Signals::install()?;
     let (bundle, stack) = load_target(root, &args.target)?;
+    let bundle = std::sync::Arc::new(bundle);
+    let gate = args.verify.then(|| crate::verify::Gate {
+        root: root.to_path_buf(),
+        bundle: bundle.clone(),
+        wait: Duration::from_secs(args.verify_wait),
+    });
     if args.target.bundle.is_none() && !args.skip_check {
         // `cargo xtask check` of the repository the bundle comes from
         // (includes: the bundle is what `gen` renders from the sources).
@@ -136,7 +142,7 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         print!("{}", crate::plan::human(&plan, &engine.describe(), current));
-        let opts = session.options(&plan, &progress);
+        let opts = rollout::Options { verify: gate.clone(), ..session.options(&plan, &progress) };
         let next = rollout::Next { number: next_number(&revisions), kind: Kind::Deploy };
         let ended = rollout::execute(&engine, &desired, &plan, &world, next, &opts, &progress).await?;
         report(&engine, &stack, ended, started).await
@@ -232,6 +238,7 @@ impl Session<'_> {
             soak,
             fence: self.fence.clone(),
             signals: self.signals.clone(),
+            verify: None,
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct Options {
     pub soak: Duration,
     pub fence: Fence,
     pub signals: Signals,
+    /// `deploy --verify`: the live stack checked against the code once
+    /// every changed service is healthy; a finding fails the rollout.
+    pub verify: Option<crate::verify::Gate>,
 }
 
 /// How a rollout ended.
@@ -214,8 +217,15 @@ pub async fn execute(
             Ok(_) if opts.signals.fired().is_some() => Err(vec![stop(opts.signals.fired().unwrap_or_default())]),
             Ok(watched) => {
                 let mode = Mode::Forward { soak: opts.soak };
+                let gate = async {
+                    health::watch(engine, stack, &watched, mode, deadline, progress).await?;
+                    match &opts.verify {
+                        Some(gate) => verified(engine, stack, gate, deadline, progress).await,
+                        None => Ok(()),
+                    }
+                };
                 tokio::select! {
-                    r = health::watch(engine, stack, &watched, mode, deadline, progress) => r,
+                    r = gate => r,
                     why = opts.signals.next() => Err(vec![stop(why)]),
                     () = fence.lost() => Err(vec![stop("the deploy lock was lost")]),
                 }
@@ -319,6 +329,32 @@ async fn fenced(fence: &Fence) -> Result<Result<(), LockLost>> {
             Ok(lost) => Ok(Err(lost)),
             Err(other) => Err(other),
         },
+    }
+}
+
+/// The last step of the health gate: `verify` on the live stack; its
+/// findings (or why it could not run) fail the rollout.
+async fn verified(
+    engine: &Engine,
+    stack: &str,
+    gate: &crate::verify::Gate,
+    deadline: tokio::time::Instant,
+    progress: &Progress,
+) -> Result<(), Vec<Failure>> {
+    progress.note("every changed service is healthy; verifying the live stack against the code");
+    let fail = |reason: String, details: Vec<String>| {
+        Err(vec![Failure { service: "verify".into(), reason, task_errors: details, ..Default::default() }])
+    };
+    match gate.check(engine, stack, deadline).await {
+        Ok(findings) if findings.is_empty() => {
+            progress.note("verify: the live stack matches the code");
+            Ok(())
+        }
+        Ok(findings) => fail(
+            format!("`cargo xtask verify` found {} problem(s)", findings.len()),
+            findings.iter().map(ToString::to_string).collect(),
+        ),
+        Err(e) => fail(format!("`cargo xtask verify` could not check the live stack: {e:#}"), Vec::new()),
     }
 }
 

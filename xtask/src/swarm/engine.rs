@@ -182,6 +182,71 @@ impl Engine {
         let info = self.docker.info().await.context("docker info")?;
         Ok(info.swarm.unwrap_or_default())
     }
+
+    /// Every task of the stack that runs now, with its node and its
+    /// addresses per network (read raw: bollard's model drops the task's
+    /// `NetworksAttachments`).
+    pub async fn running_tasks(&self, stack: &str) -> Result<Vec<RunningTask>> {
+        let filters = serde_json::json!({
+            "label": [format!("{NAMESPACE_LABEL}={stack}")],
+            "desired-state": ["running"],
+        })
+        .to_string();
+        let tasks: Vec<serde_json::Value> = self
+            .get_json("/tasks", &[("filters", filters)])
+            .await
+            .context("listing the stack's tasks")?
+            .unwrap_or_default();
+        let services = self.stack_services(stack).await?;
+        let name_of: HashMap<String, String> = services
+            .iter()
+            .filter_map(|s| Some((s.id.clone()?, short_name(stack, s.spec.as_ref()?.name.as_deref()?).to_owned())))
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            if t["Status"]["State"].as_str() != Some("running") {
+                continue;
+            }
+            let Some(service) = t["ServiceID"].as_str().and_then(|id| name_of.get(id)) else { continue };
+            let addresses = t["NetworksAttachments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|a| {
+                    let network = a["Network"]["Spec"]["Name"].as_str().unwrap_or_default().to_owned();
+                    a["Addresses"].as_array().into_iter().flatten().filter_map(move |ip| {
+                        // `10.0.1.5/24`: the address without its prefix length.
+                        let ip = ip.as_str()?.split('/').next()?.to_owned();
+                        Some((network.clone(), ip))
+                    })
+                })
+                .collect();
+            out.push(RunningTask {
+                service: service.clone(),
+                node_id: t["NodeID"].as_str().unwrap_or_default().to_owned(),
+                container_id: t["Status"]["ContainerStatus"]["ContainerID"].as_str().map(str::to_owned),
+                addresses,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A running task: its service (short name), node, container and
+/// addresses as (network name, IP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningTask {
+    pub service: String,
+    pub node_id: String,
+    pub container_id: Option<String>,
+    pub addresses: Vec<(String, String)>,
+}
+
+impl RunningTask {
+    /// Its IP on `network`.
+    pub fn ip_on(&self, network: &str) -> Option<&str> {
+        self.addresses.iter().find(|(n, _)| n == network).map(|(_, ip)| ip.as_str())
+    }
 }
 
 /// The engine writes `Healthcheck`; bollard reads `HealthCheck`.

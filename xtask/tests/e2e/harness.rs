@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::models::{NetworkCreateRequest, TaskState};
 use bollard::query_parameters::{
-    ListConfigsOptions, ListContainersOptions, ListServicesOptions, ListTasksOptions, ListVolumesOptions,
+    ListConfigsOptions, ListContainersOptions, ListSecretsOptions, ListServicesOptions, ListTasksOptions,
+    ListVolumesOptions,
 };
 
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/e2e");
@@ -419,7 +420,7 @@ impl Drop for TestStack {
 }
 
 /// Removes everything a test stack made: services first, then (once their
-/// containers are gone) volumes, configs and the network.
+/// containers are gone) volumes, secrets, configs and the network.
 pub async fn remove_stack(docker: &Docker, stack: &str, network: &str) {
     let label = [("label".to_owned(), vec![format!("{NAMESPACE}={stack}")])];
     let mut services = docker
@@ -465,6 +466,13 @@ pub async fn remove_stack(docker: &Docker, stack: &str, network: &str) {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+    // Secrets a scenario created for its stack (labelled like the stack's
+    // objects), now that no service uses them.
+    let secrets =
+        docker.list_secrets(Some(ListSecretsOptions { filters: Some(label.clone().into()) })).await.unwrap_or_default();
+    for s in secrets {
+        let _ = docker.delete_secret(s.id.as_deref().unwrap_or_default()).await;
     }
     let configs =
         docker.list_configs(Some(ListConfigsOptions { filters: Some(label.clone().into()) })).await.unwrap_or_default();

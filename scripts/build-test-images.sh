@@ -3,7 +3,8 @@
 #
 # Each image is FROM scratch: the component binary from .tools/bin, the libc
 # files ldd finds for it, a copy of Debian's static busybox (linked as sh and
-# wget, for health checks: probe by IP, busybox-static cannot resolve names),
+# wget, for health checks: probe by IP, busybox-static cannot resolve names;
+# and hostname),
 # CA certificates, a minimal passwd/group/nsswitch, and a default config where
 # the binary refuses to start without one. ENTRYPOINT/CMD/USER/WORKDIR/VOLUME
 # follow the upstream images, so a stack's `command:` replaces the same
@@ -109,6 +110,9 @@ new_context() {
   put "$BUSYBOX" /bin/busybox 0755
   ln -s busybox "$ROOTFS/bin/sh"
   ln -s busybox "$ROOTFS/bin/wget"
+  # `hostname -i`: the Alertmanager entrypoint of stack.toml reads the task's
+  # address with it, as in the busybox-based upstream image.
+  ln -s busybox "$ROOTFS/bin/hostname"
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$ROOTFS/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$ROOTFS/etc/group"
   # Go binaries built with cgo: keep name lookups on the Go resolver/files.

@@ -56,7 +56,10 @@ impl Deployed {
 
     /// As [`Deployed::deploy`], with Swarm configs made from files.
     fn deploy_with_configs(&self, services: Value, networks: Value, configs: Value) {
-        let file = json!({ "version": "3.8", "services": services, "networks": networks, "configs": configs });
+        // The bundle's own Compose version: its schema must allow what the
+        // rendered services carry (pids limits, start_interval).
+        let file =
+            json!({ "version": bundle()["version"], "services": services, "networks": networks, "configs": configs });
         let path = self.dir.path().join("stack.yml");
         std::fs::write(&path, serde_json::to_string_pretty(&file).unwrap()).unwrap();
         let out = docker(&["stack", "deploy", "--detach=true", "-c", path.to_str().unwrap(), &self.stack]);

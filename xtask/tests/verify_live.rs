@@ -170,13 +170,25 @@ fn prometheus_yml() -> String {
         .filter(|j| JOBS.contains(&j["job_name"].as_str().unwrap()))
         .cloned()
         .collect();
-    for job in collector["receivers"]["prometheus"]["config"]["scrape_configs"].as_array().unwrap() {
+    // node-exporter runs on the host network and is scraped by each node's
+    // agent (agent.yml) through the host gateway, named by the node's
+    // hostname; here Prometheus does the agent's part for the one node.
+    let agent = read("stack/configs/otel-collector/agent.yml");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let collected = collector["receivers"]["prometheus"]["config"]["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(agent["receivers"]["prometheus"]["config"]["scrape_configs"].as_array().unwrap());
+    for job in collected {
         let name = job["job_name"].as_str().unwrap();
         if !JOBS.contains(&name) {
             continue;
         }
-        // The collector's config escapes `$` as `$$`.
-        let mut job: Value = serde_json::from_str(&job.to_string().replace("$$", "$")).unwrap();
+        // The collector's config escapes `$` as `$$`, and names the node
+        // through the agent's environment.
+        let job = job.to_string().replace("$$", "$").replace("${env:NODE_HOSTNAME}", hostname.trim());
+        let mut job: Value = serde_json::from_str(&job).unwrap();
         let renamed = renamed_counters(name);
         if COLLECTED.contains(&name) && !renamed.is_empty() {
             job["metric_relabel_configs"] = json!([{
@@ -234,12 +246,16 @@ fn stack_toml(stack: &TestStack, servers: &HostServers, images: &toml::Table, ex
         // verify needs no published port: it reads from inside the network.
         svc.remove("ports");
         match name.as_str() {
-            "prometheus" if extra_rules => {
-                let sets = svc["config_sets"].as_array_mut().unwrap();
-                let mut t = toml::Table::new();
-                t.insert("source".into(), "extra_rules".into());
-                t.insert("target_dir".into(), "/etc/prometheus/rules".into());
-                sets.push(t.into());
+            "prometheus" => {
+                // The agent's way to the host-network node-exporter.
+                svc.insert("extra_hosts".into(), vec!["host.docker.internal:host-gateway"].into());
+                if extra_rules {
+                    let sets = svc["config_sets"].as_array_mut().unwrap();
+                    let mut t = toml::Table::new();
+                    t.insert("source".into(), "extra_rules".into());
+                    t.insert("target_dir".into(), "/etc/prometheus/rules".into());
+                    sets.push(t.into());
+                }
             }
             "postgres-exporter" => {
                 let env = svc["environment"].as_table_mut().unwrap();
@@ -359,7 +375,7 @@ fn verify_passes_then_names_the_missing_target_and_the_broken_rule() {
     assert_eq!(out.status.code(), Some(1), "verify with nginx-exporter gone:\n{}", text(&out));
     let report = text(&out);
     let line = report.lines().find(|l| l.contains("job nginx-exporter")).unwrap_or_else(|| panic!("{report}"));
-    assert!(line.contains("[verify-targets]") && line.contains("tasks.nginx-exporter:9113"), "{line}");
+    assert!(line.contains("[verify-targets]") && line.contains("target nginx-exporter:9113"), "{line}");
     scale(&stack, "nginx-exporter", 1);
 
     // 3. A rule that fails to evaluate: `deploy --verify` names it and rolls

@@ -7,7 +7,14 @@
 //! - a static target `<service>:<port>` (or the scraper's own `localhost`)
 //!   is one target, instance `<service>:<port>`;
 //! - `dns_sd_configs` of `tasks.<service>` is one target per task: one per
-//!   replica, one per node for a global service; instance `<task IP>:<port>`.
+//!   replica, one per node for a global service; instance `<task IP>:<port>`;
+//! - in the config of a *global* collector (the per-node agents), a static
+//!   target on the engine's host gateway (`host.docker.internal:<port>`) is
+//!   that node's host-network service (named by the job's `swarm_service`
+//!   relabel): one target per node, instance the node's hostname when the
+//!   job relabels `instance` to `${env:NODE_HOSTNAME}` (agent.yml does; a
+//!   job that names its instance otherwise cannot be predicted and is
+//!   skipped).
 //!
 //! A target that is missing or down is named with its job, service, node
 //! and address; a job that has fewer tasks than the stack asks for names the
@@ -34,7 +41,16 @@ enum Discovery {
     Static(Vec<(String, String)>),
     /// `tasks.<service>` on `port`.
     Tasks { service: String, port: u16 },
+    /// A host-network `service` scraped on every node by that node's agent,
+    /// instance = the node's hostname.
+    PerNode { service: String },
 }
+
+/// The host gateway name a Swarm task reaches its own node by (an
+/// `extra_hosts` entry `host.docker.internal:host-gateway`).
+const HOST_GATEWAY: &str = "host.docker.internal";
+/// The agents' environment variable holding `{{.Node.Hostname}}`.
+const NODE_HOSTNAME: &str = "${env:NODE_HOSTNAME}";
 
 pub async fn check(live: &Live<'_>) -> Vec<Finding> {
     let Some(url) = live.base_url(PROMETHEUS) else { return Vec::new() };
@@ -82,6 +98,25 @@ fn check_job(live: &Live<'_>, job: &Job, scraped: &BTreeMap<String, String>) -> 
     match &job.kind {
         Discovery::Static(targets) => {
             for (service, instance) in targets {
+                // A service address answers while any task runs, and `up`
+                // lags a scrape interval behind: a replicated service with
+                // fewer running tasks than it asks for is a missing target
+                // now, whatever `up` still says.
+                if let Some(svc) = live.bundle.compose.services.get(service)
+                    && svc.deploy.mode != "global"
+                {
+                    let want = svc.deploy.replicas.unwrap_or(1) as usize;
+                    let running = live.tasks_of(service).count();
+                    if running < want {
+                        findings.push(finding(
+                            service,
+                            None,
+                            instance,
+                            format!("{running} of {want} expected tasks run behind this target"),
+                        ));
+                        continue;
+                    }
+                }
                 match scraped.get(instance).map(String::as_str) {
                     Some("1") => {}
                     Some(_) => findings.push(finding(service, None, instance, "the target is down (up == 0)".into())),
@@ -164,6 +199,26 @@ fn check_job(live: &Live<'_>, job: &Job, scraped: &BTreeMap<String, String>) -> 
                 }
             }
         }
+        Discovery::PerNode { service } => {
+            let Some(svc) = live.bundle.compose.services.get(service) else { return findings };
+            for (id, host) in &live.nodes {
+                if !eligible(svc, id, live) {
+                    continue;
+                }
+                let target = format!("{HOST_GATEWAY} on {host}");
+                match scraped.get(host).map(String::as_str) {
+                    Some("1") => {}
+                    Some(_) => findings.push(finding(service, Some(host), &target, "the target is down (up == 0)".into())),
+                    None => findings.push(finding(
+                        service,
+                        Some(host),
+                        &target,
+                        "the target is not scraped (no `up` series with this node's name: is the node's agent running?)"
+                            .into(),
+                    )),
+                }
+            }
+        }
     }
     findings
 }
@@ -195,16 +250,67 @@ fn expected_jobs(live: &Live<'_>) -> Result<Vec<Job>, Finding> {
         let doc = parse(&file, &data)?;
         jobs.extend(jobs_of(live, &file, PROMETHEUS.0, &doc["scrape_configs"]));
     }
-    for (key, _, data) in live.configs_of(COLLECTOR) {
-        let file = live.config_source(&key);
-        let Ok(doc) = parse(&file, &data) else { continue };
-        for (name, receiver) in doc["receivers"].as_object().into_iter().flatten() {
-            if name == "prometheus" || name.starts_with("prometheus/") {
-                jobs.extend(jobs_of(live, &file, COLLECTOR, &receiver["config"]["scrape_configs"]));
+    for scraper in collectors(live) {
+        let per_node = live.bundle.compose.services.get(scraper).is_some_and(|s| s.deploy.mode == "global");
+        for (key, _, data) in live.configs_of(scraper) {
+            let file = live.config_source(&key);
+            let Ok(doc) = parse(&file, &data) else { continue };
+            for (name, receiver) in doc["receivers"].as_object().into_iter().flatten() {
+                if name == "prometheus" || name.starts_with("prometheus/") {
+                    let scrape_configs = &receiver["config"]["scrape_configs"];
+                    jobs.extend(jobs_of(live, &file, scraper, scrape_configs));
+                    if per_node {
+                        jobs.extend(per_node_jobs(&live.bundle.compose.services, &file, scrape_configs));
+                    }
+                }
             }
         }
     }
     Ok(jobs)
+}
+
+/// The services that run the collector's image: the stack-wide collector
+/// and the per-node agents.
+fn collectors<'l>(live: &'l Live<'_>) -> Vec<&'l str> {
+    let services = &live.bundle.compose.services;
+    let Some(image) = services.get(COLLECTOR).map(|s| s.image.as_str()) else { return Vec::new() };
+    services.iter().filter(|(_, s)| s.image == image).map(|(name, _)| name.as_str()).collect()
+}
+
+/// Jobs of an agent's config that scrape its own node's host-network
+/// service through the host gateway, relabelled to the node's hostname.
+fn per_node_jobs(
+    services: &BTreeMap<String, crate::bundle::compose::Service>,
+    file: &str,
+    scrape_configs: &Value,
+) -> Vec<Job> {
+    let mut out = Vec::new();
+    for sc in scrape_configs.as_array().into_iter().flatten() {
+        let Some(name) = sc["job_name"].as_str() else { continue };
+        let on_gateway = sc["static_configs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["targets"].as_array().into_iter().flatten().filter_map(Value::as_str))
+            .any(|t| t.rsplit_once(':').is_some_and(|(h, _)| h == HOST_GATEWAY));
+        let relabel = |label: &str| {
+            sc["relabel_configs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["target_label"].as_str() == Some(label))
+                .and_then(|r| r["replacement"].as_str())
+        };
+        let service = relabel("swarm_service").unwrap_or(name);
+        if on_gateway && relabel("instance") == Some(NODE_HOSTNAME) && services.contains_key(service) {
+            out.push(Job {
+                name: name.to_owned(),
+                file: file.to_owned(),
+                kind: Discovery::PerNode { service: service.to_owned() },
+            });
+        }
+    }
+    out
 }
 
 fn parse(file: &str, data: &[u8]) -> Result<Value, Finding> {
@@ -249,4 +355,36 @@ fn jobs_of(live: &Live<'_>, file: &str, scraper: &str, scrape_configs: &Value) -
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The repository's agent config makes verify expect node-exporter on
+    /// every node, named by the node's hostname.
+    #[test]
+    fn the_agents_node_exporter_job_is_expected_once_per_node() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let bundle = crate::bundle::Bundle::load(&root.join(crate::bundle::DIR)).unwrap();
+        let file = "stack/configs/otel-collector/agent.yml";
+        let doc = parse(file, &std::fs::read(root.join(file)).unwrap()).unwrap();
+        let jobs =
+            per_node_jobs(&bundle.compose.services, file, &doc["receivers"]["prometheus"]["config"]["scrape_configs"]);
+        assert_eq!(
+            jobs,
+            vec![Job {
+                name: "node-exporter".into(),
+                file: file.into(),
+                kind: Discovery::PerNode { service: "node-exporter".into() }
+            }]
+        );
+        // A job whose instance is not the node's name cannot be predicted.
+        let renamed = serde_json::json!([{
+            "job_name": "node-exporter",
+            "static_configs": [{"targets": ["host.docker.internal:9100"]}],
+            "relabel_configs": [{"target_label": "instance", "replacement": "somewhere"}],
+        }]);
+        assert!(per_node_jobs(&bundle.compose.services, file, &renamed).is_empty());
+    }
 }

@@ -312,7 +312,7 @@ fn alertmanager_replicas_form_a_cluster_and_notify_once() {
         let logs = docker(&["service", "logs", "--raw", &format!("{}_sink", stack.stack)]);
         text(&logs.stdout).lines().filter(|l| l.starts_with("POST ")).count()
     };
-    harness::wait_for(Duration::from_secs(60), "a notification", || notifications() >= 1);
+    harness::wait_for(Duration::from_secs(120), "a notification", || notifications() >= 1);
     // The second peer waits its position times --cluster.peer-timeout (15s)
     // before it would notify, then finds the first one's entry in the
     // gossiped notification log.

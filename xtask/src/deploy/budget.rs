@@ -20,7 +20,7 @@ use bollard::models::{
     Node, NodeSpecAvailabilityEnum, NodeState, ServiceSpec, ServiceSpecUpdateConfigOrderEnum, TaskSpec,
 };
 
-use super::preflight::satisfies;
+use super::preflight::placeable_on;
 use crate::history::revision::Action;
 use crate::plan::Plan;
 
@@ -109,17 +109,11 @@ fn task_count(spec: &ServiceSpec, nodes: &[Node]) -> u64 {
         let replicas = mode.and_then(|m| m.replicated.as_ref()).and_then(|r| r.replicas).unwrap_or(1);
         return u64::try_from(replicas).unwrap_or(0);
     }
-    let constraints = spec
-        .task_template
-        .as_ref()
-        .and_then(|t| t.placement.as_ref())
-        .and_then(|p| p.constraints.clone())
-        .unwrap_or_default();
     let eligible = nodes
         .iter()
         .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
         .filter(|n| n.spec.as_ref().and_then(|s| s.availability) == Some(NodeSpecAvailabilityEnum::ACTIVE))
-        .filter(|n| constraints.iter().all(|c| satisfies(n, c).unwrap_or(true)))
+        .filter(|n| placeable_on(spec, n))
         .count();
     u64::try_from(eligible.max(1)).unwrap_or(1)
 }

@@ -111,20 +111,29 @@ fn unplaceable(desired: &Desired, world: &World) -> Vec<String> {
         return out;
     }
     for (name, spec) in &desired.services {
-        let constraints = spec
-            .task_template
-            .as_ref()
-            .and_then(|t| t.placement.as_ref())
-            .and_then(|p| p.constraints.clone())
-            .unwrap_or_default();
-        let ok = world.nodes.iter().any(|node| constraints.iter().all(|c| satisfies(node, c).unwrap_or(true)));
+        let ok = world.nodes.iter().any(|node| placeable_on(spec, node));
         if !ok {
+            let constraints = constraints_of(spec);
             out.push(format!(
                 "service `{name}`: no node satisfies its placement constraints {constraints:?} (e.g. `docker node update --label-add monitoring=true <node>`)"
             ));
         }
     }
     out
+}
+
+/// Whether `node` meets every placement constraint of `spec` (a constraint
+/// this code cannot evaluate counts as met: Swarm is the judge).
+pub fn placeable_on(spec: &ServiceSpec, node: &bollard::models::Node) -> bool {
+    constraints_of(spec).iter().all(|c| satisfies(node, c).unwrap_or(true))
+}
+
+fn constraints_of(spec: &ServiceSpec) -> &[String] {
+    spec.task_template
+        .as_ref()
+        .and_then(|t| t.placement.as_ref())
+        .and_then(|p| p.constraints.as_deref())
+        .unwrap_or_default()
 }
 
 /// `Some(matches)` for the constraint forms understood, `None` otherwise.

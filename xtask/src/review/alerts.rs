@@ -155,18 +155,31 @@ fn rule(key: &RuleKey, a: Option<&Rule>, b: Option<&Rule>) -> Vec<Change> {
             out.push(change(b, "rule-for", duration_change(field, x.as_deref(), y.as_deref())));
         }
     }
-    let (sa, sb) = (a.labels.get("severity"), b.labels.get("severity"));
+    for (rule, message) in label_changes((&a.labels, &a.annotations), (&b.labels, &b.annotations)) {
+        out.push(change(b, rule, message));
+    }
+    out
+}
+
+/// Severity, other labels and annotations changed between two versions of
+/// one rule (Prometheus or Grafana-managed), as `(finding rule, message)`.
+pub fn label_changes(
+    (la, aa): (&BTreeMap<String, String>, &BTreeMap<String, String>),
+    (lb, ab): (&BTreeMap<String, String>, &BTreeMap<String, String>),
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let (sa, sb) = (la.get("severity"), lb.get("severity"));
     if sa != sb {
-        out.push(change(b, "rule-severity", severity_change(sa, sb)));
+        out.push(("rule-severity", severity_change(sa, sb)));
     }
     let others = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
         m.iter().filter(|(k, _)| *k != "severity").map(|(k, v)| (k.clone(), v.clone())).collect()
     };
-    if let Some(message) = map_change("label", &others(&a.labels), &others(&b.labels)) {
-        out.push(change(b, "rule-labels", message));
+    if let Some(message) = map_change("label", &others(la), &others(lb)) {
+        out.push(("rule-labels", message));
     }
-    if let Some(message) = map_change("annotation", &a.annotations, &b.annotations) {
-        out.push(change(b, "rule-annotations", message));
+    if let Some(message) = map_change("annotation", aa, ab) {
+        out.push(("rule-annotations", message));
     }
     out
 }

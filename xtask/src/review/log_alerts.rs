@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::alerts::{AlertLabels, RuleKey, duration_change, map_change, severity_change};
+use super::alerts::{AlertLabels, RuleKey, duration_change, label_changes};
 use super::revision::Tree;
 use super::{Change, Section, text_diff};
 
@@ -156,18 +156,8 @@ fn alert(key: &RuleKey, a: Option<&LogAlert>, b: Option<&LogAlert>) -> Vec<Chang
     if a.for_ != b.for_ {
         out.push(change(b, "rule-for", duration_change("for", a.for_.as_deref(), b.for_.as_deref())));
     }
-    let (sa, sb) = (a.labels.get("severity"), b.labels.get("severity"));
-    if sa != sb {
-        out.push(change(b, "rule-severity", severity_change(sa, sb)));
-    }
-    let others = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
-        m.iter().filter(|(k, _)| *k != "severity").map(|(k, v)| (k.clone(), v.clone())).collect()
-    };
-    if let Some(message) = map_change("label", &others(&a.labels), &others(&b.labels)) {
-        out.push(change(b, "rule-labels", message));
-    }
-    if let Some(message) = map_change("annotation", &a.annotations, &b.annotations) {
-        out.push(change(b, "rule-annotations", message));
+    for (rule, message) in label_changes((&a.labels, &a.annotations), (&b.labels, &b.annotations)) {
+        out.push(change(b, rule, message));
     }
     let mut paths = Vec::new();
     differing(String::new(), &a.rest, &b.rest, &mut paths);

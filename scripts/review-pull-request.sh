@@ -3,8 +3,8 @@
 # review it against the base branch, writing
 #   OUT_DIR/review.md     the review as Markdown, to post as a PR comment
 #   OUT_DIR/review.json   the same for machines
-#   OUT_DIR/previews/     before/after SVG previews of changed dashboards
-#                         (when gen writes them), to attach to the run
+#   OUT_DIR/previews/     before/after/side-by-side SVG previews of changed
+#                         dashboards (changed panels marked), to attach
 # Run it on the pull request merged into the base branch (what GitHub checks
 # out for a pull_request event), or on a branch rebased onto it: compared with
 # the base's tip, that shows exactly what the pull request changes.

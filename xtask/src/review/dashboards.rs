@@ -22,6 +22,10 @@ const DIR: &str = dashboards::GENERATED_DIR;
 pub struct Compared {
     pub changes: Vec<Change>,
     pub changed: Vec<String>,
+    /// Per changed dashboard (file stem): the ids of the panels to mark in
+    /// the before and the after picture (removed or changed; added or
+    /// changed).
+    pub marked: BTreeMap<String, (BTreeSet<u32>, BTreeSet<u32>)>,
 }
 
 pub fn compare(before: &Tree, after: &Tree) -> Result<Compared> {
@@ -30,6 +34,7 @@ pub fn compare(before: &Tree, after: &Tree) -> Result<Compared> {
     let all: BTreeSet<&String> = old.iter().chain(&new).collect();
     let mut changes = Vec::new();
     let mut changed = Vec::new();
+    let mut marked = BTreeMap::new();
     for file in all {
         let a = before.read(file)?.map(|t| parse(file, &t)).transpose()?;
         let b = after.read(file)?.map(|t| parse(file, &t)).transpose()?;
@@ -38,42 +43,78 @@ pub fn compare(before: &Tree, after: &Tree) -> Result<Compared> {
                 vec![change(file, "", "dashboard-added", format!("added: \"{}\", {} panels", b.title, b.panels.len()))]
             }
             (Some(a), None) => vec![change(file, "", "dashboard-removed", format!("removed: \"{}\"", a.title))],
-            (Some(a), Some(b)) => dashboard(file, &a, &b),
+            (Some(a), Some(b)) => {
+                let (found, marks) = dashboard(file, &a, &b);
+                marked.insert(stem(file).to_owned(), marks);
+                found
+            }
             (None, None) => Vec::new(),
         };
-        if !found.is_empty() {
+        if found.is_empty() {
+            marked.remove(stem(file));
+        } else {
             changed.push(stem(file).to_owned());
         }
         changes.extend(found);
     }
-    Ok(Compared { changes, changed })
+    Ok(Compared { changes, changed, marked })
 }
 
-/// Copies the before/after SVG previews of the changed dashboards into
-/// `dir/before` and `dir/after`, when both revisions have one.
-pub fn copy_previews(before: &Tree, after: &Tree, changed: &[String], dir: &Path) -> Result<Vec<Preview>> {
+/// Draws the before/after previews of the changed dashboards that exist at
+/// both revisions into `dir/before`, `dir/after`, and both side by side in
+/// `dir/side-by-side`, with the changed panels marked (drawn from each
+/// revision's JSON by the same code `gen` draws the committed previews with).
+pub fn write_previews(before: &Tree, after: &Tree, compared: &Compared, dir: &Path) -> Result<Vec<Preview>> {
     let mut out = Vec::new();
-    for name in changed {
-        let rel = format!("{DIR}/{name}.svg");
-        let (a, b) = (before.path(&rel), after.path(&rel));
-        if !(a.is_file() && b.is_file()) {
-            continue;
-        }
+    for name in &compared.changed {
+        let rel = format!("{DIR}/{name}.json");
+        let (Some(a), Some(b)) = (before.read(&rel)?, after.read(&rel)?) else { continue };
+        let json = |text: &str, side: &str| -> Result<Value> {
+            serde_json::from_str(text).with_context(|| format!("{rel} at the {side} revision is not JSON"))
+        };
+        let (a, b) = (json(&a, "base")?, json(&b, "working tree")?);
+        let none = (BTreeSet::new(), BTreeSet::new());
+        let (marks_a, marks_b) = compared.marked.get(name).unwrap_or(&none);
+        let (svg_a, svg_b) = (dashboards::preview_svg(&a, marks_a), dashboards::preview_svg(&b, marks_b));
         let preview = Preview {
             dashboard: name.clone(),
             before: format!("before/{name}.svg"),
             after: format!("after/{name}.svg"),
+            side_by_side: format!("side-by-side/{name}.svg"),
         };
-        for (from, to) in [(&a, &preview.before), (&b, &preview.after)] {
+        for (to, svg) in [
+            (&preview.before, svg_a.clone()),
+            (&preview.after, svg_b.clone()),
+            (&preview.side_by_side, side_by_side(&svg_a, &svg_b)),
+        ] {
             let to = dir.join(to);
             if let Some(parent) = to.parent() {
                 std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
             }
-            std::fs::copy(from, &to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+            std::fs::write(&to, svg).with_context(|| format!("writing {}", to.display()))?;
         }
         out.push(preview);
     }
     Ok(out)
+}
+
+/// Two previews in one picture, before on the left: each stays a complete
+/// nested `<svg>` (its own viewport), placed by `x`.
+fn side_by_side(a: &str, b: &str) -> String {
+    const GAP: u64 = 24;
+    let size = |svg: &str, attr: &str| -> u64 {
+        let key = format!(" {attr}=\"");
+        svg.split_once(&key).and_then(|(_, rest)| rest.split('"').next()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    let (wa, wb) = (size(a, "width"), size(b, "width"));
+    let height = size(a, "height").max(size(b, "height"));
+    let width = wa + GAP + wb;
+    let place = |svg: &str, x: u64| svg.replacen("<svg ", &format!("<svg x=\"{x}\" y=\"0\" "), 1);
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\n{}{}</svg>\n",
+        place(a, 0),
+        place(b, wa + GAP)
+    )
 }
 
 fn stem(file: &str) -> &str {
@@ -242,17 +283,23 @@ fn name(p: &Panel) -> String {
     format!("{kind} \"{}\"", p.title)
 }
 
-fn dashboard(file: &str, a: &Dashboard, b: &Dashboard) -> Vec<Change> {
+/// The changes of one dashboard, and the ids of the panels to mark before
+/// and after.
+fn dashboard(file: &str, a: &Dashboard, b: &Dashboard) -> (Vec<Change>, (BTreeSet<u32>, BTreeSet<u32>)) {
     let mut out = Vec::new();
+    let id = |p: &Panel| p.id.and_then(|i| u32::try_from(i).ok());
+    let (mut marks_a, mut marks_b) = (BTreeSet::new(), BTreeSet::new());
     if a.title != b.title {
         out.push(change(file, "", "dashboard-retitled", format!("retitled \"{}\" → \"{}\"", a.title, b.title)));
     }
     let (pairs, removed, added) = match_panels(&a.panels, &b.panels);
     for i in removed {
+        marks_a.extend(id(&a.panels[i]));
         out.push(change(file, name(&a.panels[i]), "panel-removed", "removed"));
     }
     for j in added {
         let p = &b.panels[j];
+        marks_b.extend(id(p));
         out.push(change(file, name(p), "panel-added", format!("added at {}", position(p))));
     }
     // A panel moved when its column, row or place in the reading order
@@ -270,14 +317,19 @@ fn dashboard(file: &str, a: &Dashboard, b: &Dashboard) -> Vec<Change> {
     let rank_a = rank(pairs.iter().map(|&(i, _)| (a.panels[i].grid.y, a.panels[i].grid.x)).collect());
     let rank_b = rank(pairs.iter().map(|&(_, j)| (b.panels[j].grid.y, b.panels[j].grid.x)).collect());
     for (k, &(i, j)) in pairs.iter().enumerate() {
-        out.extend(panel_changes(file, &a.panels[i], &b.panels[j], rank_a[k] != rank_b[k]));
+        let found = panel_changes(file, &a.panels[i], &b.panels[j], rank_a[k] != rank_b[k]);
+        if !found.is_empty() {
+            marks_a.extend(id(&a.panels[i]));
+            marks_b.extend(id(&b.panels[j]));
+        }
+        out.extend(found);
     }
     keyed(file, "variable", "variable-", &a.variables, &b.variables, &mut out);
     keyed(file, "link", "link-", &a.links, &b.links, &mut out);
     for path in differing_paths(&a.rest, &b.rest) {
         out.push(change(file, "", "dashboard-setting", format!("`{path}` changed")));
     }
-    out
+    (out, (marks_a, marks_b))
 }
 
 fn position(p: &Panel) -> String {
@@ -458,7 +510,7 @@ mod tests {
     }
 
     fn messages(a: &Dashboard, b: &Dashboard) -> Vec<String> {
-        dashboard("d.json", a, b).into_iter().map(|c| format!("{}: {}", c.finding.place, c.finding.message)).collect()
+        dashboard("d.json", a, b).0.into_iter().map(|c| format!("{}: {}", c.finding.place, c.finding.message)).collect()
     }
 
     #[test]
@@ -474,30 +526,52 @@ mod tests {
         assert!(messages(&board(p("Up")), &board(p("Up"))).is_empty(), "an unchanged dashboard reports nothing");
     }
 
-    /// Previews are copied and linked only for dashboards that changed and
-    /// have an SVG at both revisions.
+    /// Previews are drawn and linked only for dashboards that changed and
+    /// exist at both revisions, with the changed panels marked on each side.
     #[test]
-    fn changed_dashboards_link_their_previews_from_both_revisions() {
+    fn changed_dashboards_get_marked_previews_side_by_side() {
         let tmp = tempfile::tempdir().unwrap();
-        let side = |name: &str, title: &str, svg: bool| {
+        let panel = |id: u32, title: &str, y: u32| serde_json::json!({"id": id, "type": "stat", "title": title, "gridPos": {"x": 0, "y": y, "w": 12, "h": 4}});
+        let side = |name: &str, boards: &[(&str, Value)]| {
             let dir = tmp.path().join(name).join(DIR);
             std::fs::create_dir_all(&dir).unwrap();
-            for (board, t) in [("changed", title), ("same", "Same")] {
-                let json = serde_json::json!({"title": t, "panels": []});
+            for (board, json) in boards {
                 std::fs::write(dir.join(format!("{board}.json")), json.to_string()).unwrap();
-                if svg {
-                    std::fs::write(dir.join(format!("{board}.svg")), format!("<svg>{name} {board}</svg>")).unwrap();
-                }
             }
             Tree::at(&tmp.path().join(name), name)
         };
-        let (before, after) = (side("before", "Old", true), side("after", "New", true));
+        let same = serde_json::json!({"title": "Same", "panels": [panel(1, "Kept", 0)]});
+        let before = side(
+            "before",
+            &[
+                ("changed", serde_json::json!({"title": "Board", "panels": [panel(1, "Up", 0), panel(2, "Kept", 4)]})),
+                ("same", same.clone()),
+            ],
+        );
+        let after = side(
+            "after",
+            &[
+                (
+                    "changed",
+                    serde_json::json!({"title": "Board", "panels": [panel(1, "Targets up", 0), panel(2, "Kept", 4)]}),
+                ),
+                ("same", same),
+            ],
+        );
         let compared = compare(&before, &after).unwrap();
         assert_eq!(compared.changed, ["changed"]);
+        assert_eq!(compared.marked["changed"], (BTreeSet::from([1]), BTreeSet::from([1])), "only the retitled panel");
         let out = tmp.path().join("previews");
-        let previews = copy_previews(&before, &after, &compared.changed, &out).unwrap();
-        assert_eq!(std::fs::read_to_string(out.join("before/changed.svg")).unwrap(), "<svg>before changed</svg>");
-        assert_eq!(std::fs::read_to_string(out.join("after/changed.svg")).unwrap(), "<svg>after changed</svg>");
+        let previews = write_previews(&before, &after, &compared, &out).unwrap();
+        let read = |p: &str| std::fs::read_to_string(out.join(p)).unwrap();
+        for (file, title) in [("before/changed.svg", "Up"), ("after/changed.svg", "Targets up")] {
+            let svg = read(file);
+            assert_eq!(svg.matches("panel changed").count(), 1, "{file}: one panel marked\n{svg}");
+            assert!(svg.contains(title), "{file}");
+        }
+        let both = read("side-by-side/changed.svg");
+        assert_eq!(both.matches("<svg ").count(), 3, "one picture holding both:\n{both}");
+        assert!(both.find(">Up<").unwrap() < both.find(">Targets up<").unwrap(), "before on the left");
         assert!(!out.join("after/same.svg").exists(), "an unchanged dashboard has no preview in the review");
         let review = super::super::Review {
             base: "main".into(),
@@ -507,12 +581,11 @@ mod tests {
         };
         assert_eq!(
             super::super::render::markdown(&review),
-            "**Review against `main` (`0123456789ab`):** 1 dashboard changed.\n\n### Dashboards\n\n`dashboards/generated/changed.json`\n- preview: [before](before/changed.svg) · [after](after/changed.svg)\n- retitled \"Old\" → \"New\"\n"
+            "**Review against `main` (`0123456789ab`):** 1 dashboard changed.\n\n### Dashboards\n\n`dashboards/generated/changed.json`\n- preview: [before](before/changed.svg) · [after](after/changed.svg) · [side by side](side-by-side/changed.svg)\n- stat panel \"Targets up\": retitled from \"Up\"\n"
         );
-        let without_svg = side("plain", "Plain", false);
-        assert!(
-            copy_previews(&before, &without_svg, &["changed".into()], &tmp.path().join("none")).unwrap().is_empty()
-        );
+        let only_after = side("new", &[("added", serde_json::json!({"title": "New", "panels": []}))]);
+        let compared = compare(&before, &only_after).unwrap();
+        assert!(write_previews(&before, &only_after, &compared, &tmp.path().join("none")).unwrap().is_empty());
     }
 
     #[test]

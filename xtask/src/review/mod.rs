@@ -86,13 +86,15 @@ impl Change {
     }
 }
 
-/// Before/after SVG previews of a changed dashboard (when `gen` writes
-/// them beside the JSON at both revisions).
+/// Before/after SVG previews of a changed dashboard that exists at both
+/// revisions, changed panels marked, and both side by side (paths relative
+/// to the previews directory).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Preview {
     pub dashboard: String,
     pub before: String,
     pub after: String,
+    pub side_by_side: String,
 }
 
 /// A whole review.
@@ -112,8 +114,8 @@ pub fn review(root: &Path, base: &str, previews_dir: Option<&Path>) -> Result<Re
     let before = Tree::from_git(root, base)?;
     let after = Tree::working(root)?;
     let mut changes = Vec::new();
-    let dashboards = dashboards::compare(&before, &after)?;
-    changes.extend(dashboards.changes);
+    let mut dashboards = dashboards::compare(&before, &after)?;
+    changes.append(&mut dashboards.changes);
     let rules = alerts::compare(&before, &after)?;
     changes.extend(rules.changes);
     let log_rules = log_alerts::compare(&before, &after)?;
@@ -125,7 +127,7 @@ pub fn review(root: &Path, base: &str, previews_dir: Option<&Path>) -> Result<Re
     changes.extend(routing::compare(root, &before, &after, &alerts_before, &alerts_after)?);
     changes.extend(stack::compare(&before, &after)?);
     let previews = match previews_dir {
-        Some(dir) => dashboards::copy_previews(&before, &after, &dashboards.changed, dir)?,
+        Some(dir) => dashboards::write_previews(&before, &after, &dashboards, dir)?,
         None => Vec::new(),
     };
     Ok(Review { base: base.to_owned(), base_commit: before.commit().to_owned(), changes, previews })

@@ -86,7 +86,11 @@ pub fn markdown(review: &Review) -> String {
                 if section == Section::Dashboards {
                     let stem = c.finding.file.rsplit('/').next().unwrap_or_default().trim_end_matches(".json");
                     if let Some(p) = review.previews.iter().find(|p| p.dashboard == stem) {
-                        let _ = writeln!(out, "- preview: [before]({}) · [after]({})", p.before, p.after);
+                        let _ = writeln!(
+                            out,
+                            "- preview: [before]({}) · [after]({}) · [side by side]({})",
+                            p.before, p.after, p.side_by_side
+                        );
                     }
                 }
             }

@@ -141,6 +141,17 @@ fn check_caches_tool_verdicts_under_target_unless_no_cache() {
     let out = xtask(copy.path(), &["check"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0) > 0, "no entries in {}", cache.display());
+
+    // The in-process PromQL check is cached too: a catalog edited after a
+    // warm run is read again, and the metric it lost is named.
+    let catalog = copy.path().join("stack/catalog/node-exporter.toml");
+    let toml = std::fs::read_to_string(&catalog).unwrap();
+    let start = toml.find("[metrics.node_load5]").unwrap();
+    let end = start + toml[start..].find("\n\n").unwrap() + 2;
+    std::fs::write(&catalog, format!("{}{}", &toml[..start], &toml[end..])).unwrap();
+    let out = xtask(copy.path(), &["check"]);
+    assert!(!out.status.success(), "a cached verdict hid the edited catalog:\n{}", text(&out));
+    assert!(text(&out).lines().any(|l| l.contains("node_load5") && l.contains("[promql]")), "{}", text(&out));
 }
 
 #[test]

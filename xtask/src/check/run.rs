@@ -47,7 +47,10 @@ pub fn all(root: &Path, offline: bool, cache: &Cache, timings: &mut Timings) -> 
     findings.extend(timings.time("component configs", || super::component_configs::check(&source)));
     findings.extend(timings.time("dashboard lint", || dashboard_lint(&source)));
     findings.extend(timings.time("rule lint", || rule_lint(root, &source)));
-    findings.extend(timings.time("promql + catalog", || promql(root, &source)));
+    findings.extend(timings.time("promql + catalog", || match promql_key(root, &source) {
+        Some(key) => cache.findings("promql", key, || Ok(promql(root, &source))),
+        None => promql(root, &source),
+    }));
     if !offline {
         let alerts = alerts::alert_label_sets(&generate::alerts_context(&source));
         // The two tools are independent: run them side by side.
@@ -131,6 +134,33 @@ fn rule_lint(root: &Path, source: &Source) -> Vec<Finding> {
 
 /// The metric catalog, one file per metric source.
 pub const CATALOG_DIR: &str = "stack/catalog";
+
+/// What the in-process PromQL and catalog check reads: the dashboards and
+/// rules are compiled into this executable (so its identity: path, size
+/// and modification time, which every rebuild changes), stack.toml, every
+/// config it names (the collector's scrape jobs decide which catalog
+/// sources are ingested) and every catalog file. `None` (never cached)
+/// when the executable cannot be identified.
+fn promql_key(root: &Path, source: &Source) -> Option<super::cache::Key> {
+    let exe = std::env::current_exe().ok()?;
+    let meta = std::fs::metadata(&exe).ok()?;
+    let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    let configs: Vec<String> = source.definition.configs.values().cloned().collect();
+    let mut catalogs: Vec<String> = std::fs::read_dir(root.join(CATALOG_DIR))
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .map(|name| format!("{CATALOG_DIR}/{name}"))
+        .collect();
+    catalogs.sort();
+    let identity = format!("{} {} {modified}", exe.display(), meta.len());
+    Some(
+        super::cache::Key::new("xtask promql", &identity)
+            .file(root, crate::source::DEFINITION_FILE)
+            .files(root, &configs)
+            .text("catalog files", &catalogs.join(","))
+            .files(root, &catalogs),
+    )
+}
 
 /// The catalog's versions against the pins, and every PromQL expression of dashboards and rules parsed, and every metric
 /// it reads found in the catalog (or produced by a recording rule).

@@ -114,8 +114,14 @@ impl HostServers {
             ng = ng.display()
         );
         std::fs::write(ng.join("nginx.conf"), conf).unwrap();
+        // Its own stdio: a worker that outlived the test would otherwise
+        // hold the test runner's output pipe open (and `cargo test | tee`
+        // would never end).
         let nginx = Command::new("nginx")
             .args(["-p", ng.to_str().unwrap(), "-c", ng.join("nginx.conf").to_str().unwrap(), "-g", "daemon off;"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .map_err(|e| format!("starting nginx: {e}"))?;
         Ok(HostServers { dir, pg_bin, nginx, gateway: gateway.to_owned(), pg_port, nginx_port })
@@ -124,6 +130,13 @@ impl HostServers {
 
 impl Drop for HostServers {
     fn drop(&mut self) {
+        // SIGTERM: the master stops its workers first (SIGKILL would orphan
+        // them, still listening); SIGKILL only if it does not exit.
+        let _ = Command::new("kill").args(["-TERM", &self.nginx.id().to_string()]).output();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while matches!(self.nginx.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let _ = self.nginx.kill();
         let _ = self.nginx.wait();
         let data = self.dir.path().join("pg");

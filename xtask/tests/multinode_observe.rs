@@ -162,8 +162,8 @@ fn alertmanager_keeps_notifying_when_a_node_is_lost() {
     post_alert(&survivor.0, &survivor.1, "ObserveAfterLoss");
     // A bound, not a timing check: the survivor first waits its position
     // times the peer timeout (15s), and the lost peer leaves the member
-    // list only once gossip has declared it dead; seen to take over 90s on
-    // a loaded machine.
+    // list only once gossip has declared it dead. Once here (1 run in 3) no
+    // notification came within 90s; the cause is not yet known.
     harness::wait_for(Duration::from_secs(180), "a notification after the node loss", || {
         posts("ObserveAfterLoss") >= 1
     });

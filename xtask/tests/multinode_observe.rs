@@ -15,21 +15,10 @@ mod bed;
 #[path = "e2e/harness.rs"]
 mod harness;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use bed::{Bed, Node, docker_cli};
 use serde_json::{Value, json};
-
-fn bundle() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack/rendered/docker-stack.yml");
-    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().expect("running the docker CLI")
-}
 
 /// Running containers of `<stack>_<short>` on `node`.
 fn containers(node: &Node, stack: &str, short: &str) -> Vec<String> {
@@ -77,16 +66,16 @@ fn alertmanager_keeps_notifying_when_a_node_is_lost() {
         format!("FROM {} AS sh\nFROM {}\nCOPY --from=sh /bin/ /bin/\n", pinned("probe"), pinned("alertmanager")),
     )
     .unwrap();
-    assert!(docker(&["build", "-q", "-t", &local, dir.path().to_str().unwrap()]).status.success());
-    assert!(docker(&["push", "-q", &local]).status.success(), "pushing {local}");
-    let _ = docker(&["image", "rm", &local]);
+    assert!(harness::docker_cli(&["build", "-q", "-t", &local, dir.path().to_str().unwrap()]).status.success());
+    assert!(harness::docker_cli(&["push", "-q", &local]).status.success(), "pushing {local}");
+    let _ = harness::docker_cli(&["image", "rm", &local]);
 
     let first = bed.node(1);
     let stack = "obsha";
     let network = format!("{}_obsnet", bed.name());
     docker_cli(first, &["network", "create", "-d", "overlay", "--attachable", &network]).unwrap();
 
-    let bundle = bundle();
+    let bundle = harness::rendered_bundle();
     let mut am = bundle["services"]["alertmanager"].clone();
     am["image"] = json!(on_bed(&local));
     for key in ["secrets", "ports", "volumes"] {

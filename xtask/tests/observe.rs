@@ -12,9 +12,9 @@ mod harness;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
+use harness::{docker_cli, free_port, rendered_bundle};
 use serde_json::{Value, json};
 
 /// One uniquely named stack on its own overlay network, removed (with the
@@ -30,7 +30,7 @@ impl Deployed {
     /// A new stack name and network, or `None` when the engine or the test
     /// images are missing outside CI.
     fn new(scenario: &str) -> Option<(Deployed, toml::Table)> {
-        let images = match (harness::test_images(), docker(&["node", "ls", "-q"])) {
+        let images = match (harness::test_images(), docker_cli(&["node", "ls", "-q"])) {
             (Ok(images), out) if out.status.success() => images,
             (images, out) => {
                 let why = images.err().unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned());
@@ -41,7 +41,7 @@ impl Deployed {
         };
         let stack = format!("obs{}x{:04}", std::process::id(), nanos() % 10_000);
         let network = format!("{stack}_net");
-        let out = docker(&["network", "create", "-d", "overlay", "--attachable", &network]);
+        let out = docker_cli(&["network", "create", "-d", "overlay", "--attachable", &network]);
         assert!(out.status.success(), "creating {network}: {}", text(&out.stderr));
         let dir = tempfile::Builder::new().prefix(&format!("{stack}-")).tempdir().unwrap();
         Some((Deployed { stack, network, images: Vec::new(), dir }, images))
@@ -58,54 +58,43 @@ impl Deployed {
     fn deploy_with_configs(&self, services: Value, networks: Value, configs: Value) {
         // The bundle's own Compose version: its schema must allow what the
         // rendered services carry (pids limits, start_interval).
-        let file =
-            json!({ "version": bundle()["version"], "services": services, "networks": networks, "configs": configs });
+        let file = json!({ "version": rendered_bundle()["version"], "services": services, "networks": networks, "configs": configs });
         let path = self.dir.path().join("stack.yml");
         std::fs::write(&path, serde_json::to_string_pretty(&file).unwrap()).unwrap();
-        let out = docker(&["stack", "deploy", "--detach=true", "-c", path.to_str().unwrap(), &self.stack]);
+        let out = docker_cli(&["stack", "deploy", "--detach=true", "-c", path.to_str().unwrap(), &self.stack]);
         assert!(out.status.success(), "stack deploy: {}", text(&out.stderr));
     }
 
     /// Ids of the running containers of service `short` on this node.
     fn containers(&self, short: &str) -> Vec<String> {
         let filter = format!("label=com.docker.swarm.service.name={}_{short}", self.stack);
-        let out = docker(&["ps", "-q", "--filter", &filter, "--filter", "status=running"]);
+        let out = docker_cli(&["ps", "-q", "--filter", &filter, "--filter", "status=running"]);
         text(&out.stdout).split_whitespace().map(str::to_owned).collect()
     }
 }
 
 impl Drop for Deployed {
     fn drop(&mut self) {
-        let _ = docker(&["stack", "rm", &self.stack]);
+        let _ = docker_cli(&["stack", "rm", &self.stack]);
         // The network is in use until the tasks are gone.
         for _ in 0..60 {
-            if docker(&["network", "rm", &self.network]).status.success() {
+            if docker_cli(&["network", "rm", &self.network]).status.success() {
                 break;
             }
             std::thread::sleep(Duration::from_secs(1));
         }
         for image in &self.images {
-            let _ = docker(&["image", "rm", "-f", image]);
+            let _ = docker_cli(&["image", "rm", "-f", image]);
         }
     }
-}
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).output().expect("running the docker CLI")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn nanos() -> u32 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
 }
 
-/// The repository's rendered stack file, as JSON.
-fn bundle() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack/rendered/docker-stack.yml");
-    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The bundle's networks, the stack's overlay renamed to `network`.
@@ -123,14 +112,6 @@ fn pinned(images: &toml::Table, name: &str) -> String {
     images["images"][name]["pinned"].as_str().unwrap().to_owned()
 }
 
-/// A TCP port nothing on this host listens on.
-fn free_port() -> u16 {
-    (0..100)
-        .map(|i| 20_000 + ((nanos() / 7 + i * 131) % 20_000) as u16)
-        .find(|p| std::net::TcpListener::bind(("0.0.0.0", *p)).is_ok())
-        .expect("a free port")
-}
-
 /// node-exporter as rendered (host network, `hostname: {{.Node.Hostname}}`,
 /// the host's /proc, /sys and / with the --path flags) reports the node's
 /// name and the host's interfaces, and the otel-agent's way in (an overlay
@@ -138,7 +119,7 @@ fn free_port() -> u16 {
 #[test]
 fn node_exporter_reports_the_hosts_name_and_interfaces() {
     let Some((stack, images)) = Deployed::new("host_truth") else { return };
-    let bundle = bundle();
+    let bundle = rendered_bundle();
     let port = free_port();
 
     let mut exporter = bundle["services"]["node-exporter"].clone();
@@ -164,7 +145,7 @@ fn node_exporter_reports_the_hosts_name_and_interfaces() {
     harness::wait_for(Duration::from_secs(120), "node-exporter through the host gateway", || {
         let Some(agent) = stack.containers("otel-agent").into_iter().next() else { return false };
         let url = format!("http://host.docker.internal:{port}/metrics");
-        let out = docker(&["exec", &agent, "wget", "-qO-", &url]);
+        let out = docker_cli(&["exec", &agent, "wget", "-qO-", &url]);
         metrics = text(&out.stdout);
         out.status.success() && metrics.contains("node_uname_info")
     });
@@ -175,7 +156,7 @@ fn node_exporter_reports_the_hosts_name_and_interfaces() {
     let hosts: Value = serde_json::from_str(&std::fs::read_to_string(hosts_path).unwrap()).unwrap();
     let node_variable = hosts["templating"]["list"].as_array().unwrap().iter().find(|v| v["name"] == "node").unwrap();
     assert_eq!(node_variable["query"], "label_values(node_uname_info, nodename)");
-    let node = text(&docker(&["node", "inspect", "self", "--format", "{{.Description.Hostname}}"]).stdout);
+    let node = text(&docker_cli(&["node", "inspect", "self", "--format", "{{.Description.Hostname}}"]).stdout);
     let nodename = label_values(&metrics, "node_uname_info", "nodename");
     assert_eq!(
         nodename,
@@ -197,7 +178,7 @@ fn node_exporter_reports_the_hosts_name_and_interfaces() {
     };
     let agent = stack.containers("otel-agent").into_iter().next().unwrap();
     let before = host_interfaces();
-    let out = docker(&["exec", &agent, "wget", "-qO-", &format!("http://host.docker.internal:{port}/metrics")]);
+    let out = docker_cli(&["exec", &agent, "wget", "-qO-", &format!("http://host.docker.internal:{port}/metrics")]);
     let after = host_interfaces();
     assert!(out.status.success(), "scraping again: {}", text(&out.stderr));
     let reported = label_values(&text(&out.stdout), "node_network_receive_bytes_total", "device");
@@ -218,7 +199,7 @@ fn node_exporter_reports_the_hosts_name_and_interfaces() {
 #[test]
 fn alertmanager_replicas_form_a_cluster_and_notify_once() {
     let Some((mut stack, images)) = Deployed::new("am_cluster") else { return };
-    let bundle = bundle();
+    let bundle = rendered_bundle();
 
     // The bundle's entrypoint needs the shell the real image has
     // (prom/alertmanager is busybox-based); the test image is FROM scratch,
@@ -230,7 +211,7 @@ fn alertmanager_replicas_form_a_cluster_and_notify_once() {
         pinned(&images, "alertmanager")
     );
     std::fs::write(stack.dir.path().join("Dockerfile"), dockerfile).unwrap();
-    let out = docker(&["build", "-q", "-t", &image, stack.dir.path().to_str().unwrap()]);
+    let out = docker_cli(&["build", "-q", "-t", &image, stack.dir.path().to_str().unwrap()]);
     assert!(out.status.success(), "building {image}: {}", text(&out.stderr));
     stack.images.push(image.clone());
 
@@ -273,7 +254,7 @@ fn alertmanager_replicas_form_a_cluster_and_notify_once() {
         last = containers
             .iter()
             .map(|c| {
-                let out = docker(&["exec", c, "wget", "-qO-", "http://127.0.0.1:9093/api/v2/status"]);
+                let out = docker_cli(&["exec", c, "wget", "-qO-", "http://127.0.0.1:9093/api/v2/status"]);
                 serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
             })
             .collect();
@@ -283,8 +264,9 @@ fn alertmanager_replicas_form_a_cluster_and_notify_once() {
             })
     });
     // Each peer advertises its overlay address, never docker_gwbridge's.
-    let subnet =
-        text(&docker(&["network", "inspect", &stack.network, "--format", "{{(index .IPAM.Config 0).Subnet}}"]).stdout);
+    let subnet = text(
+        &docker_cli(&["network", "inspect", &stack.network, "--format", "{{(index .IPAM.Config 0).Subnet}}"]).stdout,
+    );
     let prefix: String = subnet.trim().rsplit_once('.').unwrap().0.to_owned();
     for peer in last[0]["cluster"]["peers"].as_array().unwrap() {
         let address = peer["address"].as_str().unwrap();
@@ -295,7 +277,7 @@ fn alertmanager_replicas_form_a_cluster_and_notify_once() {
     harness::wait_for(Duration::from_secs(60), "the sink", || !stack.containers("sink").is_empty());
     let alert = r#"[{"labels":{"alertname":"ObserveDedup","severity":"warning"}}]"#;
     for c in stack.containers("alertmanager") {
-        let out = docker(&[
+        let out = docker_cli(&[
             "exec",
             &c,
             "wget",
@@ -309,7 +291,7 @@ fn alertmanager_replicas_form_a_cluster_and_notify_once() {
         assert!(out.status.success(), "posting the alert: {}", text(&out.stderr));
     }
     let notifications = || {
-        let logs = docker(&["service", "logs", "--raw", &format!("{}_sink", stack.stack)]);
+        let logs = docker_cli(&["service", "logs", "--raw", &format!("{}_sink", stack.stack)]);
         text(&logs.stdout).lines().filter(|l| l.starts_with("POST ")).count()
     };
     harness::wait_for(Duration::from_secs(120), "a notification", || notifications() >= 1);

@@ -71,7 +71,7 @@ impl HostServers {
             return Err("no nginx".into());
         }
         let dir = tempfile::Builder::new().prefix("verify-live-").tempdir().unwrap();
-        let (pg_port, nginx_port) = (free_port(), free_port());
+        let (pg_port, nginx_port) = (harness::free_port(), harness::free_port());
         let data = dir.path().join("pg");
         std::fs::create_dir_all(&data).unwrap();
         run("chmod", &["755", dir.path().to_str().unwrap()]);
@@ -151,10 +151,6 @@ impl Drop for HostServers {
 fn run(cmd: &str, args: &[&str]) {
     let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
     assert!(out.status.success(), "{cmd} {}: {}", args.join(" "), text(&out));
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Counters of the collector-scraped sources whose name lacks `_total`.

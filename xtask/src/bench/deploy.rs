@@ -81,8 +81,8 @@ pub fn run(root: &Path) -> Result<ExitCode> {
 
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     let services = m.v1.len();
-    let first_ratio = ratio(m.ours_first, m.base_first);
-    let noop_ratio = ratio(m.ours_noop, m.base_noop);
+    let first_ratio = ratio(m.first.ours_first, m.first.base_first);
+    let noop_ratio = ratio(m.first.ours_noop, m.first.base_noop);
     let failed_ratio = ratio(m.ours_failed, m.base_failed);
     let mut table = String::new();
     let _ = writeln!(
@@ -92,14 +92,17 @@ pub fn run(root: &Path) -> Result<ExitCode> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     let _ = writeln!(table, "{:<26} {:>28} {:>28} {:>8}", "", "docker stack deploy", "cargo xtask deploy", "ours/base");
-    let _ =
-        writeln!(table, "{:<26} {:>27.2}s {:>27.2}s {:>8.3}", "first deploy", m.base_first, m.ours_first, first_ratio);
+    let _ = writeln!(
+        table,
+        "{:<26} {:>27.2}s {:>27.2}s {:>8.3}",
+        "first deploy", m.first.base_first, m.first.ours_first, first_ratio
+    );
     let _ = writeln!(
         table,
         "{:<26} {:>28} {:>28} {:>8.3}",
         "no-op redeploy",
-        format!("{:.2}s, {} version bumps", m.base_noop, m.base_bumps),
-        format!("{:.2}s, {} version bumps", m.ours_noop, m.ours_bumps),
+        format!("{:.2}s, {} version bumps", m.first.base_noop, m.first.base_bumps),
+        format!("{:.2}s, {} version bumps", m.first.ours_noop, m.first.ours_bumps),
         noop_ratio
     );
     let _ = writeln!(
@@ -126,8 +129,8 @@ pub fn run(root: &Path) -> Result<ExitCode> {
             m.base_state_later.new.join(", ")
         );
     }
-    let noop_ok = m.ours_noop <= m.base_noop / 10.0 && m.ours_bumps == 0;
-    let first_ok = m.ours_first < m.base_first;
+    let noop_ok = m.first.ours_noop <= m.first.base_noop / 10.0 && m.first.ours_bumps == 0;
+    let first_ok = m.first.ours_first < m.first.base_first;
     let failed_ok = m.ours_state.new.is_empty() && m.ours_state.other.is_empty() && m.ours_failed_exit == 2;
     let _ = writeln!(table, "\ntargets (issue 4):");
     let _ = writeln!(table, "  no-op ≤ 1/10 of baseline with zero version bumps: {}", yes(noop_ok));
@@ -139,10 +142,10 @@ pub fn run(root: &Path) -> Result<ExitCode> {
         "format": 1,
         "engine": version,
         "services": m.v1.keys().collect::<Vec<_>>(),
-        "first_deploy": { "baseline_s": m.base_first, "ours_s": m.ours_first, "ratio": first_ratio },
+        "first_deploy": { "baseline_s": m.first.base_first, "ours_s": m.first.ours_first, "ratio": first_ratio },
         "noop_redeploy": {
-            "baseline_s": m.base_noop, "ours_s": m.ours_noop, "ratio": noop_ratio,
-            "baseline_version_bumps": m.base_bumps, "ours_version_bumps": m.ours_bumps,
+            "baseline_s": m.first.base_noop, "ours_s": m.first.ours_noop, "ratio": noop_ratio,
+            "baseline_version_bumps": m.first.base_bumps, "ours_version_bumps": m.first.ours_bumps,
         },
         "failed_deploy": {
             "baseline_s": m.base_failed, "baseline_exit": m.base_failed_exit,
@@ -179,12 +182,7 @@ impl State {
 
 struct Measured {
     v1: BTreeMap<String, Fingerprint>,
-    base_first: f64,
-    ours_first: f64,
-    base_noop: f64,
-    ours_noop: f64,
-    base_bumps: usize,
-    ours_bumps: usize,
+    first: FirstAndNoop,
     base_failed: f64,
     ours_failed: f64,
     base_failed_exit: i32,
@@ -195,25 +193,51 @@ struct Measured {
     ours_state_later: State,
 }
 
+/// A first deploy and a no-op redeploy by both tools (each side's stack
+/// already rendered): seconds, and the no-op's service version bumps.
+#[derive(Debug, Clone, Default)]
+pub(super) struct FirstAndNoop {
+    pub base_first: f64,
+    pub ours_first: f64,
+    pub base_noop: f64,
+    pub ours_noop: f64,
+    pub base_bumps: usize,
+    pub ours_bumps: usize,
+}
+
+/// Runs [`FirstAndNoop`]'s deploys; each must succeed.
+pub(super) fn first_and_noop(
+    rt: &tokio::runtime::Runtime,
+    engine: &Engine,
+    docker: &Path,
+    base: &Side,
+    ours: &Side,
+) -> Result<FirstAndNoop> {
+    let ok = |what: &str, (took, rc): (f64, i32)| {
+        anyhow::ensure!(rc == 0, "{what} exited {rc}");
+        Ok(took)
+    };
+    eprintln!("== first deploy");
+    let base_first = ok("docker stack deploy (first)", base.run_baseline(docker)?)?;
+    let ours_first = ok("cargo xtask deploy (first)", ours.run_ours()?)?;
+
+    eprintln!("== no-op redeploy");
+    let before = rt.block_on(versions(engine, &base.stack))?;
+    let base_noop = ok("docker stack deploy (no-op)", base.run_baseline(docker)?)?;
+    let base_bumps = bumps(&before, &rt.block_on(versions(engine, &base.stack))?);
+    let before = rt.block_on(versions(engine, &ours.stack))?;
+    let ours_noop = ok("cargo xtask deploy (no-op)", ours.run_ours()?)?;
+    let ours_bumps = bumps(&before, &rt.block_on(versions(engine, &ours.stack))?);
+    Ok(FirstAndNoop { base_first, ours_first, base_noop, ours_noop, base_bumps, ours_bumps })
+}
+
 fn measure(rt: &tokio::runtime::Runtime, engine: &Engine, docker: &Path, base: &Side, ours: &Side) -> Result<Measured> {
     let healthy = Knobs::default();
     // Config names carry the stack name: each side has its own fingerprints.
     let v1 = base.render(&healthy)?;
     let ours_v1 = ours.render(&healthy)?;
 
-    eprintln!("== first deploy");
-    let (base_first, rc) = base.run_baseline(docker)?;
-    anyhow::ensure!(rc == 0, "docker stack deploy (first) exited {rc}");
-    let (ours_first, rc) = ours.run_ours()?;
-    anyhow::ensure!(rc == 0, "cargo xtask deploy (first) exited {rc}");
-
-    eprintln!("== no-op redeploy");
-    let before = rt.block_on(versions(engine, &base.stack))?;
-    let (base_noop, _) = base.run_baseline(docker)?;
-    let base_bumps = bumps(&before, &rt.block_on(versions(engine, &base.stack))?);
-    let before = rt.block_on(versions(engine, &ours.stack))?;
-    let (ours_noop, _) = ours.run_ours()?;
-    let ours_bumps = bumps(&before, &rt.block_on(versions(engine, &ours.stack))?);
+    let first = first_and_noop(rt, engine, docker, base, ours)?;
 
     eprintln!("== failed deploy: prometheus and worker change (healthy), probe crashes");
     let failing =
@@ -229,12 +253,7 @@ fn measure(rt: &tokio::runtime::Runtime, engine: &Engine, docker: &Path, base: &
     let ours_state_later = rt.block_on(classify(engine, &ours.stack, &ours_v1, &ours_v2))?;
     Ok(Measured {
         v1,
-        base_first,
-        ours_first,
-        base_noop,
-        ours_noop,
-        base_bumps,
-        ours_bumps,
+        first,
         base_failed,
         ours_failed,
         base_failed_exit,

@@ -22,7 +22,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use super::deploy::{
-    Knobs, Side, XTASK, bumps, create_network, free_port, remove_stack, test_images, versions, which_docker,
+    FirstAndNoop, Knobs, Side, XTASK, create_network, first_and_noop, free_port, remove_stack, test_images,
+    which_docker,
 };
 use crate::swarm::engine::Engine;
 
@@ -30,12 +31,7 @@ use crate::swarm::engine::Engine;
 #[derive(Debug, Clone, Default)]
 struct Row {
     nodes: u32,
-    base_first: f64,
-    ours_first: f64,
-    base_noop: f64,
-    ours_noop: f64,
-    base_bumps: usize,
-    ours_bumps: usize,
+    first: FirstAndNoop,
     base_global: f64,
     ours_global: f64,
 }
@@ -142,17 +138,7 @@ fn sizes_run(
     let v1 = Knobs::default();
     base.render(&v1)?;
     ours.render(&v1)?;
-    eprintln!("== first deploy");
-    let base_first = ok("docker stack deploy (first)", base.run_baseline(docker)?)?;
-    let ours_first = ok("cargo xtask deploy (first)", ours.run_ours()?)?;
-
-    eprintln!("== no-op redeploy");
-    let before = rt.block_on(versions(engine, &base.stack))?;
-    let base_noop = ok("docker stack deploy (no-op)", base.run_baseline(docker)?)?;
-    let base_bumps = bumps(&before, &rt.block_on(versions(engine, &base.stack))?);
-    let before = rt.block_on(versions(engine, &ours.stack))?;
-    let ours_noop = ok("cargo xtask deploy (no-op)", ours.run_ours()?)?;
-    let ours_bumps = bumps(&before, &rt.block_on(versions(engine, &ours.stack))?);
+    let first = first_and_noop(rt, engine, docker, base, ours)?;
 
     eprintln!("== global change: node-exporter's arguments, one task per node");
     let v2 = Knobs { node_exporter_extra: r#", "--web.max-requests=41""#, ..Knobs::default() };
@@ -160,7 +146,7 @@ fn sizes_run(
     ours.render(&v2)?;
     let base_global = ok("docker stack deploy (global change)", base.run_baseline(docker)?)?;
     let ours_global = ok("cargo xtask deploy (global change)", ours.run_ours()?)?;
-    Ok(Row { nodes: n, base_first, ours_first, base_noop, ours_noop, base_bumps, ours_bumps, base_global, ours_global })
+    Ok(Row { nodes: n, first, base_global, ours_global })
 }
 
 fn report(root: &Path, rows: &[Row]) -> Result<ExitCode> {
@@ -189,14 +175,14 @@ fn report(root: &Path, rows: &[Row]) -> Result<ExitCode> {
             table,
             "{:>5} | {:>6.2}s {:>6.2}s {:>6.3} | {:>6.2}s {:>6.2}s {:>6.3} ({}/{}) | {:>6.2}s {:>6.2}s {:>6.3} | base {:.2} ours {:.2}",
             r.nodes,
-            r.base_first,
-            r.ours_first,
-            ratio(r.ours_first, r.base_first),
-            r.base_noop,
-            r.ours_noop,
-            ratio(r.ours_noop, r.base_noop),
-            r.base_bumps,
-            r.ours_bumps,
+            r.first.base_first,
+            r.first.ours_first,
+            ratio(r.first.ours_first, r.first.base_first),
+            r.first.base_noop,
+            r.first.ours_noop,
+            ratio(r.first.ours_noop, r.first.base_noop),
+            r.first.base_bumps,
+            r.first.ours_bumps,
             r.base_global,
             r.ours_global,
             ratio(r.ours_global, r.base_global),
@@ -205,10 +191,10 @@ fn report(root: &Path, rows: &[Row]) -> Result<ExitCode> {
         );
         doc_rows.push(json!({
             "nodes": r.nodes,
-            "first_deploy": { "baseline_s": r.base_first, "ours_s": r.ours_first, "ratio": ratio(r.ours_first, r.base_first) },
+            "first_deploy": { "baseline_s": r.first.base_first, "ours_s": r.first.ours_first, "ratio": ratio(r.first.ours_first, r.first.base_first) },
             "noop_redeploy": {
-                "baseline_s": r.base_noop, "ours_s": r.ours_noop, "ratio": ratio(r.ours_noop, r.base_noop),
-                "baseline_version_bumps": r.base_bumps, "ours_version_bumps": r.ours_bumps,
+                "baseline_s": r.first.base_noop, "ours_s": r.first.ours_noop, "ratio": ratio(r.first.ours_noop, r.first.base_noop),
+                "baseline_version_bumps": r.first.base_bumps, "ours_version_bumps": r.first.ours_bumps,
             },
             "global_change": {
                 "baseline_s": r.base_global, "ours_s": r.ours_global, "ratio": ratio(r.ours_global, r.base_global),

@@ -18,18 +18,32 @@ pub const COVERAGE: &str = "alerts/COVERAGE.md";
 const RULES_DIR: &str = "alerts/generated/rules";
 const TESTS_DIR: &str = "alerts/generated/tests";
 
-/// A rule file as Prometheus reads it (the parts the review compares).
+/// A file of named rule groups: a Prometheus rule file (`R` = [`Rule`]) or
+/// Grafana's alert provisioning (`R` = the rule as JSON), the parts the
+/// review compares.
 #[derive(Debug, Deserialize)]
-struct RuleFile {
-    #[serde(default)]
-    groups: Vec<Group>,
+pub struct GroupFile<R> {
+    #[serde(default = "Vec::new")]
+    pub groups: Vec<Group<R>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Group {
-    name: String,
-    #[serde(default)]
-    rules: Vec<Rule>,
+pub struct Group<R> {
+    pub name: String,
+    #[serde(default = "Vec::new")]
+    pub rules: Vec<R>,
+}
+
+/// Every `.yml` group file under `dir` of `tree`, parsed, with its path.
+pub fn group_files<R: serde::de::DeserializeOwned>(tree: &Tree, dir: &str) -> Result<Vec<(String, GroupFile<R>)>> {
+    let mut out = Vec::new();
+    for file in tree.list(dir, ".yml")? {
+        let text = tree.read(&file)?.unwrap_or_default();
+        let parsed = serde_saphyr::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {file}: {}", tree.label(), e.without_snippet()))?;
+        out.push((file, parsed));
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -99,10 +113,7 @@ pub fn compare(before: &Tree, after: &Tree) -> Result<Compared> {
 
 fn rules(tree: &Tree) -> Result<BTreeMap<RuleKey, Rule>> {
     let mut out = BTreeMap::new();
-    for file in tree.list(RULES_DIR, ".yml")? {
-        let text = tree.read(&file)?.unwrap_or_default();
-        let parsed: RuleFile = serde_saphyr::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {file}: {}", tree.label(), e.without_snippet()))?;
+    for (file, parsed) in group_files::<Rule>(tree, RULES_DIR)? {
         for group in parsed.groups {
             let mut seen: BTreeMap<String, usize> = BTreeMap::new();
             for r in group.rules {

@@ -7,27 +7,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::alerts::{AlertLabels, RuleKey, duration_change, label_changes};
+use super::alerts::{AlertLabels, RuleKey, duration_change, group_files, label_changes};
 use super::revision::Tree;
 use super::{Change, Section, text_diff};
 
 const DIR: &str = "alerts/generated/grafana";
-
-#[derive(Debug, Deserialize)]
-struct Provisioning {
-    #[serde(default)]
-    groups: Vec<Group>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Group {
-    name: String,
-    #[serde(default)]
-    rules: Vec<Value>,
-}
 
 /// A log alert, split into the parts compared one by one.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,10 +61,7 @@ fn strings(value: Option<Value>) -> BTreeMap<String, String> {
 /// a retitled alert is one change.
 fn alerts(tree: &Tree) -> Result<BTreeMap<RuleKey, LogAlert>> {
     let mut out = BTreeMap::new();
-    for file in tree.list(DIR, ".yml")? {
-        let text = tree.read(&file)?.unwrap_or_default();
-        let parsed: Provisioning = serde_saphyr::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {file}: {}", tree.label(), e.without_snippet()))?;
+    for (file, parsed) in group_files::<Value>(tree, DIR)? {
         for group in parsed.groups {
             for mut rule in group.rules {
                 let Some(object) = rule.as_object_mut() else { continue };

@@ -184,19 +184,23 @@ impl TestStack {
         std::fs::write(self.dir.path().join("stack/images.lock"), images_lock(images, registry)).unwrap();
     }
 
+    /// The fixture files filled for this stack: its name, network, the
+    /// test registry, its Prometheus port and knobs.
+    fn fixture<'a>(&'a self, images: &'a toml::Table) -> Fixture<'a> {
+        Fixture {
+            stack: &self.name,
+            network: &self.network,
+            registry: images["registry"].as_str().unwrap(),
+            prom_port: self.prom_port,
+            knobs: &self.knobs,
+        }
+    }
+
     /// Writes the stack from the knobs and runs the real `gen`; returns
     /// what every service should then run.
     pub fn render(&self) -> Snapshot {
         let images = test_images().unwrap();
-        let registry = images["registry"].as_str().unwrap();
-        let fixture = Fixture {
-            stack: &self.name,
-            network: &self.network,
-            registry,
-            prom_port: self.prom_port,
-            knobs: &self.knobs,
-        };
-        fixture.write(self.dir.path(), &images);
+        self.fixture(&images).write(self.dir.path(), &images);
         let out = self.xtask(&["gen"]);
         assert!(out.status.success(), "gen failed:\n{}", String::from_utf8_lossy(&out.stderr));
         self.bundle_snapshot()
@@ -208,13 +212,7 @@ impl TestStack {
     pub fn render_fixture(&self, stack_fixture: &str, configs: &[(&str, &str)], images_used: &[&str]) -> Snapshot {
         let images = test_images().unwrap();
         let registry = images["registry"].as_str().unwrap();
-        let fixture = Fixture {
-            stack: &self.name,
-            network: &self.network,
-            registry,
-            prom_port: self.prom_port,
-            knobs: &self.knobs,
-        };
+        let fixture = self.fixture(&images);
         let root = self.dir.path();
         std::fs::write(root.join("stack/stack.toml"), fixture.fill(stack_fixture, &images)).unwrap();
         for (path, file) in configs {
@@ -703,8 +701,9 @@ fn rand_u32() -> u32 {
     h.finish() as u32
 }
 
-/// A TCP port nothing listens on now (for Prometheus' host-mode port).
-fn free_port() -> u16 {
+/// A TCP port nothing listens on now (Prometheus' host-mode port, host
+/// servers of a test).
+pub fn free_port() -> u16 {
     for _ in 0..100 {
         let port = 20_000 + (rand_u32() % 20_000) as u16;
         if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
@@ -712,6 +711,18 @@ fn free_port() -> u16 {
         }
     }
     panic!("no free port found");
+}
+
+/// The repository's rendered stack file (`stack/rendered/docker-stack.yml`)
+/// as JSON, for tests that deploy services exactly as rendered.
+pub fn rendered_bundle() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack/rendered/docker-stack.yml");
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The docker CLI against this host's engine.
+pub fn docker_cli(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().expect("running the docker CLI")
 }
 
 /// Waits until `f` holds, or panics with `what` after `within`.

@@ -84,7 +84,7 @@ fn alertmanager_keeps_notifying_when_a_node_is_lost() {
     am["configs"] = json!([{ "source": "am_test", "target": "/etc/alertmanager/alertmanager.yml" }]);
     let sink = json!({
         "image": on_bed(&pinned("probe")),
-        "command": ["-c", "while true; do printf 'HTTP/1.0 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n' | nc -l -p 8080; done"],
+        "command": harness::webhook_sink_command(),
         "networks": ["etl_network"],
         // On node 1, which stays; its name resolves to the task (no VIP).
         "deploy": { "endpoint_mode": "dnsrr", "placement": { "constraints": [format!("node.hostname == {}", first.hostname)] } },

@@ -223,7 +223,7 @@ fn alertmanager_replicas_form_a_cluster_and_notify_once() {
     std::fs::write(stack.dir.path().join("alertmanager.yml"), config).unwrap();
     let sink = json!({
         "image": pinned(&images, "probe"),
-        "command": ["-c", "while true; do printf 'HTTP/1.0 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n' | nc -l -p 8080; done"],
+        "command": harness::webhook_sink_command(),
         "networks": ["etl_network"],
         // Its name resolves to the task itself: the test machine's engine
         // may lack IPVS, which a VIP needs.
@@ -294,7 +294,21 @@ fn alertmanager_replicas_form_a_cluster_and_notify_once() {
         let logs = docker_cli(&["service", "logs", "--raw", &format!("{}_sink", stack.stack)]);
         text(&logs.stdout).lines().filter(|l| l.starts_with("POST ")).count()
     };
-    harness::wait_for(Duration::from_secs(120), "a notification", || notifications() >= 1);
+    let start = std::time::Instant::now();
+    while notifications() < 1 {
+        if start.elapsed() > Duration::from_secs(120) {
+            let logs = |svc: &str| {
+                let out = docker_cli(&["service", "logs", "--raw", &format!("{}_{svc}", stack.stack)]);
+                format!("{}{}", text(&out.stdout), text(&out.stderr))
+            };
+            panic!(
+                "no notification within 120s\n--- alertmanager logs:\n{}\n--- sink logs:\n{}",
+                logs("alertmanager"),
+                logs("sink")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     // The second peer waits its position times --cluster.peer-timeout (15s)
     // before it would notify, then finds the first one's entry in the
     // gossiped notification log.

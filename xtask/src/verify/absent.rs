@@ -10,6 +10,19 @@ pub const FILE: &str = "xtask/src/verify/absent.rs";
 const ABSENT_UNTIL: &[(&str, &str)] = &[
     ("ALERTS", "Prometheus writes it only while an alert is pending or firing"),
     ("ALERTS_FOR_STATE", "Prometheus writes it only while an alert with a `for` duration is pending or firing"),
+    // node_exporter v1.12.1 collector/mdadm_linux.go and bonding_linux.go
+    // emit one series per array / bond found, none on a host without.
+    ("node_md_disks", "node-exporter has a series only once a host has a Linux software RAID array (/proc/mdstat)"),
+    ("node_md_disks_required", "node-exporter has a series only once a host has a Linux software RAID array"),
+    ("node_bonding_slaves", "node-exporter has a series only once a host has a bonded interface"),
+    ("node_bonding_active", "node-exporter has a series only once a host has a bonded interface"),
+    // postgres_exporter v0.20.1 collector/pg_replication_slots.go: one
+    // series per row of pg_replication_slots.
+    ("pg_replication_slots_active", "postgres-exporter has a series only once the database has a replication slot"),
+    (
+        "pg_replication_slots_pg_wal_lsn_diff",
+        "postgres-exporter has a series only once the database has a replication slot",
+    ),
 ];
 
 /// Why `metric` may be absent, if it may.

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::{COLLECTOR, Finding, Live, PROMETHEUS, RULE_METRICS, absent};
+use super::{ALERTMANAGER, COLLECTOR, Finding, Live, PROMETHEUS, RULE_METRICS, absent};
 use crate::check::catalog::Catalog;
 use crate::check::promql::{Dialect, names_read};
 use crate::source::Source;
@@ -22,6 +22,11 @@ fn producer(source: &str) -> &str {
         "synthetic" => PROMETHEUS.0,
         // The applications' OTLP metrics arrive through the collector.
         "otel-semconv" => COLLECTOR,
+        // Catalog files written from source beside a captured one (what the
+        // capture host could not show): the same exporter produces them.
+        "node-exporter-hardware" => "node-exporter",
+        "alertmanager-cluster" => ALERTMANAGER.0,
+        "postgres-exporter-slots" => "postgres-exporter",
         other => other,
     }
 }

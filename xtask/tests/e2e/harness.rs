@@ -720,6 +720,21 @@ pub fn rendered_bundle() -> serde_json::Value {
     serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The command (for the probe image, whose entrypoint is /bin/sh) of a
+/// webhook receiver on :8080 that logs each request line and body to the
+/// container's stdout (PID 1's: the handler's own stdout is the socket), so
+/// `docker service logs` shows every notification and its alerts, and
+/// answers 200. It reads the
+/// whole request, headers and body, before answering: a server that answers
+/// and closes first (as `printf ... | nc -l` does) races the client, which
+/// then sees a reset, retries quietly and may never be counted. `nc -ll`
+/// forks a handler per connection, so there is no gap without a listener.
+/// `$$` because `docker stack deploy` interpolates `$` in the stack file.
+pub fn webhook_sink_command() -> serde_json::Value {
+    let handler = r#"read -r l; echo "$$l" >/proc/1/fd/1; n=0; while read -r h; do h=$${h%"$$(printf "\r")"}; [ -z "$$h" ] && break; case "$$h" in [Cc]ontent-[Ll]ength:*) n=$${h#*:};; esac; done; head -c $$n >/proc/1/fd/1; echo >/proc/1/fd/1; printf "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n""#;
+    serde_json::json!(["-c", format!("exec nc -ll -p 8080 -e /bin/sh -c '{handler}'")])
+}
+
 /// The docker CLI against this host's engine.
 pub fn docker_cli(args: &[&str]) -> Output {
     Command::new("docker").args(args).output().expect("running the docker CLI")

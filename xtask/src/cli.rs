@@ -49,6 +49,12 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Current revision, per-service state and the revision history.
     Status(StatusArgs),
+    /// A stack secret's next version: `set` reads it from standard input
+    /// (no echo on a terminal), `rotate` generates it; either then rolls,
+    /// atomically, exactly the services that mount the secret (same lock,
+    /// history and exit codes as `deploy`; a failed roll goes back to the
+    /// old version and removes the new one).
+    Secret(SecretArgs),
     /// Check the live stack against the code: every expected scrape target
     /// up, every rule group loaded and evaluating, Alertmanager on the
     /// rendered config, every metric that dashboards and alerts read
@@ -214,6 +220,33 @@ pub struct RolloutArgs {
     /// holder's lock is broken automatically).
     #[arg(long)]
     pub break_lock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretArgs {
+    #[command(subcommand)]
+    pub action: SecretAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretAction {
+    /// Create the next version from standard input (a terminal does not
+    /// echo it; piped input loses one trailing newline) and roll it out.
+    Set(SecretChange),
+    /// Create the next version with a new random value (only secrets the
+    /// stack generates) and roll it out.
+    Rotate(SecretChange),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretChange {
+    /// The secret's key under `[secrets]` in stack/stack.toml (e.g.
+    /// `grafana_admin_password`).
+    pub name: String,
+    #[command(flatten)]
+    pub target: Target,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
 }
 
 #[derive(Debug, Args)]

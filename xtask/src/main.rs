@@ -58,6 +58,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Deploy(args) => deploy::run(&root, args),
         cli::Command::Rollback(args) => deploy::run_rollback(&root, args),
         cli::Command::Status(args) => deploy::status::run(&root, args),
+        cli::Command::Secret(args) => deploy::secret::run(&root, args),
         cli::Command::Verify(args) => verify::run(&root, args),
         cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::Deploy }) => bench::deploy::run(&root),
         cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::DeployNodes { nodes } }) => {

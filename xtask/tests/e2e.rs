@@ -85,7 +85,8 @@ fn preflight_reports_every_problem_before_any_change() {
     assert_eq!(code(&out), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("3 problem(s)"), "all problems at once:\n{err}");
-    assert!(err.contains(&format!("secret `{}_api_token` does not exist", stack.name)), "{err}");
+    assert!(err.contains(&format!("secret `api_token` has no version yet (`{}_api_token_v1`)", stack.name)), "{err}");
+    assert!(err.contains("cargo xtask secret set api_token"), "the command that sets it is named:\n{err}");
     assert!(err.contains(&format!("network `{}` does not exist", stack.network)), "{err}");
     assert!(err.contains("monitoring-test/prometheus") && err.contains("cannot be pulled"), "{err}");
     assert!(stack.running().is_empty(), "nothing may change");

@@ -216,8 +216,28 @@ pub struct ConfigRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRef {
+    /// The secret's family, `<stack>_<key>`: `cargo xtask deploy` mounts
+    /// its newest version, `<family>_v<N>` (see [`super::secret_names`]).
     pub name: String,
     pub external: bool,
+    /// How a version is generated, when it can be (a Compose extension
+    /// field: `docker stack deploy` ignores it).
+    #[serde(rename = "x-generate", default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<SecretGenerate>,
+    /// The stand-in `deploy --init` creates when it cannot generate one
+    /// (not a credential: e.g. a URL that resolves nowhere).
+    #[serde(rename = "x-default", default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+/// `length` random characters of `[A-Za-z0-9]`; a `placeholder` only
+/// stands in until the operator sets the real value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretGenerate {
+    pub length: u32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub placeholder: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

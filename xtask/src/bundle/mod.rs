@@ -4,12 +4,17 @@
 
 pub mod compose;
 mod configs_lock;
+mod secret_names;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 pub use configs_lock::{ConfigsLock, LockedConfig, config_name};
+pub use secret_names::{
+    SECRET_KEY_LABEL, SECRET_ORIGIN_LABEL, SECRET_VERSION_LABEL, newest_version, secret_family, secret_version,
+    secret_version_name,
+};
 
 /// Repository-relative directory of the committed bundle.
 pub const DIR: &str = "stack/rendered";

@@ -19,6 +19,8 @@ mod revert;
 mod rollout;
 #[cfg(test)]
 mod roundtrip_test;
+pub mod secret;
+mod secret_version;
 pub mod setup;
 pub mod signals;
 pub mod status;
@@ -108,24 +110,34 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
         setup::ensure_swarm(&engine, args.init, &progress).await?;
         let mut world = World::observe(&engine, &stack).await?;
         let mut desired = Desired::from_bundle(&bundle, &stack, &world.ids())?.for_engine(&engine);
-        if args.init && setup::init_objects(&engine, &desired, &world, &progress).await? {
-            world = World::observe(&engine, &stack).await?;
-            desired = Desired::from_bundle(&bundle, &stack, &world.ids())?.for_engine(&engine);
+        let mut generated = Vec::new();
+        if args.init {
+            let changed = setup::init_objects(&engine, &desired, &world, &progress).await?;
+            generated = setup::init_secrets(&engine, &desired, &progress).await?;
+            if changed || !generated.is_empty() {
+                world = World::observe(&engine, &stack).await?;
+                desired = Desired::from_bundle(&bundle, &stack, &world.ids())?.for_engine(&engine);
+            }
         }
         let plan = Plan::compute(&desired, &world);
         let mut problems = preflight::check(&engine, &desired, &plan, &world).await;
         problems.extend(deadline_problems(&args.rollout, &plan, &world));
-        anyhow::Ok(problems)
+        anyhow::Ok((problems, generated))
     };
-    let problems = tokio::select! {
+    let (problems, generated) = tokio::select! {
         r = prepared => r?,
         why = signals.next() => return Err(signals::StoppedEarly(why).into()),
     };
+    // Said once, whatever comes next: the secrets exist from now on.
+    let notice = (!generated.is_empty()).then(|| setup::generated_notice(&generated));
     if let Some(code) = refused("deploy", problems) {
+        if let Some(notice) = &notice {
+            println!("{notice}");
+        }
         return Ok(code);
     }
 
-    under_lock(&engine, &stack, "deploy", &args.rollout, &signals, &progress, async |session| {
+    let code = under_lock(&engine, &stack, "deploy", &args.rollout, &signals, &progress, async |session| {
         // Read again under the lock: what runs now is what the plan is against.
         let world = World::observe(&engine, &stack).await?;
         let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?.for_engine(&engine);
@@ -147,7 +159,11 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
         let ended = rollout::execute(&engine, &desired, &plan, &world, next, &opts, &progress).await?;
         report(&engine, &stack, ended, started).await
     })
-    .await
+    .await;
+    if let Some(notice) = &notice {
+        println!("{notice}");
+    }
+    code
 }
 
 async fn rollback(root: &Path, args: RollbackArgs) -> Result<ExitCode> {
@@ -349,10 +365,12 @@ async fn report(engine: &Engine, stack: &str, ended: Ended, started: Instant) ->
             let revisions = store::list(engine, stack).await.unwrap_or_default();
             match prune::prune(engine, stack, &revisions).await {
                 Ok(removed) if !removed.is_empty() => {
-                    eprintln!("pruned {} unused config(s): {}", removed.len(), removed.join(", "))
+                    eprintln!("pruned {} unused config(s) and secret version(s): {}", removed.len(), removed.join(", "))
                 }
                 Ok(_) => {}
-                Err(e) => eprintln!("warning: pruning old configs failed (harmless, retried next time): {e:#}"),
+                Err(e) => {
+                    eprintln!("warning: pruning old configs and secrets failed (harmless, retried next time): {e:#}")
+                }
             }
             println!(
                 "revision {} of `{stack}` is live: {} ({secs:.1}s)",

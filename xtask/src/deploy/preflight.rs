@@ -24,9 +24,20 @@ use crate::swarm::world::World;
 pub async fn check(engine: &Engine, desired: &Desired, plan: &Plan, world: &World) -> Vec<String> {
     let mut problems = Vec::new();
     for s in &plan.secrets_missing {
-        problems.push(format!(
-            "secret `{s}` does not exist: create it with `printf %s VALUE | docker secret create {s} -`"
-        ));
+        problems.push(match desired.secret_needs.iter().find(|n| &n.name == s) {
+            Some(n) if n.generate.is_some() || n.default.is_some() => format!(
+                "secret `{key}` has no version yet (`{s}`): deploy with --init to {how} it, or set your own \
+                 with `cargo xtask secret set {key}` (reads standard input)",
+                key = n.key,
+                how = if n.generate.is_some() { "generate" } else { "create it with its default" }
+            ),
+            Some(n) => format!(
+                "secret `{key}` has no version yet (`{s}`) and cannot be generated: set it with \
+                 `cargo xtask secret set {key}` (reads standard input; e.g. `printf %s \"$VALUE\" | cargo xtask secret set {key}`)",
+                key = n.key
+            ),
+            None => format!("secret `{s}` of that revision no longer exists: it cannot be restored"),
+        });
     }
     for n in &plan.networks_missing {
         problems.push(format!(

@@ -80,8 +80,17 @@ pub fn render(source: &Source, generated: &BTreeMap<String, String>) -> Result<V
 
     let secrets = def
         .secrets
-        .keys()
-        .map(|k| (k.clone(), compose::SecretRef { name: format!("{stack}_{k}"), external: true }))
+        .iter()
+        .map(|(k, s)| {
+            let generate = s.generate.map(|g| compose::SecretGenerate { length: g.length, placeholder: g.placeholder });
+            let secret = compose::SecretRef {
+                name: bundle::secret_family(stack, k),
+                external: true,
+                generate,
+                default: s.default.clone(),
+            };
+            (k.clone(), secret)
+        })
         .collect();
     let network = &def.stack.network;
     let mut networks =

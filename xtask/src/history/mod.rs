@@ -11,7 +11,7 @@ use revision::Outcome;
 use store::Stored;
 
 use crate::swarm::convert::Ids;
-use crate::swarm::desired::{Desired, NetworkNeed, config_names, fill_ids};
+use crate::swarm::desired::{Desired, NetworkNeed, config_names, fill_ids, secret_names};
 
 /// The revision the stack runs: the newest that succeeded.
 pub fn current(revisions: &[Stored]) -> Option<&Stored> {
@@ -37,6 +37,7 @@ pub fn desired_of(stored: &Stored, ids: &Ids) -> Desired {
         configs: Vec::new(),
         config_names: BTreeSet::new(),
         secrets: BTreeSet::new(),
+        secret_needs: Vec::new(),
         networks: BTreeSet::new(),
         volumes: BTreeSet::new(),
         images: BTreeSet::new(),
@@ -48,7 +49,7 @@ pub fn desired_of(stored: &Stored, ids: &Ids) -> Desired {
         let tt = spec.task_template.as_ref();
         let cs = tt.and_then(|t| t.container_spec.as_ref());
         desired.images.extend(cs.and_then(|c| c.image.clone()));
-        desired.secrets.extend(cs.and_then(|c| c.secrets.clone()).into_iter().flatten().filter_map(|s| s.secret_name));
+        desired.secrets.extend(secret_names(spec));
         for m in cs.and_then(|c| c.mounts.clone()).into_iter().flatten() {
             if m.typ == Some(MountType::VOLUME) {
                 desired.volumes.extend(m.source);

@@ -63,6 +63,9 @@ pub enum Kind {
     Deploy,
     /// `cargo xtask rollback`: back to the specs of an earlier revision.
     Rollback,
+    /// `cargo xtask secret set|rotate`: the running specs with one secret's
+    /// new version.
+    Secret,
 }
 
 impl Kind {
@@ -70,6 +73,7 @@ impl Kind {
         match self {
             Kind::Deploy => "deploy",
             Kind::Rollback => "rollback",
+            Kind::Secret => "secret",
         }
     }
 }
@@ -129,6 +133,19 @@ impl Revision {
             .values()
             .filter_map(|r| r.next.as_ref())
             .flat_map(crate::swarm::desired::config_names)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Secret versions the stack mounts after this revision.
+    pub fn secrets_used(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .services
+            .values()
+            .filter_map(|r| r.next.as_ref())
+            .flat_map(crate::swarm::desired::secret_names)
             .collect();
         names.sort();
         names.dedup();

@@ -63,6 +63,12 @@ impl Source {
 /// Swarm object names are limited to 64 characters; a config name is
 /// `<stack>_<key>_<12 hex>`.
 const MAX_OBJECT_NAME: usize = 64;
+/// `_` before the key and `_v<N>` after it, room for versions up to 99999.
+const SECRET_VERSION_SUFFIX: usize = 1 + 2 + 5;
+/// Below 16 alphanumeric characters (95 bits) a generated value is too
+/// guessable; above 256 some components truncate or refuse it.
+const MIN_GENERATED: u32 = 16;
+const MAX_GENERATED: u32 = 256;
 
 impl StackDefinition {
     /// Every broken cross-reference or impossible setting, in file order,
@@ -103,10 +109,29 @@ impl StackDefinition {
             }
         }
         for (name, secret) in &self.secrets {
-            // The operator creates secrets by hand: the description is all
-            // they have to know what value to put in.
+            // The operator sets what is not generated: the description is
+            // all they have to know what value to put in.
             if secret.description.trim().is_empty() {
                 out.push(format!("secret `{name}`: say in `description` what value it holds"));
+            }
+            if !is_object_name(name) || name.contains('-') {
+                out.push(format!("secret `{name}`: use lowercase letters, digits and `_`"));
+            } else if stack.len() + name.len() + SECRET_VERSION_SUFFIX > MAX_OBJECT_NAME {
+                out.push(format!("secret `{name}` is too long for a versioned Swarm secret name with stack `{stack}`"));
+            }
+            if secret.generate.is_some() && secret.default.is_some() {
+                out.push(format!("secret `{name}`: `generate` or `default`, not both"));
+            }
+            if secret.default.as_deref().is_some_and(|d| d.trim().is_empty()) {
+                out.push(format!("secret `{name}`: an empty `default` (Swarm keeps no empty secret): drop it"));
+            }
+            if let Some(g) = secret.generate
+                && !(MIN_GENERATED..=MAX_GENERATED).contains(&g.length)
+            {
+                out.push(format!(
+                    "secret `{name}`: generate.length {} is out of range ({MIN_GENERATED}..={MAX_GENERATED})",
+                    g.length
+                ));
             }
         }
         for (key, file) in &self.configs {

@@ -68,6 +68,26 @@ pub struct ImageRef {
 #[serde(deny_unknown_fields)]
 pub struct SecretDef {
     pub description: String,
+    /// How `deploy --init` and `secret rotate` make a value; absent, the
+    /// operator sets it (`cargo xtask secret set`).
+    pub generate: Option<Generate>,
+    /// What `deploy --init` puts in when the value cannot be generated: a
+    /// visible, harmless stand-in (never a credential) until the operator
+    /// sets the real one.
+    pub default: Option<String>,
+}
+
+/// A random value from the operating system's generator: `length`
+/// characters of `[A-Za-z0-9]` (5.95 bits each: 32 make 190 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    pub length: u32,
+    /// The generated value only stands in until the operator sets the real
+    /// one (it authenticates nowhere): `deploy --init` says so, naming the
+    /// command, instead of leaving the stack down for want of it.
+    #[serde(default)]
+    pub placeholder: bool,
 }
 
 #[derive(Debug, Deserialize)]

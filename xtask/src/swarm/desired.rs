@@ -7,7 +7,8 @@ use anyhow::{Context, Result, bail};
 use bollard::models::ServiceSpec;
 
 use super::convert::{self, Ids};
-use crate::bundle::Bundle;
+use crate::bundle::compose::{ComposeFile, SecretGenerate};
+use crate::bundle::{Bundle, newest_version, secret_version_name};
 
 /// A config the stack needs, with its content.
 #[derive(Debug, Clone)]
@@ -27,6 +28,23 @@ pub struct NetworkNeed {
     pub external: bool,
 }
 
+/// A secret the bundle mounts, and the version a deploy mounts: the newest
+/// that exists, or version 1, still to be made (`deploy --init` generates
+/// it where it can; `cargo xtask secret set` otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretNeed {
+    /// Key under the bundle's `secrets:` (what `cargo xtask secret` takes).
+    pub key: String,
+    /// `<stack>_<key>`.
+    pub family: String,
+    pub version: u32,
+    /// The version's Swarm name.
+    pub name: String,
+    pub exists: bool,
+    pub generate: Option<SecretGenerate>,
+    pub default: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Desired {
     pub stack: String,
@@ -36,7 +54,11 @@ pub struct Desired {
     pub configs: Vec<NewConfig>,
     /// Config names the specs mount.
     pub config_names: BTreeSet<String>,
+    /// Names of the secret versions the specs mount.
     pub secrets: BTreeSet<String>,
+    /// The bundle's secrets and their versions (empty for a revision's
+    /// specs, which name their versions themselves).
+    pub secret_needs: Vec<SecretNeed>,
     pub networks: BTreeSet<NetworkNeed>,
     /// Named volumes (created by Swarm on the node at first task start).
     pub volumes: BTreeSet<String>,
@@ -48,7 +70,8 @@ pub struct Desired {
 
 impl Desired {
     pub fn from_bundle(bundle: &Bundle, stack: &str, ids: &Ids) -> Result<Desired> {
-        let file = &bundle.compose;
+        let (file, secret_needs) = with_secret_versions(&bundle.compose, ids)?;
+        let file = &file;
         let services = convert::stack_specs(stack, file, ids)?;
         let mut configs = Vec::new();
         for (key, c) in &file.configs {
@@ -56,13 +79,7 @@ impl Desired {
             labels.insert(super::engine::NAMESPACE_LABEL.into(), stack.into());
             configs.push(NewConfig { name: c.name.clone(), data: bundle.config_data(key)?, labels });
         }
-        let mut secrets = BTreeSet::new();
-        for (key, s) in &file.secrets {
-            if !s.external {
-                bail!("secret `{key}` is not external: the bundle may only refer to secrets the operator created");
-            }
-            secrets.insert(s.name.clone());
-        }
+        let secrets = secret_needs.iter().map(|n| n.name.clone()).collect();
         let mut networks = BTreeSet::new();
         for svc in file.services.values() {
             for key in &svc.networks {
@@ -83,6 +100,7 @@ impl Desired {
             configs,
             config_names,
             secrets,
+            secret_needs,
             networks,
             volumes,
             images,
@@ -90,6 +108,28 @@ impl Desired {
             from_revision: None,
         })
     }
+}
+
+/// The compose file with each secret named by the version to mount (the
+/// newest of its family in `ids`, else version 1), and what each needs.
+fn with_secret_versions(file: &ComposeFile, ids: &Ids) -> Result<(ComposeFile, Vec<SecretNeed>)> {
+    let existing: Vec<&str> = ids.secrets.keys().map(String::as_str).collect();
+    let mut file = file.clone();
+    let mut needs = Vec::new();
+    for (key, s) in &mut file.secrets {
+        if !s.external {
+            bail!("secret `{key}` is not external: its value may not be in the bundle");
+        }
+        let family = std::mem::take(&mut s.name);
+        let (version, name, exists) = match newest_version(&family, existing.iter().copied()) {
+            Some((version, name)) => (version, name, true),
+            None => (1, secret_version_name(&family, 1), false),
+        };
+        s.name = name.clone();
+        let (generate, default) = (s.generate, s.default.clone());
+        needs.push(SecretNeed { key: key.clone(), family, version, name, exists, generate, default });
+    }
+    Ok((file, needs))
 }
 
 impl Desired {
@@ -152,6 +192,18 @@ pub fn fill_ids(spec: &mut ServiceSpec, ids: &Ids) {
     }
 }
 
+/// Secret (version) names a spec mounts.
+pub fn secret_names(spec: &ServiceSpec) -> Vec<String> {
+    spec.task_template
+        .as_ref()
+        .and_then(|t| t.container_spec.as_ref())
+        .and_then(|c| c.secrets.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.secret_name.clone())
+        .collect()
+}
+
 /// Config names a spec mounts.
 pub fn config_names(spec: &ServiceSpec) -> Vec<String> {
     spec.task_template
@@ -206,6 +258,54 @@ mod tests {
             .filter_map(|s| s.task_template.as_ref()?.container_spec.as_ref()?.health_check.as_ref()?.start_interval)
             .count();
         assert_eq!(kept, 0, "an engine before API 1.44 is sent no start_interval");
+    }
+
+    /// Each secret mounts the newest version that exists (numerically; a
+    /// hand-made unversioned one counts as 0), or version 1, still missing.
+    #[test]
+    fn the_bundle_mounts_the_newest_version_of_each_secret() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let bundle = Bundle::load(&root.join(crate::bundle::DIR)).unwrap();
+        let secrets = [
+            "monitoring_grafana_admin_password_v2",
+            "monitoring_grafana_admin_password_v10",
+            "monitoring_grafana_secret_key",
+            "other_grafana_admin_password_v99",
+        ];
+        let ids = Ids {
+            secrets: secrets.iter().map(|s| ((*s).to_owned(), format!("id-{s}"))).collect(),
+            ..Default::default()
+        };
+        let desired = Desired::from_bundle(&bundle, "monitoring", &ids).unwrap();
+        let need = |key: &str| desired.secret_needs.iter().find(|n| n.key == key).unwrap().clone();
+        let admin = need("grafana_admin_password");
+        assert_eq!(
+            (admin.version, admin.name.as_str(), admin.exists),
+            (10, "monitoring_grafana_admin_password_v10", true)
+        );
+        assert_eq!(need("grafana_secret_key").name, "monitoring_grafana_secret_key", "version 0");
+        let pg = need("postgres_exporter_password");
+        assert_eq!((pg.version, pg.exists), (1, false));
+        assert!(pg.generate.is_some_and(|g| g.placeholder));
+        assert!(need("alertmanager_webhook_url").default.is_some());
+        let grafana = &desired.services["grafana"];
+        let mounted = secret_names(grafana);
+        assert_eq!(mounted, ["monitoring_grafana_admin_password_v10", "monitoring_grafana_secret_key"]);
+        let ids_of: Vec<Option<String>> = grafana
+            .task_template
+            .as_ref()
+            .unwrap()
+            .container_spec
+            .as_ref()
+            .unwrap()
+            .secrets
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|s| s.secret_id.clone())
+            .collect();
+        assert_eq!(ids_of[0].as_deref(), Some("id-monitoring_grafana_admin_password_v10"));
+        assert!(desired.secrets.contains("monitoring_postgres_exporter_password_v1"));
     }
 
     #[test]

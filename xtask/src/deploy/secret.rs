@@ -65,7 +65,7 @@ async fn change(root: &Path, action: SecretAction) -> Result<ExitCode> {
         why = signals.next() => return Err(signals::StoppedEarly(why).into()),
     }
     under_lock(&engine, &stack, "secret", rollout_args, &signals, &progress, async |session| {
-        let world = World::observe(&engine, &stack).await?;
+        let mut world = World::observe(&engine, &stack).await?;
         let existing: Vec<&str> = world.secrets.keys().map(String::as_str).collect();
         let current = crate::bundle::newest_version(&family, existing.iter().copied());
         let version = current.as_ref().map_or(1, |(v, _)| v + 1);
@@ -75,6 +75,7 @@ async fn change(root: &Path, action: SecretAction) -> Result<ExitCode> {
         let new_id = secret_version::create(&engine, &stack, key, &family, version, &value, origin).await?;
         let from = current.map_or_else(|| "none".to_owned(), |(_, n)| n);
         progress.note(&format!("created secret version {new_name} (was {from})"));
+        world.secrets.insert(new_name.clone(), new_id.clone());
 
         let Some(desired) = with_new_version(&world, &stack, &family, &new_name, &new_id) else {
             println!(

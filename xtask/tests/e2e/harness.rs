@@ -36,6 +36,10 @@ pub struct Knobs {
     pub scrape_interval: String,
     /// worker mounts secret `<stack>_api_token` (which nobody creates).
     pub worker_secret: bool,
+    /// Secrets `deploy --init` makes: worker mounts `api_token`
+    /// (generated) and is unhealthy while its value is `bad`; probe mounts
+    /// `probe_url` (a default).
+    pub made_secrets: bool,
     /// A fifth service, `extra` (an idle probe).
     pub extra_service: bool,
     /// A `binds = [...]` line for probe (empty: none).
@@ -55,6 +59,7 @@ impl Default for Knobs {
             worker_conf: "v1".into(),
             scrape_interval: "1s".into(),
             worker_secret: false,
+            made_secrets: false,
             extra_service: false,
             probe_binds: String::new(),
             probe_hardening: String::new(),
@@ -570,7 +575,23 @@ impl Fixture<'_> {
             .replace("@SCRAPE_INTERVAL@", &k.scrape_interval)
             .replace(
                 "@WORKER_SECRETS@",
-                if k.worker_secret { r#"secrets = [{ source = "api_token", target = "api_token" }]"# } else { "" },
+                if k.worker_secret || k.made_secrets {
+                    r#"secrets = [{ source = "api_token", target = "api_token" }]"#
+                } else {
+                    ""
+                },
+            )
+            .replace(
+                "@PROBE_SECRETS@",
+                if k.made_secrets { r#"secrets = [{ source = "probe_url", target = "probe_url" }]"# } else { "" },
+            )
+            .replace(
+                "@WORKER_HEALTH@",
+                if k.made_secrets {
+                    r#"["CMD-SHELL", "test -f /etc/worker/worker.conf && ! grep -qx bad /run/secrets/api_token"]"#
+                } else {
+                    r#"["CMD-SHELL", "test -f /etc/worker/worker.conf"]"#
+                },
             )
             .replace(
                 "@EXTRA_SERVICE@",
@@ -582,7 +603,15 @@ impl Fixture<'_> {
             )
             .replace(
                 "@SECRETS@",
-                if k.worker_secret { "[secrets.api_token]\ndescription = \"never created\"\n" } else { "" },
+                if k.worker_secret {
+                    "[secrets.api_token]\ndescription = \"never created\"\n"
+                } else if k.made_secrets {
+                    "[secrets.api_token]\ndescription = \"a token\"\ngenerate = { length = 24 }\n\n\
+                     [secrets.probe_url]\ndescription = \"a URL only the operator knows\"\n\
+                     default = \"http://not-configured.invalid/\"\n"
+                } else {
+                    ""
+                },
             )
     }
 

@@ -27,7 +27,12 @@ pub fn human(plan: &Plan, engine: &str, current: Option<u64>) -> String {
     list(&mut out, "Networks to create", "+", &plan.networks_to_create);
     list(&mut out, "Volumes created by Swarm at first start", "+", &plan.volumes_to_create);
     list(&mut out, "MISSING external networks (`deploy --init` creates them)", "!", &plan.networks_missing);
-    list(&mut out, "MISSING secrets (create each with `docker secret create NAME -`)", "!", &plan.secrets_missing);
+    list(
+        &mut out,
+        "MISSING secret versions (`deploy --init` makes those it can; `cargo xtask secret set KEY` any)",
+        "!",
+        &plan.secrets_missing,
+    );
 
     let width = plan.services.iter().map(|s| s.name.len()).max().unwrap_or(0);
     let _ = writeln!(out, "Services:");

@@ -167,6 +167,10 @@ fn secret_rotate_rolls_only_the_services_that_mount_it() {
     assert_eq!(status["current_revision"], 2, "{status:#}");
     let rev2 = status["history"].as_array().unwrap().iter().find(|h| h["number"] == 2).unwrap();
     assert_eq!((rev2["kind"].as_str(), rev2["outcome"].as_str()), (Some("secret"), Some("succeeded")), "{rev2:#}");
+    let rev1 = status["history"].as_array().unwrap().iter().find(|h| h["number"] == 1).unwrap();
+    let versions = |rev: &serde_json::Value| rev["secrets"].as_array().unwrap().clone();
+    assert_eq!(versions(rev1), [format!("{name}_api_token_v1"), format!("{name}_probe_url_v1")], "{rev1:#}");
+    assert_eq!(versions(rev2), [format!("{name}_api_token_v2"), format!("{name}_probe_url_v1")], "{rev2:#}");
     for svc in status["services"].as_array().unwrap() {
         assert_eq!(svc["matches_revision"], true, "{svc}");
     }

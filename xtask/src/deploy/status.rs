@@ -141,6 +141,9 @@ async fn status(root: &Path, args: StatusArgs) -> Result<ExitCode> {
                 "reason": s.reason,
                 "summary": s.revision.summary(),
                 "bundle_digest": s.revision.bundle_digest,
+                // Which version of each secret the revision mounts (what a
+                // rollback to it restores).
+                "secrets": s.revision.secrets_used(),
             })
         })
         .collect();

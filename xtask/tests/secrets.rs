@@ -228,3 +228,37 @@ fn a_set_whose_roll_fails_ends_on_the_old_version() {
     assert!(stdout(&out).contains("nothing to change"), "{}", stdout(&out));
     assert_eq!(stack.versions(), versions);
 }
+
+#[test]
+fn a_killed_set_is_rolled_back_by_the_next_run_and_its_version_removed() {
+    let Some((stack, _)) = deployed_with_init("secrets_killed") else { return };
+    let name = stack.name.clone();
+    let v1 = stack.bundle_snapshot();
+    let before_secrets: Vec<String> = secrets(&stack).into_keys().collect();
+
+    let mut child = stack
+        .command(&["secret", "set", "api_token", "--soak", "2", "--deadline", "60"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning xtask");
+    child.stdin.take().unwrap().write_all(b"bad").unwrap();
+    let lines = harness::stderr_lines(&mut child);
+    harness::wait_line(&lines, "worker: updating", Duration::from_secs(30));
+    harness::signal(&child, "KILL");
+    child.wait().unwrap();
+    assert_eq!(mounted(&stack, "worker"), [format!("{name}_api_token_v2")], "the killed run had moved worker");
+
+    // `status` finds the dead run, rolls it back and removes its version.
+    let status = stack.status_json();
+    assert_eq!(status["history"][0]["outcome"], "rolled-back", "{status:#}");
+    assert_eq!(status["current_revision"], 1, "{status:#}");
+    stack.assert_specs(&v1, "after status finished the killed set");
+    stack.assert_healthy(Duration::from_secs(30), "after status finished the killed set");
+    assert_eq!(mounted(&stack, "worker"), [format!("{name}_api_token_v1")]);
+    let after_secrets: Vec<String> = secrets(&stack).into_keys().collect();
+    assert_eq!(after_secrets, before_secrets, "the killed run's version is removed, so no deploy picks it up");
+    let out = stack.deploy(&[]);
+    assert!(stdout(&out).contains("nothing to change"), "{}", stdout(&out));
+}

@@ -114,6 +114,9 @@ pub async fn finish_dead(
         }
         progress.finish();
         progress.note(&format!("revision {}: {}", rev.number, outcome.as_str()));
+        if outcome == Outcome::RolledBack {
+            super::secret::forget_introduced(engine, &rev, progress).await;
+        }
         done.push(Recovered { number: rev.number, outcome, failures });
     }
     Ok(done)

@@ -22,10 +22,10 @@ use super::{
     under_lock,
 };
 use crate::cli::{SecretAction, SecretArgs, SecretChange};
-use crate::history::revision::Kind;
+use crate::history::revision::{Kind, Revision};
 use crate::history::store;
 use crate::plan::Plan;
-use crate::swarm::desired::Desired;
+use crate::swarm::desired::{Desired, secret_names};
 use crate::swarm::engine::Engine;
 use crate::swarm::world::World;
 
@@ -111,6 +111,33 @@ async fn change(root: &Path, action: SecretAction) -> Result<ExitCode> {
     .await
 }
 
+/// Secret versions revision `rev` moved services to: mounted by a touched
+/// service's next spec, not by its previous one. After a `secret` revision
+/// is rolled back by whoever finds it unfinished, these are what nothing
+/// mounts any more (and what the next deploy must not pick up).
+pub(super) fn introduced_versions(rev: &Revision) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (_, record) in rev.touched() {
+        let before: Vec<String> = record.previous.as_ref().map(secret_names).unwrap_or_default();
+        let after = record.next.as_ref().map(secret_names).unwrap_or_default();
+        out.extend(after.into_iter().filter(|n| !before.contains(n)));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// After recovery rolled back an unfinished `secret` revision: removes the
+/// versions it introduced (the engine refuses any still mounted).
+pub(super) async fn forget_introduced(engine: &Engine, rev: &Revision, progress: &Progress) {
+    if rev.kind != Kind::Secret {
+        return;
+    }
+    for name in introduced_versions(rev) {
+        forget(engine, &name, progress).await;
+    }
+}
+
 /// Removes the version a refused or reverted roll made.
 async fn forget(engine: &Engine, name: &str, progress: &Progress) {
     if secret_version::remove(engine, name).await {
@@ -137,7 +164,7 @@ fn with_new_version(world: &World, stack: &str, family: &str, name: &str, id: &s
     if !any {
         return None;
     }
-    let secrets = services.values().flat_map(crate::swarm::desired::secret_names).collect();
+    let secrets = services.values().flat_map(secret_names).collect();
     let config_names = services.values().flat_map(crate::swarm::desired::config_names).collect();
     Some(Desired {
         stack: stack.to_owned(),
@@ -213,9 +240,40 @@ mod tests {
         let changed: Vec<&str> = plan.touched().map(|sp| sp.name.as_str()).collect();
         assert_eq!(changed, ["grafana", "legacy"], "a hand-made version 0 moves too; another family does not");
         let grafana = &desired.services["grafana"];
-        let names = crate::swarm::desired::secret_names(grafana);
+        let names = secret_names(grafana);
         assert_eq!(names, ["m_admin_v4", "m_key_v1"]);
         assert!(desired.secrets.contains("m_admin_v4") && !desired.secrets.contains("m_admin_v3"));
         assert!(with_new_version(&world, "m", "m_none", "m_none_v1", "x").is_none(), "nobody mounts it");
+
+        // The journal of that roll names the new version as introduced,
+        // nothing else (an unchanged service's versions stay).
+        use crate::history::revision::{Action, ServiceRecord};
+        let services = plan
+            .services
+            .iter()
+            .map(|sp| {
+                let record = ServiceRecord {
+                    action: sp.action,
+                    previous: sp.current_spec().cloned().filter(|_| sp.action != Action::Unchanged),
+                    next: sp.desired.clone(),
+                    changed: vec![],
+                };
+                (sp.name.clone(), record)
+            })
+            .collect();
+        let rev = Revision {
+            format: Revision::FORMAT,
+            stack: "m".into(),
+            number: 2,
+            kind: Kind::Secret,
+            rollback_to: None,
+            started_at: String::new(),
+            by: String::new(),
+            pid: 0,
+            bundle_digest: None,
+            services,
+            configs_created: vec![],
+        };
+        assert_eq!(introduced_versions(&rev), ["m_admin_v4"]);
     }
 }

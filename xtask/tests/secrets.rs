@@ -112,8 +112,8 @@ fn init_creates_every_secret_it_can_and_deploys_with_no_other_step() {
     assert_eq!(found[&token]["xtask.secret.origin"], "generated");
     assert_eq!(found[&url]["xtask.secret.origin"], "default");
     assert_eq!(found[&token]["xtask.secret.version"], "1");
-    assert_eq!(mounted(&stack, "worker"), [token.clone()]);
-    assert_eq!(mounted(&stack, "probe"), [url.clone()]);
+    assert_eq!(mounted(&stack, "worker"), std::slice::from_ref(&token));
+    assert_eq!(mounted(&stack, "probe"), std::slice::from_ref(&url));
     assert!(mounted(&stack, "prometheus").is_empty());
 
     let value = read_in_task(&stack, "worker", "api_token");
@@ -246,9 +246,11 @@ fn a_killed_set_is_rolled_back_by_the_next_run_and_its_version_removed() {
     child.stdin.take().unwrap().write_all(b"bad").unwrap();
     let lines = harness::stderr_lines(&mut child);
     harness::wait_line(&lines, "worker: updating", Duration::from_secs(30));
+    // Killed once the engine has the update (the line comes just before it).
+    let moved = [format!("{name}_api_token_v2")];
+    harness::wait_for(Duration::from_secs(10), "worker to mount v2", || mounted(&stack, "worker") == moved);
     harness::signal(&child, "KILL");
     child.wait().unwrap();
-    assert_eq!(mounted(&stack, "worker"), [format!("{name}_api_token_v2")], "the killed run had moved worker");
 
     // `status` finds the dead run, rolls it back and removes its version.
     let status = stack.status_json();

@@ -26,10 +26,10 @@ pub async fn check(engine: &Engine, desired: &Desired, plan: &Plan, world: &Worl
     for s in &plan.secrets_missing {
         problems.push(match desired.secret_needs.iter().find(|n| &n.name == s) {
             Some(n) if n.generate.is_some() || n.default.is_some() => format!(
-                "secret `{key}` has no version yet (`{s}`): deploy with --init to {how} it, or set your own \
+                "secret `{key}` has no version yet (`{s}`): deploy with --init to {how}, or set your own \
                  with `cargo xtask secret set {key}` (reads standard input)",
                 key = n.key,
-                how = if n.generate.is_some() { "generate" } else { "create it with its default" }
+                how = if n.generate.is_some() { "generate it" } else { "create it with its default" }
             ),
             Some(n) => format!(
                 "secret `{key}` has no version yet (`{s}`) and cannot be generated: set it with \

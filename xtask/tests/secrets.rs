@@ -264,3 +264,29 @@ fn a_killed_set_is_rolled_back_by_the_next_run_and_its_version_removed() {
     let out = stack.deploy(&[]);
     assert!(stdout(&out).contains("nothing to change"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_value_set_before_the_first_deploy_is_what_it_mounts() {
+    let Some(mut stack) = TestStack::without_network("secrets_preset") else { return };
+    stack.knobs.made_secrets = true;
+    let v1 = stack.render();
+    let name = stack.name.clone();
+
+    // Nothing runs yet: the version is only created.
+    let out = secret(&stack, &["set", "api_token"], "operator-chosen-token\n");
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("the next deploy does"), "{}", stdout(&out));
+    assert!(stack.running().is_empty(), "a set before the first deploy starts nothing");
+    let found = secrets(&stack);
+    assert_eq!(found[&format!("{name}_api_token_v1")]["xtask.secret.origin"], "set", "{found:#?}");
+
+    // `--init` makes only what is still missing, and mounts the set value.
+    let out = stack.deploy(&["--init"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    stack.assert_specs(&v1, "after deploy --init");
+    assert!(!stdout(&out).contains(&format!("{name}_api_token_v1")), "not listed as created:\n{}", stdout(&out));
+    assert!(stdout(&out).contains(&format!("{name}_probe_url_v1")), "{}", stdout(&out));
+    assert_eq!(mounted(&stack, "worker"), [format!("{name}_api_token_v1")]);
+    stack.assert_healthy(Duration::from_secs(30), "after deploy --init");
+    assert_eq!(read_in_task(&stack, "worker", "api_token"), "operator-chosen-token", "one trailing newline dropped");
+}

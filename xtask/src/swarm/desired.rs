@@ -306,6 +306,15 @@ mod tests {
             .collect();
         assert_eq!(ids_of[0].as_deref(), Some("id-monitoring_grafana_admin_password_v10"));
         assert!(desired.secrets.contains("monitoring_postgres_exporter_password_v1"));
+
+        // With no secret at all, `deploy --init` can make every one: the
+        // repository's stack needs nothing else to come up.
+        let fresh = Desired::from_bundle(&bundle, "monitoring", &Ids::default()).unwrap();
+        assert_eq!(fresh.secret_needs.len(), 5);
+        for n in &fresh.secret_needs {
+            assert!(!n.exists && n.version == 1, "{n:?}");
+            assert!(n.generate.is_some() || n.default.is_some(), "`deploy --init` cannot make {}", n.key);
+        }
     }
 
     #[test]

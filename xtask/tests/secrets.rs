@@ -148,6 +148,7 @@ fn secret_rotate_rolls_only_the_services_that_mount_it() {
 
     let out = secret(&stack, &["rotate", "api_token"], "");
     assert_eq!(code(&out), Some(0), "rotate failed:\n{}", stderr(&out));
+    assert!(stdout(&out).contains("note on `api_token`: tell the clients"), "{}", stdout(&out));
     let after = stack.versions();
     for (service, version) in &before {
         if service == "worker" {

@@ -228,6 +228,9 @@ pub struct SecretRef {
     /// (not a credential: e.g. a URL that resolves nowhere).
     #[serde(rename = "x-default", default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
+    /// Said after `cargo xtask secret set|rotate` rolled a new version out.
+    #[serde(rename = "x-after-change", default, skip_serializing_if = "Option::is_none")]
+    pub after_change: Option<String>,
 }
 
 /// `length` random characters of `[A-Za-z0-9]`; a `placeholder` only

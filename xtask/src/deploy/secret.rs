@@ -47,6 +47,7 @@ async fn change(root: &Path, action: SecretAction) -> Result<ExitCode> {
         bail!("the stack has no secret `{key}` (it has: {})", known.join(", "));
     };
     let family = def.name.clone();
+    let after_change = def.after_change.clone();
     // The value first: nobody types under the lock.
     let (value, origin) = if generate {
         let how = def.generate.with_context(|| {
@@ -106,7 +107,12 @@ async fn change(root: &Path, action: SecretAction) -> Result<ExitCode> {
         if matches!(ended, Ended::RolledBack(..) | Ended::StoppedEarly(_)) {
             forget(&engine, &new_name, &progress).await;
         }
-        report(&engine, &stack, ended, started).await
+        let live = matches!(ended, Ended::Succeeded(_));
+        let code = report(&engine, &stack, ended, started).await;
+        if let (true, Some(note)) = (live, &after_change) {
+            println!("note on `{key}`: {note}");
+        }
+        code
     })
     .await
 }

@@ -88,6 +88,7 @@ pub fn render(source: &Source, generated: &BTreeMap<String, String>) -> Result<V
                 external: true,
                 generate,
                 default: s.default.clone(),
+                after_change: s.after_change.clone(),
             };
             (k.clone(), secret)
         })

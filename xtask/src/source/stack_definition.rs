@@ -75,6 +75,10 @@ pub struct SecretDef {
     /// visible, harmless stand-in (never a credential) until the operator
     /// sets the real one.
     pub default: Option<String>,
+    /// What a new value does not do by itself, said after `cargo xtask
+    /// secret set|rotate` rolled it out (e.g. a password a component reads
+    /// only once).
+    pub after_change: Option<String>,
 }
 
 /// A random value from the operating system's generator: `length`

@@ -606,7 +606,8 @@ impl Fixture<'_> {
                 if k.worker_secret {
                     "[secrets.api_token]\ndescription = \"never created\"\n"
                 } else if k.made_secrets {
-                    "[secrets.api_token]\ndescription = \"a token\"\ngenerate = { length = 24 }\n\n\
+                    "[secrets.api_token]\ndescription = \"a token\"\ngenerate = { length = 24 }\n\
+                     after_change = \"tell the clients\"\n\n\
                      [secrets.probe_url]\ndescription = \"a URL only the operator knows\"\n\
                      default = \"http://not-configured.invalid/\"\n"
                 } else {

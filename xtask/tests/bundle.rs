@@ -77,7 +77,13 @@ fn only_the_docker_api_proxy_binds_the_engine_socket() {
     let cadvisor_mounts = mounts("cadvisor");
     let tmpfs: Vec<&str> =
         cadvisor_mounts.iter().filter(|m| m["type"] == "tmpfs").filter_map(|m| m["target"].as_str()).collect();
-    for hidden in ["/rootfs/run", "/rootfs/var/lib/docker/swarm", "/var/lib/docker/swarm"] {
+    for hidden in [
+        "/rootfs/run",
+        "/rootfs/var/lib/docker/swarm",
+        "/rootfs/var/lib/docker/volumes",
+        "/var/lib/docker/swarm",
+        "/var/lib/docker/volumes",
+    ] {
         assert!(tmpfs.contains(&hidden), "cAdvisor's {hidden} is not hidden: {tmpfs:?}");
     }
 }

@@ -15,6 +15,7 @@
 mod harness;
 
 use std::io::{Read as _, Write as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -180,4 +181,81 @@ fn docker_api_proxy_serves_reads_and_refuses_writes() {
         assert!(status.contains(" 403 "), "{method} {path} on the node socket: {status}");
     }
     assert!(raw(&swarm_socket, "POST", "/v1.41/services/create").contains(" 403 "));
+
+    // Promtail's and cAdvisor's containers: their mounts, user and
+    // capabilities exactly as the repository's bundle renders them, around
+    // the probe image (the real images cannot run here), list every unix
+    // socket they can reach, by device and inode. None is the engine's,
+    // containerd's or Swarm's control socket, whatever path it is seen
+    // under; the proxy's node readers' socket (tested above) is there.
+    let engine: Vec<(String, String)> = [
+        "/var/run/docker.sock",
+        "/run/containerd/containerd.sock",
+        "/var/run/docker/containerd/containerd.sock",
+        "/var/lib/docker/swarm/control.sock",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::metadata(p).ok().map(|m| (format!("{}:{}", m.dev(), m.ino()), (*p).to_owned())))
+    .collect();
+    assert!(!engine.is_empty(), "no engine socket found on this host");
+    for service in ["promtail", "cadvisor"] {
+        let sockets = sockets_seen_by(&stack, service);
+        eprintln!("{service} stand-in sees these sockets:\n{}", sockets.join("\n"));
+        for (id, host_path) in &engine {
+            let seen: Vec<&String> = sockets.iter().filter(|s| s.starts_with(&format!("{id} "))).collect();
+            assert!(seen.is_empty(), "{service} reaches {host_path} as {seen:?}");
+        }
+        assert!(sockets.iter().any(|s| s.ends_with(" /run/docker-api/node/docker.sock")), "{service}: {sockets:#?}");
+    }
+}
+
+/// Every unix socket (`<device>:<inode> <path>`) a container of the
+/// repository's rendered `service` finds (outside /proc and /sys), run with that service's mounts (its
+/// `docker_api_node` volume is this stack's), user, capabilities and
+/// read-only root. Bind sources this machine lacks (cAdvisor's /dev/disk)
+/// are left out.
+fn sockets_seen_by(stack: &TestStack, service: &str) -> Vec<String> {
+    let bundle = harness::rendered_bundle();
+    let svc = &bundle["services"][service];
+    let name = format!("{}_standin_{service}", stack.name);
+    let mut args: Vec<String> =
+        vec!["run".into(), "--rm".into(), "--name".into(), name, "--network".into(), "none".into()];
+    for m in svc["volumes"].as_array().unwrap() {
+        let target = m["target"].as_str().unwrap();
+        let source = m["source"].as_str().unwrap_or_default();
+        let readonly = if m["read_only"] == true { ",readonly" } else { "" };
+        match m["type"].as_str().unwrap() {
+            "bind" if Path::new(source).exists() => {
+                args.push(format!("--mount=type=bind,src={source},dst={target}{readonly}"))
+            }
+            "bind" => eprintln!("{service}: bind source {source} does not exist here; left out"),
+            "volume" if source == "docker_api_node" => {
+                args.push(format!("--mount=type=volume,src={}_{source},dst={target}{readonly}", stack.name));
+            }
+            // Its own data (Promtail's positions): not where a socket is.
+            "volume" => {}
+            "tmpfs" => args.push(format!("--mount=type=tmpfs,dst={target},tmpfs-size={}", m["tmpfs"]["size"])),
+            other => panic!("{service}: mount type {other}"),
+        }
+    }
+    args.push(format!("--user={}", svc["user"].as_str().unwrap()));
+    for cap in svc["cap_drop"].as_array().into_iter().flatten() {
+        args.push(format!("--cap-drop={}", cap.as_str().unwrap()));
+    }
+    for cap in svc["cap_add"].as_array().into_iter().flatten() {
+        args.push(format!("--cap-add={}", cap.as_str().unwrap()));
+    }
+    if svc["read_only"] == true {
+        args.push("--read-only".into());
+    }
+    let images = harness::test_images().unwrap();
+    args.push(images["images"]["probe"]["pinned"].as_str().unwrap().into());
+    args.extend([
+        "-c".into(),
+        "find / \\( -path /proc -o -path /rootfs/proc -o -path /sys -o -path /rootfs/sys \\) -prune -o -type s -exec stat -c '%d:%i %n' {} \\; 2>/dev/null; true".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = harness::docker_cli(&args);
+    assert!(out.status.success(), "{service} stand-in: {}", stderr(&out));
+    harness::stdout(&out).lines().map(str::to_owned).collect()
 }

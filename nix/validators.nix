@@ -5,4 +5,5 @@
   pkgs.prometheus-alertmanager # alertmanager, amtool
   pkgs.grafana-loki # loki (-verify-config)
   pkgs.opentelemetry-collector-contrib # otelcol-contrib (validate)
+  pkgs.haproxy # haproxy -c (the Docker API proxy's config)
 ]

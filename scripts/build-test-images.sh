@@ -15,6 +15,11 @@
 #   node-exporter      /bin/node_exporter                  :9100 /metrics
 #   postgres-exporter  /bin/postgres_exporter              :9187 /metrics
 #   nginx-exporter     /usr/bin/nginx-prometheus-exporter  :9113 /metrics
+#   haproxy            /usr/local/sbin/haproxy (+ socat)   :8080 /healthz
+#                      (the default config only answers that probe; the
+#                      stack's Docker API proxy brings its own config and
+#                      entrypoint, so upstream's docker-entrypoint.sh, which
+#                      only prepends `haproxy -W -db`, is not copied)
 #   probe              busybox only, ENTRYPOINT ["/bin/sh"]; default CMD idles
 #                      until SIGTERM. Tests give it e.g. command ["-c","exit 3"].
 #
@@ -210,6 +215,40 @@ EXPOSE 9113
 ENTRYPOINT ["/usr/bin/nginx-prometheus-exporter"]'
 }
 
+ctx_haproxy() {
+  VERSION=$(tool_version haproxy) PORT=8080 HEALTH_PATH=/healthz
+  put "$BIN/haproxy" /usr/local/sbin/haproxy 0755
+  put_libs "$BIN/haproxy"
+  # The Docker API proxy's health check talks HTTP over its unix socket.
+  local socat
+  socat=$(command -v socat) || die "socat missing: apt-get install socat (scripts/install-tools.sh)"
+  put "$socat" /usr/bin/socat 0755
+  put_libs "$socat"
+  ln -s ../../bin/busybox "$ROOTFS/usr/bin/grep"
+  ln -s ../../bin/busybox "$ROOTFS/usr/bin/printf"
+  # Upstream's user (uid/gid 99) and directories.
+  printf 'haproxy:x:99:99:haproxy:/var/lib/haproxy:/bin/false\n' >>"$ROOTFS/etc/passwd"
+  printf 'haproxy:x:99:\n' >>"$ROOTFS/etc/group"
+  mkdir -p "$ROOTFS/usr/local/etc/haproxy" "$ROOTFS/var/lib/haproxy"
+  cat >"$ROOTFS/usr/local/etc/haproxy/haproxy.cfg" <<'EOF2'
+# Default config of the monitoring-test image: answers 200 on :8080.
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+frontend probe
+    bind :8080
+    http-request return status 200 content-type text/plain string ok
+EOF2
+  DOCKERFILE_TAIL='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+USER 99:99
+WORKDIR /var/lib/haproxy
+STOPSIGNAL SIGUSR1
+ENTRYPOINT ["/usr/local/sbin/haproxy", "-db"]
+CMD ["-f", "/usr/local/etc/haproxy/haproxy.cfg"]'
+}
+
 ctx_probe() {
   VERSION=$({ "$BUSYBOX" --help 2>&1 || true; } | sed -n '1s/^BusyBox v\([0-9][0-9.]*\).*/\1/p')
   PORT="" HEALTH_PATH=""
@@ -258,7 +297,7 @@ verify() { # verify NAME REF PORT PATH
   die "$name: http://127.0.0.1:$port$path did not answer within ${VERIFY_WAIT}s (logs above)"
 }
 
-IMAGES=(prometheus alertmanager node-exporter postgres-exporter nginx-exporter probe)
+IMAGES=(prometheus alertmanager node-exporter postgres-exporter nginx-exporter haproxy probe)
 declare -A R_REF=() R_DIGEST=() R_VERSION=() R_PORT=() R_PATH=() R_INPUTS=()
 for name in "${IMAGES[@]}"; do
   t0=$(now)

@@ -104,7 +104,8 @@ pub struct GenArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Skip the checks that need external validators (promtool, amtool).
+    /// Skip the checks that need external validators (promtool, amtool,
+    /// haproxy).
     #[arg(long)]
     pub offline: bool,
     /// Run promtool and amtool even where `target/check-cache/` holds their

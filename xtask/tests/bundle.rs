@@ -26,7 +26,7 @@ fn docker_stack_config_accepts_the_rendered_bundle() {
     let config = String::from_utf8_lossy(&out.stdout);
     // Compose resolved every config file and kept every pinned image.
     let images = config.lines().filter(|l| l.trim_start().starts_with("image:")).count();
-    assert_eq!(images, 11, "{config}");
+    assert_eq!(images, 12, "{config}");
     assert!(config.lines().filter(|l| l.trim_start().starts_with("image:")).all(|l| l.contains("@sha256:")));
     // The rollout policy survives Docker's loader: the health checks'
     // start_interval (compose 3.12) and all-at-once global updates.
@@ -37,5 +37,53 @@ fn docker_stack_config_accepts_the_rendered_bundle() {
         "{checks} health checks, {start_intervals} start_interval:\n{config}"
     );
     let all_at_once = config.lines().filter(|l| l.trim() == "parallelism: 0").count();
-    assert_eq!(all_at_once, 4 * 2, "update and rollback of the 4 global services:\n{config}");
+    assert_eq!(all_at_once, 5 * 2, "update and rollback of the 5 global services:\n{config}");
+}
+
+/// Issue 13: only the Docker API proxy binds the engine's socket; Promtail
+/// and cAdvisor reach the API through the proxy's node readers' socket
+/// volume, mounted read-only, and cAdvisor's bind of `/` has the host's
+/// /run and Swarm's control socket hidden under tmpfs mounts.
+#[test]
+fn only_the_docker_api_proxy_binds_the_engine_socket() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let text = std::fs::read_to_string(root.join("stack/rendered/docker-stack.yml")).unwrap();
+    let bundle: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let services = bundle["services"].as_object().unwrap();
+    let mounts =
+        |name: &str| -> Vec<serde_json::Value> { services[name]["volumes"].as_array().cloned().unwrap_or_default() };
+    let engine = |m: &serde_json::Value| {
+        let source = m["source"].as_str().unwrap_or_default();
+        m["type"] == "bind" && ["/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run"].contains(&source)
+    };
+    let binding: Vec<&String> = services.keys().filter(|name| mounts(name).iter().any(engine)).collect();
+    assert_eq!(binding, ["docker-proxy"], "services binding the engine's socket or its directory");
+
+    for name in ["promtail", "cadvisor"] {
+        let node_socket = mounts(name)
+            .into_iter()
+            .find(|m| m["source"] == "docker_api_node")
+            .unwrap_or_else(|| panic!("{name} does not mount the proxy's node readers' socket volume"));
+        assert_eq!((&node_socket["type"], &node_socket["read_only"]), (&"volume".into(), &true.into()), "{name}");
+        assert!(!mounts(name).iter().any(|m| m["source"] == "docker_api_swarm"), "{name} mounts the swarm socket");
+    }
+    let promtail_config = services["promtail"]["configs"][0]["source"].as_str().unwrap();
+    let promtail_file = bundle["configs"][promtail_config]["file"].as_str().unwrap();
+    let promtail_yml = std::fs::read_to_string(root.join("stack/rendered").join(promtail_file)).unwrap();
+    assert!(promtail_yml.contains("host: unix:///run/docker-api/node/docker.sock"), "{promtail_yml}");
+    let cadvisor_args: Vec<&str> =
+        services["cadvisor"]["command"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
+    assert!(cadvisor_args.contains(&"--docker=unix:///run/docker-api/node/docker.sock"), "{cadvisor_args:?}");
+    let cadvisor_mounts = mounts("cadvisor");
+    let tmpfs: Vec<&str> =
+        cadvisor_mounts.iter().filter(|m| m["type"] == "tmpfs").filter_map(|m| m["target"].as_str()).collect();
+    for hidden in [
+        "/rootfs/run",
+        "/rootfs/var/lib/docker/swarm",
+        "/rootfs/var/lib/docker/volumes",
+        "/var/lib/docker/swarm",
+        "/var/lib/docker/volumes",
+    ] {
+        assert!(tmpfs.contains(&hidden), "cAdvisor's {hidden} is not hidden: {tmpfs:?}");
+    }
 }

@@ -13,6 +13,8 @@ pub const OTEL_AGENT: &str = "otelcol_agent_yml";
 pub const GRAFANA_INI: &str = "grafana_ini";
 pub const GRAFANA_DATASOURCES: &str = "grafana_datasources";
 pub const GRAFANA_DASHBOARDS: &str = "grafana_dashboards";
+/// The Docker API proxy's HAProxy config (`check::haproxy`).
+pub const DOCKER_PROXY: &str = "docker_proxy_cfg";
 
 /// The `[config_sets]` key of the generated Prometheus rule files.
 pub const RULES_SET: &str = "rules";

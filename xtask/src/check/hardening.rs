@@ -3,7 +3,9 @@
 //! the container engine's API, unless stack.toml says why not
 //! (`hardening.runs_as_root`, `hardening.writable_root`,
 //! `hardening.engine_access`). Findings name stack/stack.toml and the
-//! service.
+//! service. Services that need the Docker API read it through the Docker
+//! API proxy's filtered socket (stack/configs/docker-proxy/haproxy.cfg),
+//! which is not the engine's.
 
 use super::Finding;
 use crate::source::{BindMount, DEFINITION_FILE, Hardening, StackDefinition};
@@ -24,33 +26,63 @@ pub fn check(definition: &StackDefinition) -> Vec<Finding> {
         .collect()
 }
 
-/// The engine's sockets, and the host directories that hold them (a bind is
-/// recursive, so `/` holds /run/docker.sock and containerd's socket too).
-const ENGINE_SOCKETS: &[&str] = &["/var/run/docker.sock", "/run/docker.sock", "/run/containerd", "/var/run/containerd"];
-const HOLDING_DIRS: &[&str] = &["/", "/run", "/var/run"];
+/// The engine's API sockets: Docker's, containerd's, and Swarm's control
+/// socket (`control.sock`, a manager's whole cluster API). `/var/run` is a
+/// symlink to `/run` on the hosts we target, so sources are compared in
+/// `/run` form.
+const ENGINE_SOCKETS: &[&str] = &["/run/docker.sock", "/run/containerd", "/var/lib/docker/swarm"];
 
 /// A bind that reaches the engine's API. A read-only bind does not make
 /// the API read-only: a process that can connect can create a privileged
-/// container, which is root on the node. The sockets are root:docker 0660,
-/// so through a directory only root (or the docker group) connects.
+/// container, which is root on the node. A bind of the socket itself counts
+/// for any user. A bind of a directory above it counts for root and for a
+/// process with DAC_OVERRIDE (the sockets are 0660 or tighter, owned by
+/// root), unless a tmpfs mounted over the socket's place in the container
+/// hides it (a bind is recursive: `/` holds /run and /var/lib/docker).
 fn engine_access(h: &Hardening, binds: &[BindMount]) -> Vec<String> {
+    let passes_dac = h.runs_as_root() || h.cap_add.iter().any(|c| c.trim_start_matches("CAP_") == "DAC_OVERRIDE");
+    let hidden = |inside: &str| h.tmpfs.iter().any(|t| under(inside, &t.target));
     let reaching: Vec<&str> = binds
         .iter()
-        .map(|b| b.source.trim_end_matches('/'))
-        .map(|s| if s.is_empty() { "/" } else { s })
-        .filter(|s| {
-            ENGINE_SOCKETS.iter().any(|sock| s.starts_with(sock)) || (HOLDING_DIRS.contains(s) && h.runs_as_root())
+        .filter(|b| {
+            let source = run_form(&b.source);
+            ENGINE_SOCKETS.iter().any(|sock| {
+                if under(&source, sock) {
+                    return true;
+                }
+                let Some(rest) = sock.strip_prefix(source.trim_end_matches('/')) else { return false };
+                let inside = format!("{}{rest}", b.target.trim_end_matches('/'));
+                passes_dac && rest.starts_with('/') && !hidden(&inside)
+            })
         })
+        .map(|b| b.source.as_str())
         .collect();
     match (reaching.is_empty(), &h.engine_access) {
         (false, None) => vec![format!(
-            "reaches the container engine's API through {reaching:?} (read-only binds do not make the API read-only: that is root on the node): say why in `engine_access`"
+            "reaches the container engine's API through {reaching:?} (read-only binds do not make the API read-only: that is root on the node): say why in `engine_access`, or hide the sockets under a `tmpfs`"
         )],
         (true, Some(_)) => {
             vec!["`engine_access` is set but no bind reaches the engine: drop the stale reason".to_owned()]
         }
         _ => Vec::new(),
     }
+}
+
+/// `path` with a leading `/var/run` written as `/run`, without a trailing
+/// slash (`/` stays `/`).
+fn run_form(path: &str) -> String {
+    let path = path.trim_end_matches('/');
+    match path.strip_prefix("/var/run") {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/run{rest}"),
+        _ if path.is_empty() => "/".to_owned(),
+        _ => path.to_owned(),
+    }
+}
+
+/// `path` is `dir` or below it.
+fn under(path: &str, dir: &str) -> bool {
+    let dir = dir.trim_end_matches('/');
+    path == dir || path.starts_with(&format!("{dir}/"))
 }
 
 fn problems(h: &Hardening) -> Vec<String> {
@@ -137,6 +169,28 @@ mod tests {
         let reasoned = hardening("user = \"0\"\nengine_access = \"Docker discovery\"\n");
         assert!(engine_access(&reasoned, &[bind("/var/run/docker.sock")]).is_empty());
         assert_eq!(engine_access(&reasoned, &[bind("/proc")]).len(), 1, "a stale reason is named");
+        assert_eq!(engine_access(&root, &[bind("/var/run")]).len(), 1, "/var/run is /run");
+        assert_eq!(engine_access(&root, &[bind("/var/lib/docker")]).len(), 1, "Swarm's control socket");
+        let dac = hardening("user = \"65534\"\ncap_add = [\"DAC_OVERRIDE\"]\n");
+        assert_eq!(engine_access(&dac, &[bind("/")]).len(), 1, "DAC_OVERRIDE passes the socket's mode");
+    }
+
+    #[test]
+    fn a_tmpfs_over_the_sockets_hides_them() {
+        let bind =
+            |source: &str, target: &str| BindMount { source: source.into(), target: target.into(), read_only: true };
+        let masked = |tmpfs: &[&str]| {
+            let list: Vec<String> = tmpfs.iter().map(|t| format!("{{ target = \"{t}\", size = \"1M\" }}")).collect();
+            hardening(&format!("user = \"0\"\ntmpfs = [{}]\n", list.join(", ")))
+        };
+        let binds = [bind("/", "/rootfs"), bind("/var/lib/docker", "/var/lib/docker")];
+        let all = masked(&["/rootfs/run", "/rootfs/var/lib/docker/swarm", "/var/lib/docker/swarm"]);
+        assert!(engine_access(&all, &binds).is_empty());
+        let found = engine_access(&masked(&["/rootfs/run", "/rootfs/var/lib/docker/swarm"]), &binds);
+        assert!(found.len() == 1 && found[0].contains("/var/lib/docker"), "{found:?}");
+        assert_eq!(engine_access(&masked(&["/rootfs/run"]), &binds[..1]).len(), 1, "control.sock under /rootfs");
+        // A bind of the socket itself is not hidden by a tmpfs elsewhere.
+        assert_eq!(engine_access(&all, &[bind("/run/docker.sock", "/var/run/docker.sock")]).len(), 1);
     }
 
     /// The repository's own stack states every exception.

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod catalog;
 pub mod component_configs;
 pub mod config_keys;
+pub mod haproxy;
 pub mod hardening;
 pub mod promql;
 pub mod promtool;

@@ -59,6 +59,7 @@ pub fn all(root: &Path, offline: bool, cache: &Cache, timings: &mut Timings) -> 
             let amtool = scope.spawn(|| timed(|| super::amtool::check(&source, &alerts, cache)));
             (promtool.join(), amtool.join())
         });
+        findings.extend(timings.time("haproxy", || super::haproxy::check(&source)));
         for (name, result) in [("promtool", promtool), ("amtool", amtool)] {
             match result {
                 Ok((found, took)) => {

@@ -154,7 +154,7 @@ fn render_service(
             kind: compose::MountKind::Volume,
             source: v.source.clone(),
             target: v.target.clone(),
-            read_only: false,
+            read_only: v.read_only,
             tmpfs: None,
         })
         .collect();

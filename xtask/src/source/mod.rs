@@ -311,7 +311,7 @@ mod tests {
     fn the_repository_stack_loads() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let source = Source::load(root).unwrap();
-        assert_eq!(source.definition.services.len(), 11);
+        assert_eq!(source.definition.services.len(), 12);
     }
 
     /// The target-count alerts (alerts/src/rules/targets.rs) expect the

@@ -250,6 +250,11 @@ pub struct PortDef {
 pub struct VolumeMount {
     pub source: String,
     pub target: String,
+    /// Mounted read-only: the consumers of the Docker API proxy's socket
+    /// volumes connect to the socket (which a read-only mount allows) but
+    /// cannot replace it.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -249,7 +249,7 @@ mod tests {
             assert_eq!(check.start_interval, Some(2_000_000_000), "{name}: start_interval");
             assert!(check.start_period.unwrap_or(0) > 0, "{name}: start_interval acts only in a start period");
         }
-        assert_eq!(globals, 4, "promtail, node-exporter, cadvisor and otel-agent are global");
+        assert_eq!(globals, 5, "promtail, node-exporter, cadvisor, otel-agent and docker-proxy are global");
 
         let mut services = desired.services.clone();
         without_start_interval(&mut services);

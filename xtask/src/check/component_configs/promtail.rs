@@ -347,18 +347,24 @@ pub(super) fn check(file: &str, text: &str, stack: &StackDefinition) -> Vec<Find
     let mut job_names = BTreeSet::new();
     let binds: Vec<&str> =
         service(stack, "promtail").into_iter().flat_map(|s| &s.binds).map(|b| b.target.as_str()).collect();
+    // The socket may be bound itself or sit in a mounted directory (the
+    // Docker API proxy's socket volume).
+    let mounts: Vec<&str> = service(stack, "promtail")
+        .into_iter()
+        .flat_map(|s| s.binds.iter().map(|b| b.target.as_str()).chain(s.volumes.iter().map(|v| v.target.as_str())))
+        .collect();
     for scrape in &config.scrape_configs {
         if !job_names.insert(scrape.job_name.value.clone()) {
             out.push(finding_at(file, &scrape.job_name, format!("duplicate job_name `{}`", scrape.job_name.value)));
         }
         for sd in scrape.docker_sd_configs.iter().flatten() {
             if let Some(path) = sd.host.value.strip_prefix("unix://") {
-                if !stack.services.is_empty() && !binds.contains(&path) {
+                if !stack.services.is_empty() && !mounts.iter().any(|dir| under(path, dir)) {
                     out.push(finding_at(
                         file,
                         &sd.host,
                         format!(
-                            "docker_sd_configs host `{}`: {path} is not bind-mounted into the promtail service",
+                            "docker_sd_configs host `{}`: {path} is not mounted into the promtail service",
                             sd.host.value
                         ),
                     ));

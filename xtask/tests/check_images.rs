@@ -94,7 +94,11 @@ fn set_in_block(text: &str, header: &str, key: &str, value: &str) -> String {
 fn pin_test_image(root: &Path, images: &toml::Table, name: &str) {
     let image = &images["images"][name];
     let (repository, tag) = image["reference"].as_str().unwrap().rsplit_once(':').unwrap();
-    let digest = image["digest"].as_str().unwrap();
+    pin(root, name, repository, tag, image["digest"].as_str().unwrap());
+}
+
+/// Pins image `name` to `repository:tag@digest` in stack.toml and stack/images.lock.
+fn pin(root: &Path, name: &str, repository: &str, tag: &str, digest: &str) {
     let stack = root.join("stack/stack.toml");
     let mut text = std::fs::read_to_string(&stack).unwrap();
     text = set_in_block(&text, &format!("[images.{name}]"), "repository", repository);
@@ -113,9 +117,10 @@ fn pin_test_image(root: &Path, images: &toml::Table, name: &str) {
 
 /// One `check` of the copy with `path` as `PATH`: its report, and the ids
 /// of the validator containers it left behind (there must be none).
-fn check(root: &Path, path: &Path) -> (String, String) {
+fn check(root: &Path, path: &Path, flags: &[&str]) -> (String, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("check")
+        .args(flags)
         .env("MONITORING_REPO", root)
         .env("PATH", path)
         .env_remove("PROMTOOL")
@@ -142,6 +147,12 @@ fn tool_verdicts(root: &Path) -> usize {
         })
         .filter(|entry| matches!(entry["rule"].as_str(), Some("promtool" | "amtool")))
         .count()
+}
+
+/// The tag `[images.<name>]` of stack.toml sets.
+fn tag_of(stack_toml: &str, name: &str) -> String {
+    let table: toml::Table = stack_toml.parse().unwrap();
+    table["images"][name]["tag"].as_str().unwrap().to_owned()
 }
 
 /// The 1-based line of `needle` in `file`.
@@ -179,15 +190,49 @@ fn check_without_promtool_and_amtool_runs_them_from_the_pinned_images() {
 
     // A valid tree: no findings either way, and the image's verdicts are
     // remembered under keys of their own (where the tool came from).
-    let (local, left) = check(&root, &with_tools);
+    let (local, left) = check(&root, &with_tools, &[]);
     assert_eq!(local.trim(), "check: no problems", "{local}");
     assert_eq!(left, "");
     let local_verdicts = tool_verdicts(&root);
     assert!(local_verdicts > 0, "promtool and amtool verdicts are cached");
-    let (from_images, left) = check(&root, &without_tools);
+    let (from_images, left) = check(&root, &without_tools, &[]);
     assert_eq!(from_images, local);
     assert_eq!(left, "", "the validator container is removed");
     assert_eq!(tool_verdicts(&root), 2 * local_verdicts, "no verdict of the installed tools is reused");
+
+    // `--with-images` with the Loki, collector and Promtail images pinned
+    // to digests the (local) registry does not have: each is a finding that
+    // names the image and how to get it. (Without the flag they are
+    // skipped: the runs above had none of those images.)
+    let registry = images["registry"].as_str().unwrap();
+    let absent = format!("sha256:{}", "0".repeat(64));
+    let stack_toml = std::fs::read_to_string(root.join("stack/stack.toml")).unwrap();
+    let pinned: Vec<&str> = ["loki", "otel-collector", "promtail"]
+        .into_iter()
+        .filter(|n| stack_toml.contains(&format!("[images.{n}]")))
+        .collect();
+    for name in &pinned {
+        // The tag stays: the metric catalogs are checked against it.
+        let tag = tag_of(&stack_toml, name);
+        pin(&root, name, &format!("{registry}/monitoring-test/absent-{name}"), &tag, &absent);
+    }
+    let rendered = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("gen").env("MONITORING_REPO", &root).output().unwrap();
+    assert!(rendered.status.success(), "gen: {}", String::from_utf8_lossy(&rendered.stderr));
+    let (plain, _) = check(&root, &with_tools, &[]);
+    assert_eq!(plain.trim(), "check: no problems", "{plain}");
+    let (with_images, _) = check(&root, &with_tools, &["--with-images"]);
+    let loki = format!("{registry}/monitoring-test/absent-loki@{absent}");
+    for needle in [
+        format!("service loki: [loki -verify-config] image {loki} is not present on the Docker engine"),
+        format!("`docker pull {loki}` where its registry is reachable"),
+    ] {
+        assert!(with_images.contains(&needle), "{needle}\nnot in:\n{with_images}");
+    }
+    assert_eq!(
+        with_images.lines().filter(|l| l.contains("is not present on the Docker engine")).count(),
+        pinned.len() + usize::from(pinned.contains(&"otel-collector")),
+        "one finding per validator (the collector's image validates two configs)\n{with_images}"
+    );
 
     // A broken rule file and a broken Alertmanager config.
     let rules = "alerts/generated/rules/hosts.rules.yml";
@@ -206,8 +251,8 @@ fn check_without_promtool_and_amtool_runs_them_from_the_pinned_images() {
     std::fs::write(root.join(am), text).unwrap();
     let (rule_line, am_line) = (line_of(&root.join(rules), "up == == 0"), line_of(&root.join(am), "url_typo"));
 
-    let (local, _) = check(&root, &with_tools);
-    let (from_images, left) = check(&root, &without_tools);
+    let (local, _) = check(&root, &with_tools, &[]);
+    let (from_images, left) = check(&root, &without_tools, &[]);
     assert_eq!(from_images, local);
     assert_eq!(left, "");
     let rule_finding = format!("{rules}: {rule_line}:");

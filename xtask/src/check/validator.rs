@@ -363,7 +363,7 @@ async fn exec(engine: &Engine, id: &str, cmd: Vec<String>) -> Result<Output, Str
         StartExecResults::Detached => return Err("the exec was not attached".into()),
     }
     // The output ends a moment before the engine records the exit code.
-    for _ in 0..100 {
+    for _ in 0..250 {
         let inspect = docker.inspect_exec(&exec.id).await.map_err(|e| format!("exec: {}", message_of(&e)))?;
         if inspect.running != Some(true)
             && let Some(code) = inspect.exit_code

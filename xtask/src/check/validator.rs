@@ -93,23 +93,6 @@ impl Validator {
     }
 }
 
-/// Why a pinned image cannot run a tool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unavailable {
-    /// The engine lacks the image and was not asked to pull it.
-    Absent(String),
-    /// No engine, a failed pull, ...
-    Failed(String),
-}
-
-impl std::fmt::Display for Unavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Unavailable::Absent(why) | Unavailable::Failed(why) => f.write_str(why),
-        }
-    }
-}
-
 /// Whether an image the engine lacks is pulled or reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presence {
@@ -148,7 +131,7 @@ impl ImageTool {
         binary: Option<&str>,
         env: &[String],
         presence: Presence,
-    ) -> Result<ImageTool, Unavailable> {
+    ) -> Result<ImageTool, String> {
         let reference = pin.reference();
         let digest_reference = format!("{}@{}", pin.repository, pin.digest);
         // Several checks run tools side by side, each blocking on its own run.
@@ -156,8 +139,8 @@ impl ImageTool {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|err| Unavailable::Failed(format!("starting the async runtime: {err}")))?;
-        let engine = runtime.block_on(Engine::connect()).map_err(|err| Unavailable::Failed(format!("{err:#}")))?;
+            .map_err(|err| format!("starting the async runtime: {err}"))?;
+        let engine = runtime.block_on(Engine::connect()).map_err(|err| format!("{err:#}"))?;
         runtime.block_on(ensure_image(&engine, &digest_reference, presence))?;
         let mut dirs: Vec<PathBuf> = vec![source.root.clone(), std::env::temp_dir()];
         dirs.retain(|d| d.is_absolute());
@@ -310,30 +293,26 @@ impl Drop for ImageTool {
 
 /// Checks the engine has `image`, pulling it when `presence` allows; the
 /// error says how to get it.
-async fn ensure_image(engine: &Engine, image: &str, presence: Presence) -> Result<(), Unavailable> {
+async fn ensure_image(engine: &Engine, image: &str, presence: Presence) -> Result<(), String> {
     match engine.docker.inspect_image(image).await {
         Ok(_) => return Ok(()),
         Err(e) if status_of(&e) == Some(404) => {}
         Err(e) => {
-            return Err(Unavailable::Failed(format!(
-                "inspecting {image} on {}: {}",
-                engine.describe(),
-                message_of(&e)
-            )));
+            return Err(format!("inspecting {image} on {}: {}", engine.describe(), message_of(&e)));
         }
     }
     let absent = format!("image {image} is not present on the Docker engine ({})", engine.describe());
     if presence == Presence::Local {
-        return Err(Unavailable::Absent(format!("{absent}: pull it (`docker pull {image}`), or pass --with-images")));
+        return Err(format!("{absent}: pull it (`docker pull {image}`), or pass --with-images"));
     }
     let options = CreateImageOptions { from_image: Some(image.to_owned()), ..Default::default() };
     let mut stream = engine.docker.create_image(Some(options), None, None);
     while let Some(step) = stream.next().await {
         if let Err(e) = step {
-            return Err(Unavailable::Failed(format!(
+            return Err(format!(
                 "{absent} and pulling it failed: {}. Make it present on this engine: `docker pull {image}` where its registry is reachable (or through a registry mirror)",
                 message_of(&e)
-            )));
+            ));
         }
     }
     Ok(())

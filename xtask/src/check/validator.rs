@@ -142,7 +142,13 @@ impl ImageTool {
             .map_err(|err| format!("starting the async runtime: {err}"))?;
         let engine = runtime.block_on(Engine::connect()).map_err(|err| format!("{err:#}"))?;
         runtime.block_on(ensure_image(&engine, &digest_reference, presence))?;
-        let mut dirs: Vec<PathBuf> = vec![source.root.clone(), std::env::temp_dir()];
+        // The tools get paths as a local run would (relative ones, with a
+        // relative MONITORING_REPO, against the working directory): mount
+        // what they name at its absolute path, run in the same directory.
+        let root =
+            std::path::absolute(&source.root).map_err(|err| format!("resolving {}: {err}", source.root.display()))?;
+        let working_dir = std::env::current_dir().unwrap_or_else(|_| root.clone());
+        let mut dirs: Vec<PathBuf> = vec![root, std::env::temp_dir()];
         dirs.retain(|d| d.is_absolute());
         let all = dirs.clone();
         // A directory inside another mounted one is visible already.
@@ -171,7 +177,7 @@ impl ImageTool {
             mounts,
             env,
             user: own_user(),
-            working_dir: source.root.display().to_string(),
+            working_dir: working_dir.display().to_string(),
             engine,
             runtime,
             session: OnceLock::new(),

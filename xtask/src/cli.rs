@@ -108,6 +108,11 @@ pub struct CheckArgs {
     /// haproxy).
     #[arg(long)]
     pub offline: bool,
+    /// Also run `loki -verify-config`, `otelcol-contrib validate` and
+    /// Promtail's `-check-syntax` from their pinned images, pulling the
+    /// images the Docker engine lacks (without it only present ones run).
+    #[arg(long, conflicts_with = "offline")]
+    pub with_images: bool,
     /// Run promtool and amtool even where `target/check-cache/` holds their
     /// verdict on the same inputs and tool version (and store nothing).
     #[arg(long)]

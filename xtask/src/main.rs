@@ -51,7 +51,11 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         cli::Command::Gen(args) => generate::run(&root, args.check),
         cli::Command::Bench(cli::BenchArgs { which: cli::BenchCommand::Check }) => bench::check::run(&root),
-        cli::Command::Check(args) => check::run::run(&root, args.offline, args.no_cache),
+        cli::Command::Check(args) => check::run::run(
+            &root,
+            check::run::Options { offline: args.offline, with_images: args.with_images },
+            args.no_cache,
+        ),
         cli::Command::Pin(args) => pin::run(&root, &args),
         cli::Command::Pins => generate::pins::run(&root),
         cli::Command::Plan(args) => plan::run(&root, args),

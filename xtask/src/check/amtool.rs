@@ -19,10 +19,11 @@
 //!
 //! The binary is found with [`crate::tools::find`] (`$AMTOOL`,
 //! `.tools/bin/amtool`, `PATH`); its major.minor must equal the pinned
-//! Alertmanager image's.
+//! Alertmanager image's. Without one, amtool runs from the pinned
+//! Alertmanager image ([`Validator`]).
 //!
-//! Every amtool run is looked up in the [`Cache`] first, keyed by amtool's
-//! version and what that run reads: the config check by alertmanager.yml
+//! Every amtool run is looked up in the [`Cache`] first, keyed by where
+//! amtool came from, its version and what that run reads: the config check by alertmanager.yml
 //! and the template directory, the template renders by the templates, and
 //! each routing case by alertmanager.yml and the case itself (a changed
 //! rule file changes only its own alerts' cases).
@@ -37,7 +38,8 @@ use alerts::AlertLabels;
 
 use super::cache::{Cache, Key, Verdict};
 use super::config_keys::{ALERTMANAGER, ALERTMANAGER_TEMPLATES};
-use super::promtool::{TempDir, compare_version, run, version_text};
+use super::promtool::{TempDir, compare_version, version_text};
+use super::validator::Validator;
 use super::{Finding, config_file};
 use crate::source::{DEFINITION_FILE, Source};
 
@@ -126,22 +128,19 @@ pub fn check(source: &Source, alerts: &[AlertLabels], cache: &Cache) -> Vec<Find
         Ok(files) => files,
         Err(finding) => return vec![finding],
     };
-    let Some(amtool) = crate::tools::find(files.repo, "amtool") else {
-        return vec![Finding::new(
-            CHECK,
-            files.config,
-            "",
-            "amtool not found: run scripts/install-tools.sh, or set AMTOOL",
-        )];
+    let amtool = match Validator::find(source, "amtool", "alertmanager", Some("/bin/amtool")) {
+        Ok(amtool) => amtool,
+        Err(why) => return vec![Finding::new(CHECK, files.config, "", why)],
     };
+    let amtool = &amtool;
     let mut findings = Vec::new();
     let pinned_tag = source.definition.images.get("alertmanager").map(|i| i.tag.as_str()).unwrap_or_default();
-    let version = version_text(&amtool);
-    findings.extend(compare_version(&amtool, "amtool", pinned_tag, &version));
+    let version = version_text(amtool);
+    findings.extend(compare_version(amtool, "amtool", pinned_tag, &version));
     // Without a version there is no sound key: run everything, remember nothing.
     let uncached = Cache::disabled();
     let (cache, tool) = match &version {
-        Ok(text) => (cache, Key::new(CHECK, text)),
+        Ok(text) => (cache, Key::new(CHECK, text).text("from", &amtool.origin())),
         Err(_) => (&uncached, Key::new(CHECK, "")),
     };
     let repo = files.repo;
@@ -153,19 +152,19 @@ pub fn check(source: &Source, alerts: &[AlertLabels], cache: &Cache) -> Vec<Find
         .file(repo, files.config)
         .text("mapped", &format!("{} -> {templates_dir}", files.container_templates_dir))
         .files(repo, &dir_files(repo, &templates_dir));
-    findings.extend(cache.findings(CHECK, config_key, || check_config(files, &amtool)));
+    findings.extend(cache.findings(CHECK, config_key, || check_config(files, amtool)));
     let render_key = tool.clone().text("run", "template render").file(repo, files.templates).text("data", SAMPLE_DATA);
-    findings.extend(cache.findings(CHECK, render_key, || render_templates(files, &amtool)));
+    findings.extend(cache.findings(CHECK, render_key, || render_templates(files, amtool)));
     match load_routing_tests(files.repo, ROUTING_TESTS) {
         Ok(tests) => {
-            findings.extend(test_routes(files, &amtool, &tests.route, cache, &tool));
+            findings.extend(test_routes(files, amtool, &tests.route, cache, &tool));
             findings.extend(check_inhibitions(files, &tests.inhibition));
             findings.extend(check_coverage(files, &tests));
         }
         Err(finding) => findings.push(finding),
     }
     match generated_alert_cases(files, alerts) {
-        Ok(cases) => findings.extend(test_alert_routes(files, &amtool, &cases, cache, &tool)),
+        Ok(cases) => findings.extend(test_alert_routes(files, amtool, &cases, cache, &tool)),
         Err(errors) => findings.extend(errors),
     }
     findings.sort();
@@ -281,11 +280,11 @@ fn dir_files(repo: &Path, dir: &str) -> Vec<String> {
 }
 
 /// `amtool check-config` (templates included).
-pub fn check_config(files: AlertmanagerFiles, amtool: &Path) -> Verdict {
+pub fn check_config(files: AlertmanagerFiles, amtool: &Validator) -> Verdict {
     let config = files.config;
     let tmp = TempDir::new("amtool").map_err(|err| vec![Finding::new(CHECK, config, "", err)])?;
     let copy = mapped_copy(files, &tmp).map_err(|finding| vec![finding])?;
-    match run(amtool, [OsString::from("check-config"), copy.clone().into()]) {
+    match amtool.run([OsString::from("check-config"), copy.clone().into()]) {
         Err(err) => Err(vec![Finding::new(CHECK, config, "", err)]),
         Ok(output) if output.success => Ok(Vec::new()),
         Ok(output) => {
@@ -334,7 +333,7 @@ const SAMPLE_DATA: &str = r#"{
 
 /// Renders every template `templates` defines with sample data; a template
 /// that fails to parse or execute is a finding naming it.
-pub fn render_templates(files: AlertmanagerFiles, amtool: &Path) -> Verdict {
+pub fn render_templates(files: AlertmanagerFiles, amtool: &Validator) -> Verdict {
     let (repo, templates) = (files.repo, files.templates);
     let text = std::fs::read_to_string(repo.join(templates))
         .map_err(|err| vec![Finding::new(CHECK, templates, "", format!("cannot read: {err}"))])?;
@@ -381,10 +380,15 @@ pub fn render_templates(files: AlertmanagerFiles, amtool: &Path) -> Verdict {
     if ran { Ok(findings) } else { Err(findings) }
 }
 
-fn render_one(amtool: &Path, glob: &OsString, data: &OsString, text: &str) -> Result<super::promtool::Output, String> {
+fn render_one(
+    amtool: &Validator,
+    glob: &OsString,
+    data: &OsString,
+    text: &str,
+) -> Result<super::promtool::Output, String> {
     let mut template = OsString::from("--template.text=");
     template.push(text);
-    run(amtool, [OsString::from("template"), "render".into(), glob.clone(), data.clone(), template])
+    amtool.run([OsString::from("template"), "render".into(), glob.clone(), data.clone(), template])
 }
 
 /// `label="value"` as amtool's UTF-8 matcher parser wants it.
@@ -400,7 +404,7 @@ pub fn label_arg(name: &str, value: &str) -> OsString {
 /// does not parse fails `check-config` but not `config routes test`).
 pub fn test_routes(
     files: AlertmanagerFiles,
-    amtool: &Path,
+    amtool: &Validator,
     cases: &[RouteCase],
     cache: &Cache,
     tool: &Key,
@@ -409,14 +413,13 @@ pub fn test_routes(
     let config_key = tool.clone().text("run", "config routes test").file(files.repo, config);
     // The mapped copy is made when a case first needs amtool, so a run
     // answered wholly from the cache writes no temporary files.
-    let copy: std::cell::OnceCell<Result<(TempDir, std::path::PathBuf), Finding>> = std::cell::OnceCell::new();
-    let mut findings = Vec::new();
-    for case in cases {
+    let copy: std::sync::OnceLock<Result<(TempDir, std::path::PathBuf), Finding>> = std::sync::OnceLock::new();
+    let one = |case: &RouteCase| {
         let mut key = config_key.clone().text("case", &case.name).text("receivers", &case.receivers.join(","));
         for (name, value) in &case.labels {
             key = key.text(name, value);
         }
-        findings.extend(cache.findings(CHECK, key, || {
+        cache.findings(CHECK, key, || {
             let copy = copy.get_or_init(|| {
                 let tmp = TempDir::new("amtool-routes").map_err(|err| Finding::new(CHECK, config, "", err))?;
                 let path = mapped_copy(files, &tmp)?;
@@ -424,13 +427,28 @@ pub fn test_routes(
             });
             let (_, copy) = copy.as_ref().map_err(|finding| vec![finding.clone()])?;
             route_verdict(config, amtool, copy, case)
-        }));
-    }
-    findings
+        })
+    };
+    // The cases are independent, and each run is mostly waiting (for a
+    // process to start, or for an exec in the Alertmanager image): a few
+    // side by side. Findings come back in case order.
+    let chunk = cases.len().div_ceil(ROUTE_WORKERS).max(1);
+    std::thread::scope(|scope| {
+        let runs: Vec<_> =
+            cases.chunks(chunk).map(|part| scope.spawn(|| part.iter().flat_map(one).collect::<Vec<_>>())).collect();
+        runs.into_iter()
+            .flat_map(|run| {
+                run.join().unwrap_or_else(|_| vec![Finding::new(CHECK, config, "", "a routing-test run panicked")])
+            })
+            .collect()
+    })
 }
 
+/// How many routing cases run at once.
+const ROUTE_WORKERS: usize = 6;
+
 /// One routing case against the (mapped) config at `copy`.
-fn route_verdict(config: &str, amtool: &Path, copy: &Path, case: &RouteCase) -> Verdict {
+fn route_verdict(config: &str, amtool: &Validator, copy: &Path, case: &RouteCase) -> Verdict {
     let mut config_arg = OsString::from("--config.file=");
     config_arg.push(copy);
     let mut args = vec![
@@ -441,7 +459,7 @@ fn route_verdict(config: &str, amtool: &Path, copy: &Path, case: &RouteCase) -> 
         format!("--verify.receivers={}", case.receivers.join(",")).into(),
     ];
     args.extend(case.labels.iter().map(|(k, v)| label_arg(k, v)));
-    match run(amtool, args) {
+    match amtool.run(args) {
         Err(err) => Err(vec![Finding::new(CHECK, config, format!("case \"{}\"", case.name), err)]),
         Ok(output) if output.success => Ok(Vec::new()),
         Ok(output) => {
@@ -462,7 +480,7 @@ fn route_verdict(config: &str, amtool: &Path, copy: &Path, case: &RouteCase) -> 
 /// `(alertname, labels, expected receiver)`.
 pub fn test_alert_routes(
     files: AlertmanagerFiles,
-    amtool: &Path,
+    amtool: &Validator,
     alerts: &[AlertRoute],
     cache: &Cache,
     tool: &Key,

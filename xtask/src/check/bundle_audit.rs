@@ -1,48 +1,68 @@
 //! Audits the rendered bundle as Swarm will see it: every image pinned by
 //! digest, every config named by the hash of its content, and no credential
 //! in a config file, a label or an environment value.
+//!
+//! A finding names what the user edits, not the rendered file: a line of a
+//! config by its source file (configs.lock says which) and line, a service
+//! by its table in stack/stack.toml. Rendering copies a config byte for
+//! byte (generate/stack_bundle.rs), so its lines are the source's lines;
+//! when the source on disk no longer has those bytes (the bundle is stale,
+//! which the generated-files check reports), the rendered file is named.
 
 use std::path::Path;
 
 use super::Finding;
 use crate::bundle::{self, Bundle};
-use crate::source::{Digest, looks_secret};
+use crate::source::{DEFINITION_FILE, Digest, looks_secret};
 
 const CHECK: &str = "bundle";
 
-pub fn check(bundle_dir: &Path, display_dir: &str) -> Vec<Finding> {
-    let bundle = match Bundle::load(bundle_dir) {
+/// Audits the bundle at `<root>/<bundle_rel>` (`bundle_rel` is how findings
+/// name it); sources are read from `root`.
+pub fn check(root: &Path, bundle_rel: &str) -> Vec<Finding> {
+    let display_dir = bundle_rel;
+    let bundle = match Bundle::load(&root.join(bundle_rel)) {
         Ok(b) => b,
         Err(e) => return vec![Finding::new(CHECK, display_dir, "", format!("{e:#}"))],
     };
     let stack_file = format!("{display_dir}/{}", bundle::STACK_FILE);
+    let definition = std::fs::read_to_string(root.join(DEFINITION_FILE)).unwrap_or_default();
     let mut out = Vec::new();
     for (name, svc) in &bundle.compose.services {
-        let at = format!("service {name}");
+        // Where stack.toml defines the service and the value, else the
+        // rendered stack file.
+        let place = |needle: &str| match service_line(&definition, name, needle) {
+            Some(line) => (DEFINITION_FILE.to_owned(), format!("line {line}, service {name}")),
+            None => (stack_file.clone(), format!("service {name}")),
+        };
         if !image_is_pinned(&svc.image) {
-            out.push(Finding::new(CHECK, &stack_file, &at, format!("image `{}` is not pinned by digest", svc.image)));
+            // The reference comes from stack/images.lock; the rendered file is what carries it.
+            out.push(Finding::new(
+                CHECK,
+                &stack_file,
+                format!("service {name}"),
+                format!("image `{}` is not pinned by digest", svc.image),
+            ));
         }
         for (key, value) in &svc.environment {
+            let (file, at) = place(key);
             if looks_secret(key) && !value.starts_with("/run/secrets/") {
-                out.push(Finding::new(
-                    CHECK,
-                    &stack_file,
-                    &at,
-                    format!("environment `{key}` carries a credential in clear"),
-                ));
+                out.push(Finding::new(CHECK, &file, &at, format!("environment `{key}` carries a credential in clear")));
             }
             if let Some(why) = credential_in(value) {
-                out.push(Finding::new(CHECK, &stack_file, &at, format!("environment `{key}`: {why}")));
+                out.push(Finding::new(CHECK, &file, &at, format!("environment `{key}`: {why}")));
             }
         }
         for arg in &svc.command {
             if let Some(why) = credential_in(arg) {
-                out.push(Finding::new(CHECK, &stack_file, &at, format!("argument `{arg}`: {why}")));
+                let (file, at) = place(arg);
+                out.push(Finding::new(CHECK, &file, &at, format!("argument `{arg}`: {why}")));
             }
         }
         for (key, value) in &svc.deploy.labels {
             if let Some(why) = credential_in(value) {
-                out.push(Finding::new(CHECK, &stack_file, &at, format!("label `{key}`: {why}")));
+                let (file, at) = place(key);
+                out.push(Finding::new(CHECK, &file, &at, format!("label `{key}`: {why}")));
             }
         }
     }
@@ -65,15 +85,16 @@ pub fn check(bundle_dir: &Path, display_dir: &str) -> Vec<Finding> {
                 format!("named `{}` but its content hashes to `{expected}`", config.name),
             ));
         }
+        let rendered = format!("{display_dir}/{}", config.file.trim_start_matches("./"));
+        let source = bundle.configs.configs.iter().find(|c| &c.key == key).map(|c| c.source.as_str());
+        let file = match source {
+            Some(source) if std::fs::read(root.join(source)).is_ok_and(|bytes| bytes == data) => source.to_owned(),
+            _ => rendered,
+        };
         let text = String::from_utf8_lossy(&data);
         for (n, line) in text.lines().enumerate() {
             if let Some(why) = credential_in(line) {
-                out.push(Finding::new(
-                    CHECK,
-                    format!("{display_dir}/{}", config.file.trim_start_matches("./")),
-                    format!("line {}", n + 1),
-                    why,
-                ));
+                out.push(Finding::new(CHECK, &file, format!("line {}", n + 1), why));
             }
         }
     }
@@ -88,6 +109,28 @@ pub fn check(bundle_dir: &Path, display_dir: &str) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// The line (1-based) of stack.toml's `[services.<service>]` table (or a
+/// sub-table of it) that mentions `needle`, else the table's header line;
+/// `None` when stack.toml has no such table.
+fn service_line(definition: &str, service: &str, needle: &str) -> Option<usize> {
+    let header = format!("[services.{service}]");
+    let sub = format!("[services.{service}.");
+    let lines: Vec<&str> = definition.lines().collect();
+    let start = lines.iter().position(|l| l.trim() == header)?;
+    let mut found = None;
+    for (i, line) in lines.iter().enumerate().skip(start + 1) {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') && !trimmed.starts_with(&sub) && !trimmed.starts_with(&format!("[{sub}")) {
+            break;
+        }
+        if !trimmed.starts_with('#') && line.contains(needle) {
+            found = Some(i + 1);
+            break;
+        }
+    }
+    Some(found.unwrap_or(start + 1))
 }
 
 fn image_is_pinned(image: &str) -> bool {
@@ -150,7 +193,7 @@ mod tests {
     #[test]
     fn the_committed_bundle_is_clean() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let findings = check(&root.join(bundle::DIR), bundle::DIR);
+        let findings = check(root, bundle::DIR);
         assert!(findings.is_empty(), "{findings:#?}");
     }
 
@@ -159,8 +202,9 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let src = root.join(bundle::DIR);
-        copy_dir(&src, dir.path());
-        let stack = dir.path().join(bundle::STACK_FILE);
+        let copy = dir.path().join("bundle");
+        copy_dir(&src, &copy);
+        let stack = copy.join(bundle::STACK_FILE);
         let text = std::fs::read_to_string(&stack).unwrap();
         // An image without digest, and a credential in an environment value.
         let image_line = text.lines().find(|l| l.trim_start().starts_with("image:")).unwrap();
@@ -169,7 +213,7 @@ mod tests {
         let text = text.replacen("    environment:\n", "    environment:\n      DB_PASSWORD: hunter2\n", 1);
         std::fs::write(&stack, text).unwrap();
         // A config whose content no longer matches its name.
-        let configs = dir.path().join(bundle::CONFIGS_DIR);
+        let configs = copy.join(bundle::CONFIGS_DIR);
         let victim = std::fs::read_dir(&configs).unwrap().next().unwrap().unwrap().path();
         let mut data = std::fs::read_to_string(&victim).unwrap();
         data.push_str("\n# password: hunter2\npassword: hunter2\n");
@@ -182,6 +226,51 @@ mod tests {
         assert!(all.contains("DB_PASSWORD"), "{all}");
         assert!(all.contains("content hashes to"), "{all}");
         assert!(all.contains("`password` has a literal value"), "{all}");
+    }
+
+    #[test]
+    fn a_credential_in_a_component_config_names_the_source_file_and_line() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["stack", "alerts", "dashboards"] {
+            copy_dir(&root.join(sub), &dir.path().join(sub));
+        }
+        let source = crate::source::Source::load(dir.path()).unwrap();
+        let config = source.definition.configs[crate::check::config_keys::PROMETHEUS].clone();
+        let path = dir.path().join(&config);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        let at = 4;
+        lines.insert(at - 1, "# a credential a user pasted in:\nremote_password: hunter2");
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        // Render as `gen` does.
+        let source = crate::source::Source::load(dir.path()).unwrap();
+        for file in crate::generate::all_files(&source).unwrap() {
+            let target = dir.path().join(&file.path);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::write(target, &file.contents).unwrap();
+        }
+
+        let findings = check(dir.path(), bundle::DIR);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].file, config);
+        assert_eq!(findings[0].place, format!("line {}", at + 1));
+        assert!(findings[0].message.contains("`remote_password` has a literal value"), "{}", findings[0]);
+
+        // A stale bundle (the source changed since) names the rendered file.
+        std::fs::write(&path, text).unwrap();
+        let findings = check(dir.path(), bundle::DIR);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert!(findings[0].file.starts_with(&format!("{}/{}/", bundle::DIR, bundle::CONFIGS_DIR)), "{}", findings[0]);
+    }
+
+    #[test]
+    fn a_service_finding_names_its_table_in_stack_toml() {
+        let definition = "[stack]\nname = \"x\"\n\n[services.api]\nimage = \"a\"\n\n[services.api.environment]\nDB_PASSWORD = \"hunter2\"\n\n[services.web]\nimage = \"w\"\n";
+        assert_eq!(service_line(definition, "api", "DB_PASSWORD"), Some(8));
+        assert_eq!(service_line(definition, "api", "not there"), Some(4));
+        assert_eq!(service_line(definition, "web", "DB_PASSWORD"), Some(10));
+        assert_eq!(service_line(definition, "db", "DB_PASSWORD"), None);
     }
 
     fn copy_dir(from: &Path, to: &Path) {

@@ -2,8 +2,11 @@
 //! `check` that changes nothing those tools read does not run them again.
 //!
 //! An entry is keyed by the SHA-256 of everything one tool run reads: the
-//! tool's name and full `--version` text, its arguments, and the path and
-//! bytes of every input file ([`Key`]). Any change to any of them is another
+//! tool's name and full `--version` text, where it came from (a binary's
+//! path, or the digest of the image it ran in: the callers add
+//! [`super::validator::Validator::origin`], so a verdict of one is never
+//! taken for the other's), its arguments, and the path and bytes of every
+//! input file ([`Key`]). Any change to any of them is another
 //! key, so an entry is never stale, only unused. Entries live in
 //! `target/check-cache/` (one file per key) and are plain findings.
 //!

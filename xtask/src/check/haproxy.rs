@@ -4,15 +4,16 @@
 //! at the line HAProxy names (`parsing [<file>:<line>]`).
 //!
 //! The binary is found with [`crate::tools::find`] (`$HAPROXY`,
-//! `.tools/bin/haproxy`, `PATH`). The validator scripts/install-tools.sh
-//! installs is Debian bookworm's 2.6 while the image runs 3.2 (forky's 3.2
-//! needs a newer glibc than the build machines have): the config sticks to
-//! what both accept, and a version difference is not a finding here.
+//! `.tools/bin/haproxy`, `PATH`), else the pinned image runs it. The
+//! validator scripts/install-tools.sh installs is Debian bookworm's 2.6
+//! while the image runs 3.2 (forky's 3.2 needs a newer glibc than the build
+//! machines have): the config sticks to what both accept, and a version
+//! difference is not a finding here.
 
 use std::ffi::OsString;
 
 use super::config_keys::DOCKER_PROXY;
-use super::promtool::run;
+use super::validator::Validator;
 use super::{Finding, config_file};
 use crate::source::Source;
 
@@ -23,16 +24,15 @@ pub fn check(source: &Source) -> Vec<Finding> {
         Ok(config) => config,
         Err(finding) => return vec![finding],
     };
-    let Some(haproxy) = crate::tools::find(&source.root, "haproxy") else {
-        return vec![Finding::new(
-            CHECK,
-            config,
-            "",
-            "haproxy not found: run scripts/install-tools.sh, or set HAPROXY",
-        )];
+    // Not installed: the pinned image's entrypoint runs it (upstream's
+    // docker-entrypoint.sh puts `haproxy` before arguments that start with
+    // `-`), so `check` needs no HAProxy on this machine either.
+    let haproxy = match Validator::find(source, "haproxy", "haproxy", None) {
+        Ok(haproxy) => haproxy,
+        Err(err) => return vec![Finding::new(CHECK, config, "", err)],
     };
     let args = ["-c", "-dW", "-f"].map(OsString::from).into_iter().chain([source.root.join(config).into_os_string()]);
-    match run(&haproxy, args) {
+    match haproxy.run(args) {
         Err(err) => vec![Finding::new(CHECK, config, "", err)],
         Ok(output) if output.success => Vec::new(),
         Ok(output) => {

@@ -9,9 +9,11 @@ pub mod component_configs;
 pub mod config_keys;
 pub mod haproxy;
 pub mod hardening;
+pub mod image_validators;
 pub mod promql;
 pub mod promtool;
 pub mod run;
+pub mod validator;
 
 pub use report::Finding;
 

@@ -6,9 +6,11 @@
 //! `.tools/bin/promtool` from `scripts/install-tools.sh`, then `PATH`), and
 //! its major.minor must equal the pinned Prometheus image's: a newer promtool
 //! accepts config keys and PromQL the deployed Prometheus would refuse.
+//! Without one, promtool runs from the pinned Prometheus image
+//! ([`Validator`]).
 //!
-//! Every run is looked up in the [`Cache`] first, keyed by promtool's
-//! version and exactly the files that run reads: a rule file's check by that
+//! Every run is looked up in the [`Cache`] first, keyed by where promtool
+//! came from, its version and exactly the files that run reads: a rule file's check by that
 //! file, a unit test by its file and the rule files it loads, the config
 //! check by prometheus.yml and every rule file.
 
@@ -21,6 +23,7 @@ use serde::Deserialize;
 
 use super::cache::{Cache, Key, Verdict};
 use super::config_keys::{OTEL_AGENT, OTEL_COLLECTOR, PROMETHEUS, RULES_SET};
+use super::validator::Validator;
 use super::{Finding, config_file};
 use crate::source::{DEFINITION_FILE, Source};
 
@@ -41,22 +44,19 @@ pub fn check(source: &Source, cache: &Cache) -> Vec<Finding> {
             (Ok(config), Ok(mount), Ok(otel)) => (config, mount, otel),
             (config, mount, otel) => return [config.err(), mount.err(), otel.err()].into_iter().flatten().collect(),
         };
-    let Some(promtool) = crate::tools::find(repo, "promtool") else {
-        return vec![Finding::new(
-            CHECK,
-            config,
-            "",
-            "promtool not found: run scripts/install-tools.sh, or set PROMTOOL",
-        )];
+    let promtool = match Validator::find(source, "promtool", "prometheus", Some("/bin/promtool")) {
+        Ok(promtool) => promtool,
+        Err(why) => return vec![Finding::new(CHECK, config, "", why)],
     };
+    let promtool = &promtool;
     let mut findings = Vec::new();
     let pinned_tag = source.definition.images.get("prometheus").map(|i| i.tag.as_str()).unwrap_or_default();
-    let version = version_text(&promtool);
-    findings.extend(compare_version(&promtool, "promtool", pinned_tag, &version));
+    let version = version_text(promtool);
+    findings.extend(compare_version(promtool, "promtool", pinned_tag, &version));
     // Without a version there is no sound key: run everything, remember nothing.
     let uncached = Cache::disabled();
     let (cache, tool) = match &version {
-        Ok(text) => (cache, Key::new(CHECK, text)),
+        Ok(text) => (cache, Key::new(CHECK, text).text("from", &promtool.origin())),
         Err(_) => (&uncached, Key::new(CHECK, "")),
     };
     let rules = yaml_files(repo, rules_mount.1);
@@ -71,14 +71,14 @@ pub fn check(source: &Source, cache: &Cache) -> Vec<Finding> {
     let tests = yaml_files(repo, RULE_TESTS_DIR);
     // The unit tests take longest; the quick checks run beside them.
     let (quick, tested) = std::thread::scope(|scope| {
-        let tested = scope.spawn(|| test_rules(repo, &promtool, &tests, cache, &tool));
-        let mut quick = cache.findings(CHECK, config_key, || check_config(repo, &promtool, config, &[rules_mount]));
-        quick.extend(check_rules(repo, &promtool, &rules, true, cache, &tool));
-        quick.extend(cache.findings(CHECK, otel_key, || check_otel_scrape_config(repo, &promtool, otel_config)));
+        let tested = scope.spawn(|| test_rules(repo, promtool, &tests, cache, &tool));
+        let mut quick = cache.findings(CHECK, config_key, || check_config(repo, promtool, config, &[rules_mount]));
+        quick.extend(check_rules(repo, promtool, &rules, true, cache, &tool));
+        quick.extend(cache.findings(CHECK, otel_key, || check_otel_scrape_config(repo, promtool, otel_config)));
         match &agent_config {
             Ok(agent) => {
                 let agent_key = tool.clone().text("run", "check otel scrape config").file(repo, agent);
-                quick.extend(cache.findings(CHECK, agent_key, || check_otel_scrape_config(repo, &promtool, agent)));
+                quick.extend(cache.findings(CHECK, agent_key, || check_otel_scrape_config(repo, promtool, agent)));
             }
             Err(finding) => quick.push(finding.clone()),
         }
@@ -133,14 +133,14 @@ pub fn yaml_files(repo: &Path, dir: &str) -> Vec<String> {
 }
 
 /// What the tool's `--version` prints: the version of the cache keys.
-pub fn version_text(tool: &Path) -> Result<String, String> {
-    run(tool, [OsString::from("--version")]).map(|output| output.text)
+pub fn version_text(tool: &Validator) -> Result<String, String> {
+    tool.run([OsString::from("--version")]).map(|output| output.text)
 }
 
 /// Compares the tool's `--version` output (`version`, or why it could not
 /// be run) major.minor with the pinned image tag's.
 pub fn compare_version(
-    tool: &Path,
+    tool: &Validator,
     name: &'static str,
     pinned_tag: &str,
     version: &Result<String, String>,
@@ -148,7 +148,7 @@ pub fn compare_version(
     let pinned = major_minor(pinned_tag.trim_start_matches('v'));
     let text = match version {
         Ok(text) => text,
-        Err(err) => return Some(Finding::new(name, tool.display().to_string(), "", err.clone())),
+        Err(err) => return Some(Finding::new(name, tool.display(), "", err.clone())),
     };
     let found = text
         .split_whitespace()
@@ -157,15 +157,12 @@ pub fn compare_version(
         .map(|v| v.trim_start_matches('v').to_owned());
     match (found.as_deref().and_then(major_minor), pinned) {
         (Some(found_mm), Some(pinned_mm)) if found_mm == pinned_mm => None,
-        (_, None) => Some(Finding::new(
-            name,
-            tool.display().to_string(),
-            "",
-            format!("pinned tag `{pinned_tag}` is not a version"),
-        )),
+        (_, None) => {
+            Some(Finding::new(name, tool.display(), "", format!("pinned tag `{pinned_tag}` is not a version")))
+        }
         (_, Some(pinned_mm)) => Some(Finding::new(
             name,
-            tool.display().to_string(),
+            tool.display(),
             "",
             format!(
                 "{name} {} found, but the pinned image is {pinned_tag} ({pinned_mm}): validate with the same major.minor (scripts/install-tools.sh, or the Nix dev shell)",
@@ -187,7 +184,7 @@ fn major_minor(version: &str) -> Option<String> {
 /// mapped to repository directories (`mappings`: container dir -> repo dir),
 /// so the rule files it names are checked too. Line numbers stay those of
 /// the original file.
-pub fn check_config(repo: &Path, promtool: &Path, config: &str, mappings: &[(&str, &str)]) -> Verdict {
+pub fn check_config(repo: &Path, promtool: &Validator, config: &str, mappings: &[(&str, &str)]) -> Verdict {
     let text = match std::fs::read_to_string(repo.join(config)) {
         Ok(text) => text,
         Err(err) => return Err(vec![Finding::new(CHECK, config, "", format!("cannot read: {err}"))]),
@@ -210,7 +207,7 @@ pub fn check_config(repo: &Path, promtool: &Path, config: &str, mappings: &[(&st
 /// each file's run cached by that file alone.
 pub fn check_rules(
     repo: &Path,
-    promtool: &Path,
+    promtool: &Validator,
     files: &[String],
     lint: bool,
     cache: &Cache,
@@ -235,7 +232,7 @@ pub fn check_rules(
 /// `promtool test rules` per unit-test file (run from the file's directory,
 /// as its `rule_files` are relative to it), each cached by the test file
 /// and the rule files it loads.
-pub fn test_rules(repo: &Path, promtool: &Path, files: &[String], cache: &Cache, tool: &Key) -> Vec<Finding> {
+pub fn test_rules(repo: &Path, promtool: &Validator, files: &[String], cache: &Cache, tool: &Key) -> Vec<Finding> {
     // One promtool per file, all at once: the files are independent and the
     // evaluation is CPU-bound, so this is most of `check`'s wall time.
     std::thread::scope(|scope| {
@@ -309,7 +306,7 @@ fn normalize(path: &Path) -> String {
 /// `promtool check config` over the Prometheus config embedded in the
 /// collector's `prometheus` receivers (with the collector's `$$` escapes
 /// undone), so the scrape jobs are checked by Prometheus' own parser.
-pub fn check_otel_scrape_config(repo: &Path, promtool: &Path, otel_config: &str) -> Verdict {
+pub fn check_otel_scrape_config(repo: &Path, promtool: &Validator, otel_config: &str) -> Verdict {
     let text = match std::fs::read_to_string(repo.join(otel_config)) {
         Ok(text) => text,
         Err(err) => return Err(vec![Finding::new(CHECK, otel_config, "", format!("cannot read: {err}"))]),
@@ -356,8 +353,13 @@ fn unescape_dollars(value: serde_json::Value) -> serde_json::Value {
 /// fails, or, when the tool could not be run, `Err` with why. `rewrites`
 /// turn temporary or absolute paths in the output back into
 /// repository-relative ones.
-fn verdict<I: IntoIterator<Item = OsString>>(tool: &Path, args: I, file: &str, rewrites: &[(&Path, &str)]) -> Verdict {
-    match run(tool, args) {
+fn verdict<I: IntoIterator<Item = OsString>>(
+    tool: &Validator,
+    args: I,
+    file: &str,
+    rewrites: &[(&Path, &str)],
+) -> Verdict {
+    match tool.run(args) {
         Err(err) => Err(vec![Finding::new(CHECK, file, "", err)]),
         Ok(output) if output.success => Ok(Vec::new()),
         Ok(output) => {
@@ -430,10 +432,10 @@ impl Drop for TempDir {
 /// For tests: the tool, or `None` after printing "skipped: <tool> not
 /// found"; with `CI` set a missing tool fails the test instead.
 #[cfg(test)]
-pub(crate) fn tool_for_test(name: &str) -> Option<PathBuf> {
+pub(crate) fn tool_for_test(name: &str) -> Option<Validator> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
     match crate::tools::find(repo, name) {
-        Some(path) => Some(path),
+        Some(path) => Some(Validator::Local(path)),
         None if std::env::var_os("CI").is_some() => {
             panic!("{name} not found (CI is set): run scripts/install-tools.sh")
         }
@@ -461,7 +463,7 @@ pub(crate) mod tests {
     }
 
     /// [`compare_version`] with the tool's `--version` run now.
-    pub(crate) fn check_version(tool: &Path, name: &'static str, pinned_tag: &str) -> Option<Finding> {
+    pub(crate) fn check_version(tool: &Validator, name: &'static str, pinned_tag: &str) -> Option<Finding> {
         compare_version(tool, name, pinned_tag, &version_text(tool))
     }
 
@@ -577,7 +579,8 @@ pub(crate) mod tests {
         }
         let rules = yaml_files(repo, "r");
         let tests = yaml_files(repo, "t");
-        let tool = Key::new(CHECK, &version_text(&promtool).expect("promtool --version"));
+        let tool =
+            Key::new(CHECK, &version_text(&promtool).expect("promtool --version")).text("from", &promtool.origin());
         let run = || {
             let cache = Cache::in_directory(repo.join("cache"));
             let mut findings = check_rules(repo, &promtool, &rules, true, &cache, &tool);

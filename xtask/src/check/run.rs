@@ -28,9 +28,24 @@ impl Timings {
     }
 }
 
+/// What runs besides the in-process checks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// No external validators at all.
+    pub offline: bool,
+    /// Also the validators inside the Loki, Promtail and collector images,
+    /// pulling those the engine lacks (without it, only images present run).
+    pub with_images: bool,
+}
+
 /// Runs every check and returns the findings, sorted by file. promtool's
 /// and amtool's verdicts come from `cache` when their inputs are unchanged.
 pub fn all(root: &Path, offline: bool, cache: &Cache, timings: &mut Timings) -> Result<Vec<Finding>> {
+    all_with(root, Options { offline, with_images: false }, cache, timings)
+}
+
+/// [`all`] with every option.
+pub fn all_with(root: &Path, options: Options, cache: &Cache, timings: &mut Timings) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
     let source = match timings.time("source", || Source::load(root)) {
         Ok(s) => s,
@@ -42,7 +57,7 @@ pub fn all(root: &Path, offline: bool, cache: &Cache, timings: &mut Timings) -> 
     let files = timings.time("generate", || generate::all_files(&source))?;
     let drift = write::drift(root, &files, generate::OWNED_DIRS)?;
     findings.extend(drift.findings());
-    findings.extend(timings.time("bundle", || super::bundle_audit::check(&root.join(bundle::DIR), bundle::DIR)));
+    findings.extend(timings.time("bundle", || super::bundle_audit::check(root, bundle::DIR)));
     findings.extend(timings.time("hardening", || super::hardening::check(&source.definition)));
     findings.extend(timings.time("component configs", || super::component_configs::check(&source)));
     findings.extend(timings.time("dashboard lint", || dashboard_lint(&source)));
@@ -51,16 +66,17 @@ pub fn all(root: &Path, offline: bool, cache: &Cache, timings: &mut Timings) -> 
         Some(key) => cache.findings("promql", key, || Ok(promql(root, &source))),
         None => promql(root, &source),
     }));
-    if !offline {
+    if !options.offline {
         let alerts = alerts::alert_label_sets(&generate::alerts_context(&source));
-        // The two tools are independent: run them side by side.
-        let (promtool, amtool) = std::thread::scope(|scope| {
+        // The tools are independent: run them side by side.
+        let (promtool, amtool, images) = std::thread::scope(|scope| {
             let promtool = scope.spawn(|| timed(|| super::promtool::check(&source, cache)));
             let amtool = scope.spawn(|| timed(|| super::amtool::check(&source, &alerts, cache)));
-            (promtool.join(), amtool.join())
+            let images = scope.spawn(|| timed(|| super::image_validators::check(&source, options.with_images, cache)));
+            (promtool.join(), amtool.join(), images.join())
         });
         findings.extend(timings.time("haproxy", || super::haproxy::check(&source)));
-        for (name, result) in [("promtool", promtool), ("amtool", amtool)] {
+        for (name, result) in [("promtool", promtool), ("amtool", amtool), ("image validators", images)] {
             match result {
                 Ok((found, took)) => {
                     findings.extend(found);
@@ -75,11 +91,11 @@ pub fn all(root: &Path, offline: bool, cache: &Cache, timings: &mut Timings) -> 
     Ok(findings)
 }
 
-/// `cargo xtask check [--offline] [--no-cache]`.
-pub fn run(root: &Path, offline: bool, no_cache: bool) -> Result<ExitCode> {
+/// `cargo xtask check [--offline] [--with-images] [--no-cache]`.
+pub fn run(root: &Path, options: Options, no_cache: bool) -> Result<ExitCode> {
     let mut timings = Timings::default();
     let cache = if no_cache { Cache::disabled() } else { Cache::at(root) };
-    let findings = all(root, offline, &cache, &mut timings)?;
+    let findings = all_with(root, options, &cache, &mut timings)?;
     if findings.is_empty() {
         println!("check: no problems");
         return Ok(ExitCode::SUCCESS);

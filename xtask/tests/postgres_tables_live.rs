@@ -413,11 +413,14 @@ fn probes_each_database_and_the_table_alerts_see_dead_rows() {
     let work = tempfile::Builder::new().prefix("pg-tables-live-work-").tempdir().unwrap();
     // The operator's secrets: the password alone (DATA_SOURCE_PASS_FILE) and
     // postgres_exporter's config file with the auth module the probe job
-    // names (stack.toml's description of the secret).
-    let auth_modules = format!(
-        "auth_modules:\n  monitor:\n    type: userpass\n    userpass:\n      username: monitor\n      \
-         password: \"{PASSWORD}\"\n    options:\n      sslmode: disable\n"
-    );
+    // names, as JSON (which is YAML), the way README.md's Secrets section
+    // creates it with jq.
+    let auth_modules = json!({"auth_modules": {"monitor": {
+        "type": "userpass",
+        "userpass": {"username": "monitor", "password": PASSWORD},
+        "options": {"sslmode": "disable"},
+    }}})
+    .to_string();
     let secrets = BTreeMap::from([
         ("postgres_exporter_password", format!("{PASSWORD}\n")),
         ("postgres_exporter_auth_modules", auth_modules),

@@ -113,45 +113,53 @@ fn table_alert_labels() -> Vec<(&'static str, &'static str)> {
 }
 
 /// A database the probe cannot read has no table series, so every table
-/// alert about it is silent; this says so. Not while the whole server is
-/// down: that is PostgresDown.
+/// alert about it is silent; this says so: the probe request fails (`up`,
+/// e.g. an unknown auth module is HTTP 400), its connection fails (`pg_up`)
+/// or its query does. Not while the server or the exporter is down: that is
+/// PostgresDown's and PostgresExporterDown's.
 fn table_stats_failing() -> Alert<Tested, Tested> {
-    let probe_up = probed("pg_up", &[]);
-    let server_up = pg("pg_up", &[]);
+    let probe = |name: &str| probed(name, &[]);
     let collector = probed("pg_scrape_collector_success", &[("collector", "stat_user_tables")]);
+    let (server_up, exporter_up) = (pg("pg_up", &[]), pg("up", &[]));
     Alert::new("PostgresTableStatsFailing", Severity::Warning)
         .expr(
             r#"
             (
+              up{job="postgres-tables"} == 0
+              or
               pg_up{job="postgres-tables"} == 0
               or
               pg_scrape_collector_success{job="postgres-tables",collector=~"stat_user_tables|statio_user_tables"} == 0
             )
             unless on ()
-            pg_up{job="postgres-exporter"} == 0
+            (pg_up{job="postgres-exporter"} == 0 or up{job="postgres-exporter"} == 0)
             "#,
         )
         .for_duration(Duration::minutes(10))
         .team(Team::Database)
         .summary("The table statistics of a PostgreSQL database cannot be read.")
         .description(
-            "postgres-exporter's probe of {{ $labels.instance }} fails (connection or query) while the server is \
-             up: the role `monitor` lacks CONNECT on the database, the database was renamed or dropped, or the \
-             auth module is wrong. The dead-tuple, vacuum and analyze alerts are blind for it.",
+            "postgres-exporter's probe of {{ $labels.instance }} fails (request, connection or query) while the \
+             server and the exporter are up: the role `monitor` lacks CONNECT on the database, the database was \
+             renamed or dropped, or the auth module is missing or wrong. The dead-tuple, vacuum and analyze \
+             alerts are blind for it.",
         )
         .fires(
-            fires("database refuses the monitoring role")
+            fires("the probe request is refused (no auth module)")
                 .at(Duration::minutes(15))
-                .series(probe_up.clone(), "0x20")
+                .series(probe("up"), "0x20")
                 .series(server_up.clone(), "1x20")
+                .series(exporter_up.clone(), "1x20")
                 .alert(&[("instance", TABLES_INSTANCE), ("job", job::POSTGRES_TABLES)]),
         )
         .stays_quiet(
             quiet("whole server down is PostgresDown's")
                 .at(Duration::minutes(15))
-                .series(probe_up, "0x20")
+                .series(probe("up"), "1x20")
+                .series(probe("pg_up"), "0x20")
                 .series(collector, "0x20")
-                .series(server_up, "0x20"),
+                .series(server_up, "0x20")
+                .series(exporter_up, "1x20"),
         )
 }
 

@@ -48,6 +48,9 @@ pub mod job {
     pub const CADVISOR: &str = "cadvisor";
     pub const NGINX_EXPORTER: &str = "nginx-exporter";
     pub const POSTGRES_EXPORTER: &str = "postgres-exporter";
+    /// postgres-exporter's `/probe` of each platform database: the table
+    /// statistics PostgreSQL keeps per database.
+    pub const POSTGRES_TABLES: &str = "postgres-tables";
     // Scraped by Prometheus directly.
     pub const PROMETHEUS: &str = "prometheus";
     pub const ALERTMANAGER: &str = "alertmanager";

@@ -29,9 +29,10 @@ use serde_json::{Value, json};
 /// The services of the repository's stack that run here.
 const SERVICES: &[&str] = &["prometheus", "alertmanager", "node-exporter", "postgres-exporter", "nginx-exporter"];
 /// Scrape jobs of prometheus.yml and otelcol.yml whose services run here.
-const JOBS: &[&str] = &["prometheus", "alertmanager", "node-exporter", "postgres-exporter", "nginx-exporter"];
+const JOBS: &[&str] =
+    &["prometheus", "alertmanager", "node-exporter", "postgres-exporter", "postgres-tables", "nginx-exporter"];
 /// Catalog sources the collector scrapes in production (renamed counters).
-const COLLECTED: &[&str] = &["node-exporter", "postgres-exporter", "nginx-exporter"];
+const COLLECTED: &[&str] = &["node-exporter", "postgres-exporter", "postgres-tables", "nginx-exporter"];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -104,6 +105,27 @@ impl HostServers {
                 "CREATE ROLE monitor LOGIN; GRANT pg_monitor TO monitor;",
             ],
         );
+        // The platform's databases the collector's `postgres-tables` job
+        // probes (otelcol.yml), one with a table: the table alerts read its
+        // statistics, so verify expects them.
+        for sql in ["CREATE DATABASE etl;", "CREATE DATABASE keycloak;"] {
+            as_pg("psql", &["-h", data.to_str().unwrap(), "-p", &pg_port.to_string(), "-U", "postgres", "-c", sql]);
+        }
+        as_pg(
+            "psql",
+            &[
+                "-h",
+                data.to_str().unwrap(),
+                "-p",
+                &pg_port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "etl",
+                "-c",
+                "CREATE TABLE staging_events (id int PRIMARY KEY); INSERT INTO staging_events SELECT generate_series(1, 100);",
+            ],
+        );
         let ng = dir.path().join("nginx");
         std::fs::create_dir_all(ng.join("tmp")).unwrap();
         let conf = format!(
@@ -166,8 +188,9 @@ fn renamed_counters(source: &str) -> Vec<String> {
 }
 
 /// The repository's prometheus.yml with the jobs of the services that run
-/// here, plus the collector's scrape jobs for the exporters.
-fn prometheus_yml() -> String {
+/// here, plus the collector's scrape jobs for the exporters (the databases
+/// the probe job names are the host's PostgreSQL).
+fn prometheus_yml(servers: &HostServers) -> String {
     let read =
         |p: &str| -> Value { serde_saphyr::from_str(&std::fs::read_to_string(repo().join(p)).unwrap()).unwrap() };
     let mut prom = read("stack/configs/prometheus/prometheus.yml");
@@ -196,7 +219,11 @@ fn prometheus_yml() -> String {
         }
         // The collector's config escapes `$` as `$$`, and names the node
         // through the agent's environment.
-        let job = job.to_string().replace("$$", "$").replace("${env:NODE_HOSTNAME}", hostname.trim());
+        let job = job
+            .to_string()
+            .replace("$$", "$")
+            .replace("${env:NODE_HOSTNAME}", hostname.trim())
+            .replace("postgres:5432", &format!("{}:{}", servers.gateway, servers.pg_port));
         let mut job: Value = serde_json::from_str(&job).unwrap();
         let renamed = renamed_counters(name);
         if COLLECTED.contains(&name) && !renamed.is_empty() {
@@ -247,7 +274,7 @@ fn stack_toml(stack: &TestStack, servers: &HostServers, images: &toml::Table, ex
         sets.insert("extra_rules".into(), t.into());
     }
     let secrets = doc["secrets"].as_table_mut().unwrap();
-    secrets.retain(|k, _| k.starts_with("alertmanager_") || k == "postgres_exporter_password");
+    secrets.retain(|k, _| k.starts_with("alertmanager_") || k.starts_with("postgres_exporter_"));
     let services = doc["services"].as_table_mut().unwrap();
     services.retain(|k, _| SERVICES.contains(&k));
     for (name, svc) in services.iter_mut() {
@@ -297,7 +324,7 @@ fn render(stack: &TestStack, servers: &HostServers, images: &toml::Table, broken
     {
         std::fs::create_dir_all(root.join(dir)).unwrap();
     }
-    std::fs::write(root.join("stack/configs/prometheus/prometheus.yml"), prometheus_yml()).unwrap();
+    std::fs::write(root.join("stack/configs/prometheus/prometheus.yml"), prometheus_yml(servers)).unwrap();
     for file in [
         "stack/configs/alertmanager/alertmanager.yml",
         "stack/configs/alertmanager/notifications.tmpl",
@@ -368,6 +395,14 @@ fn verify_passes_then_names_the_missing_target_and_the_broken_rule() {
     };
     // Labelled with the stack: the harness removes them with it.
     create_secret(&stack, "postgres_exporter_password", "unused-with-trust-auth");
+    // The auth module of the probe job; the exporter refuses one without a
+    // password, which trust authentication then ignores.
+    create_secret(
+        &stack,
+        "postgres_exporter_auth_modules",
+        "auth_modules:\n  monitor:\n    type: userpass\n    userpass:\n      username: monitor\n      \
+         password: unused-with-trust-auth\n    options:\n      sslmode: disable\n",
+    );
     create_secret(&stack, "alertmanager_webhook_url", "http://127.0.0.1:1/webhook");
     create_secret(&stack, "alertmanager_watchdog_url", "http://127.0.0.1:1/watchdog");
 

@@ -1,4 +1,7 @@
-//! PostgreSQL, from postgres_exporter (default collectors).
+//! PostgreSQL, from postgres_exporter: server-wide statistics from its
+//! `/metrics` (job `postgres-exporter`, default collectors plus the
+//! postmaster), table statistics from its `/probe` of each platform
+//! database (job `postgres-tables`, see otelcol.yml).
 //!
 //! `pg_stat_database_deadlocks` is a counter without `_total`; through the
 //! OTel Collector it is stored as `pg_stat_database_deadlocks_total` (see the
@@ -52,8 +55,284 @@ pub fn rules() -> RuleFile {
             .alert(rollbacks_high())
             .alert(too_many_locks())
             .alert(checkpoints_requested())
-            .alert(replication_slot_inactive()),
+            .alert(replication_slot_inactive())
+            .alert(restarted())
+            .alert(table_stats_failing())
+            .alert(dead_tuples_high())
+            .alert(table_not_vacuumed())
+            .alert(table_not_analyzed()),
     )
+}
+
+/// The postmaster's start time moves only when PostgreSQL restarts (a
+/// crash, an OOM kill, a redeploy); `changes` sees it even when the
+/// restart fell between two scrapes.
+fn restarted() -> Alert<Tested, Tested> {
+    let start = pg("pg_postmaster_start_time_seconds", &[]);
+    Alert::new("PostgresRestarted", Severity::Warning)
+        .expr(r#"changes(pg_postmaster_start_time_seconds{job="postgres-exporter"}[15m]) > 0"#)
+        .team(Team::Database)
+        .summary("PostgreSQL restarted.")
+        .description(
+            "The PostgreSQL server watched by {{ $labels.instance }} started anew within the last 15 minutes: \
+             open ETL transactions and Keycloak sessions were cut, and a crash restart replays WAL first.",
+        )
+        .fires(
+            fires("start time moved")
+                .at(Duration::minutes(15))
+                .series(start.clone(), "1700000000x10 1700000630x10")
+                .alert_value(LABELS, 1.0),
+        )
+        .stays_quiet(quiet("running for days").at(Duration::minutes(15)).series(start, "1700000000x20"))
+}
+
+/// The probe example's target: one platform database.
+const TABLES_INSTANCE: &str = "postgres:5432/etl";
+
+/// A series of the `postgres-tables` job (`instance` is the probed database).
+fn probed(metric: &str, extra: &[(&str, &str)]) -> String {
+    let mut labels = vec![("instance", TABLES_INSTANCE), ("job", job::POSTGRES_TABLES)];
+    labels.extend_from_slice(extra);
+    labels.sort();
+    series(metric, &labels)
+}
+
+/// The example table's labels (collector/pg_stat_user_tables.go).
+const TABLE: &[(&str, &str)] = &[("datname", "etl"), ("relname", "staging_events"), ("schemaname", "public")];
+
+fn table(metric: &str) -> String {
+    probed(metric, TABLE)
+}
+
+/// The labels an alert about the example table carries.
+fn table_alert_labels() -> Vec<(&'static str, &'static str)> {
+    let mut labels = TABLE.to_vec();
+    labels.extend_from_slice(&[("instance", TABLES_INSTANCE), ("job", job::POSTGRES_TABLES)]);
+    labels.sort();
+    labels
+}
+
+/// A database the probe cannot read has no table series, so every table
+/// alert about it is silent; this says so: the probe request fails (`up`,
+/// e.g. an unknown auth module is HTTP 400), its connection fails (`pg_up`)
+/// or its query does. Not while the server or the exporter is down: that is
+/// PostgresDown's and PostgresExporterDown's.
+fn table_stats_failing() -> Alert<Tested, Tested> {
+    let probe = |name: &str| probed(name, &[]);
+    let collector = probed("pg_scrape_collector_success", &[("collector", "stat_user_tables")]);
+    let (server_up, exporter_up) = (pg("pg_up", &[]), pg("up", &[]));
+    Alert::new("PostgresTableStatsFailing", Severity::Warning)
+        .expr(
+            r#"
+            (
+              up{job="postgres-tables"} == 0
+              or
+              pg_up{job="postgres-tables"} == 0
+              or
+              pg_scrape_collector_success{job="postgres-tables",collector=~"stat_user_tables|statio_user_tables"} == 0
+            )
+            unless on ()
+            (pg_up{job="postgres-exporter"} == 0 or up{job="postgres-exporter"} == 0)
+            "#,
+        )
+        .for_duration(Duration::minutes(10))
+        .team(Team::Database)
+        .summary("The table statistics of a PostgreSQL database cannot be read.")
+        .description(
+            "postgres-exporter's probe of {{ $labels.instance }} fails (request, connection or query) while the \
+             server and the exporter are up: the role `monitor` lacks CONNECT on the database, the database was \
+             renamed or dropped, or the auth module is missing or wrong. The dead-tuple, vacuum and analyze \
+             alerts are blind for it.",
+        )
+        .fires(
+            fires("the probe request is refused (no auth module)")
+                .at(Duration::minutes(15))
+                .series(probe("up"), "0x20")
+                .series(server_up.clone(), "1x20")
+                .series(exporter_up.clone(), "1x20")
+                .alert(&[("instance", TABLES_INSTANCE), ("job", job::POSTGRES_TABLES)]),
+        )
+        .stays_quiet(
+            quiet("whole server down is PostgresDown's")
+                .at(Duration::minutes(15))
+                .series(probe("up"), "1x20")
+                .series(probe("pg_up"), "0x20")
+                .series(collector, "0x20")
+                .series(server_up, "0x20")
+                .series(exporter_up, "1x20"),
+        )
+}
+
+/// The table selector of the `postgres-tables` job, for the expressions.
+const TABLES: &str = r#"job="postgres-tables""#;
+
+/// awesome-prometheus-alerts' PostgresqlTooManyDeadTuples: over 10 000 dead
+/// rows that are at least a tenth of the table. After a batch delete that is
+/// normal until autovacuum's next round (autovacuum_naptime, 1 min by
+/// default), hence 30 minutes.
+fn dead_tuples_high() -> Alert<Tested, Tested> {
+    let (dead, live) = (table("pg_stat_user_tables_n_dead_tup"), table("pg_stat_user_tables_n_live_tup"));
+    Alert::new("PostgresTableDeadTuplesHigh", Severity::Warning)
+        .expr(&format!(
+            r#"
+            (
+              pg_stat_user_tables_n_dead_tup{{{TABLES}}}
+              /
+              (pg_stat_user_tables_n_live_tup{{{TABLES}}} + pg_stat_user_tables_n_dead_tup{{{TABLES}}})
+            ) >= 0.1
+            and
+            pg_stat_user_tables_n_dead_tup{{{TABLES}}} > 10000
+            "#
+        ))
+        .for_duration(Duration::minutes(30))
+        .team(Team::Database)
+        .summary("A PostgreSQL table is bloated with dead rows.")
+        .description(
+            "{{ $value | humanizePercentage }} of the rows of {{ $labels.schemaname }}.{{ $labels.relname }} in \
+             {{ $labels.datname }} are dead: vacuum does not reclaim them (autovacuum off or behind, or a long \
+             transaction holds them), so scans read dead rows and the table grows.",
+        )
+        .fires(
+            fires("40 000 dead of 100 000")
+                .at(Duration::minutes(40))
+                .series(dead.clone(), "40000x60")
+                .series(live.clone(), "60000x60")
+                .alert_value(&table_alert_labels(), 0.4),
+        )
+        .stays_quiet(
+            quiet("5 000 dead rows, a small table")
+                .at(Duration::minutes(40))
+                .series(dead, "5000x60")
+                .series(live, "5000x60"),
+        )
+}
+
+/// The vacuum and analyze alerts look back a day: autovacuum acts within
+/// its naptime once a table crosses its trigger, so a table over the
+/// trigger that nothing vacuumed or analyzed for a day is one autovacuum
+/// skips (off for the table, workers all busy, or cancelled by locks).
+const DAY: u64 = 86_400;
+
+/// postgres_mixin's PostgresTablesNotVaccumed and awesome's
+/// PostgresqlTableNotAutoVacuumed: more dead rows than the point where
+/// autovacuum should start (autovacuum_vacuum_threshold +
+/// autovacuum_vacuum_scale_factor × live rows, PostgreSQL's formula), and
+/// no vacuum of any kind for a day. Per-table storage parameters are not
+/// exported; the server's settings are the thresholds.
+fn table_not_vacuumed() -> Alert<Tested, Tested> {
+    not_maintained(
+        "PostgresTableNotVacuumed",
+        Maintenance {
+            changed: "pg_stat_user_tables_n_dead_tup",
+            threshold: "pg_settings_autovacuum_vacuum_threshold",
+            scale_factor: "pg_settings_autovacuum_vacuum_scale_factor",
+            last: ["pg_stat_user_tables_last_autovacuum", "pg_stat_user_tables_last_vacuum"],
+        },
+        Duration::hours(2),
+        "A PostgreSQL table past its autovacuum trigger has not been vacuumed for a day.",
+        "{{ $labels.schemaname }}.{{ $labels.relname }} in {{ $labels.datname }} has {{ $value | humanize }} \
+         dead rows, past the point where autovacuum starts, and no vacuum ran for a day: dead rows pile up \
+         (bloat) and the transaction-ID horizon does not advance (wraparound risk).",
+    )
+}
+
+/// awesome's PostgresqlTableNotAutoAnalyzed, with the trigger of
+/// autovacuum's ANALYZE (autovacuum_analyze_threshold +
+/// autovacuum_analyze_scale_factor × live rows) on the rows changed since
+/// the last analyze.
+fn table_not_analyzed() -> Alert<Tested, Tested> {
+    not_maintained(
+        "PostgresTableNotAnalyzed",
+        Maintenance {
+            changed: "pg_stat_user_tables_n_mod_since_analyze",
+            threshold: "pg_settings_autovacuum_analyze_threshold",
+            scale_factor: "pg_settings_autovacuum_analyze_scale_factor",
+            last: ["pg_stat_user_tables_last_autoanalyze", "pg_stat_user_tables_last_analyze"],
+        },
+        Duration::hours(1),
+        "A PostgreSQL table past its auto-analyze trigger has not been analyzed for a day.",
+        "{{ $labels.schemaname }}.{{ $labels.relname }} in {{ $labels.datname }} has {{ $value | humanize }} \
+         rows changed since its last analyze, past the point where autovacuum analyzes it, and no analyze ran \
+         for a day: the planner works from stale statistics and picks bad plans.",
+    )
+}
+
+/// What autovacuum should have done to a table, and the series showing it.
+struct Maintenance {
+    /// Rows that make autovacuum act (dead rows, rows changed).
+    changed: &'static str,
+    threshold: &'static str,
+    scale_factor: &'static str,
+    /// When it was last done by autovacuum and by hand (Unix seconds, 0 = never).
+    last: [&'static str; 2],
+}
+
+fn not_maintained(
+    name: &str,
+    m: Maintenance,
+    pending: Duration,
+    summary: &str,
+    description: &str,
+) -> Alert<Tested, Tested> {
+    let table_labels = "job, instance, datname, schemaname, relname";
+    let [auto, manual] = m.last;
+    let expr = format!(
+        r#"
+        {changed}{{{TABLES}}}
+        >
+          pg_stat_user_tables_n_live_tup{{{TABLES}}}
+          * on (job, instance) group_left
+          {scale}{{{TABLES}}}
+          + on (job, instance) group_left
+          {threshold}{{{TABLES}}}
+        and on ({table_labels})
+        time() - {auto}{{{TABLES}}} > {DAY}
+        and on ({table_labels})
+        time() - {manual}{{{TABLES}}} > {DAY}
+        "#,
+        changed = m.changed,
+        scale = m.scale_factor,
+        threshold = m.threshold,
+    );
+    // Samples every two minutes (within Prometheus' five-minute lookback)
+    // for 27 hours: `time()` passes a day at 24 h, the longest pending
+    // (2 h) ends before 27 h.
+    let at = Duration::hours(27);
+    let every = Duration::minutes(2);
+    let setting = |name: &str, value: &str| (probed(name, &[]), value.to_owned());
+    let (scale, threshold) = (setting(m.scale_factor, "0.2x900"), setting(m.threshold, "50x900"));
+    // 1 000 live rows: the trigger is 50 + 0.2 × 1 000 = 250.
+    let (changed, live) = (table(m.changed), table("pg_stat_user_tables_n_live_tup"));
+    let (auto_s, manual_s) = (table(auto), table(manual));
+    Alert::new(name, Severity::Warning)
+        .expr(&expr)
+        .for_duration(pending)
+        .team(Team::Database)
+        .summary(summary)
+        .description(description)
+        .fires(
+            fires("never done, 400 rows over a trigger of 250")
+                .at(at)
+                .every(every)
+                .series(changed.clone(), "400x900")
+                .series(live.clone(), "1000x900")
+                .series(scale.0.clone(), scale.1.clone())
+                .series(threshold.0.clone(), threshold.1.clone())
+                .series(auto_s.clone(), "0x900")
+                .series(manual_s.clone(), "0x900")
+                .alert_value(&table_alert_labels(), 400.0),
+        )
+        .stays_quiet(
+            quiet("autovacuum ran an hour ago")
+                .at(at)
+                .every(every)
+                .series(changed, "400x900")
+                .series(live, "1000x900")
+                .series(scale.0, scale.1)
+                .series(threshold.0, threshold.1)
+                .series(auto_s, "93600x900")
+                .series(manual_s, "0x900"),
+        )
 }
 
 /// An inactive slot on a primary keeps every WAL segment from its restart

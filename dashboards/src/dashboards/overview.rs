@@ -77,7 +77,7 @@ pub(super) fn dashboard() -> Dashboard {
         .background()
         .mappings(ValueMapping::up_down())
         .thresholds(Thresholds::absolute(Color::Red).step(1.0, Color::Green))
-        .target(prom("min(pg_up)", "PostgreSQL")),
+        .target(prom(r#"min(pg_up{job="postgres-exporter"})"#, "PostgreSQL")),
         Panel::stat(
             "Server errors",
             "Share of the ETL services' HTTP responses with a 5xx status.",

@@ -4,6 +4,11 @@
 //! remote write, which appends `_total` to counters that lack it:
 //! `pg_stat_database_xact_commit` arrives as
 //! `pg_stat_database_xact_commit_total`.
+//!
+//! Server-wide series come from job `postgres-exporter` (its `/metrics`);
+//! table statistics from job `postgres-tables`, the exporter's `/probe` of
+//! each platform database, whose `instance` is the database's address
+//! (otelcol.yml), so the table panels select by database only.
 
 use super::common::{dashboard as base, prom};
 use super::uids;
@@ -11,6 +16,8 @@ use crate::{Color, Dashboard, Datasource, Panel, Target, Thresholds, Unit, Value
 
 const INSTANCE: &str = r#"instance=~"$instance""#;
 const DB: &str = r#"instance=~"$instance", datname=~"$datname""#;
+/// The probed databases' tables (job `postgres-tables`).
+const TABLES: &str = r#"job="postgres-tables", datname=~"$datname""#;
 
 fn per_db(counter: &str) -> String {
     format!("sum by (datname) (rate({counter}{{{DB}}}[$__rate_interval]))")
@@ -24,7 +31,7 @@ pub(super) fn dashboard() -> Dashboard {
         "The platform's PostgreSQL: availability, connections, transactions, cache, locks and sizes (postgres_exporter).",
     )
     .variable(
-        Variable::query("instance", Datasource::Prometheus, "label_values(pg_up, instance)")
+        Variable::query("instance", Datasource::Prometheus, r#"label_values(pg_up{job="postgres-exporter"}, instance)"#)
             .label("Exporter")
             .description("postgres_exporter instance; each watches one PostgreSQL server"),
     )
@@ -47,7 +54,7 @@ pub(super) fn dashboard() -> Dashboard {
         .background()
         .mappings(ValueMapping::up_down())
         .thresholds(Thresholds::absolute(Color::Red).step(1.0, Color::Green))
-        .target(prom(format!("pg_up{{{INSTANCE}}}"), "{{instance}}")),
+        .target(prom(format!(r#"pg_up{{job="postgres-exporter", {INSTANCE}}}"#), "{{instance}}")),
         Panel::stat(
             "Backends",
             "Server processes connected to the selected databases (client sessions and their parallel workers).",
@@ -177,6 +184,34 @@ pub(super) fn dashboard() -> Dashboard {
             .rename_column("Value", "Size")
             .sort_by("Size", true)
             .target(Target::prometheus(format!("sum by (datname) (pg_database_size_bytes{{{DB}}})")).table()),
+    ])
+    .row("Tables")
+    .panels([
+        Panel::time_series(
+            "Dead rows",
+            "Dead rows of the ten tables with the most, in the selected databases. They pile up when vacuum \
+             cannot keep up or a long transaction holds them (alerts PostgresTableDeadTuplesHigh, \
+             PostgresTableNotVacuumed).",
+            Unit::Short,
+        )
+        .min(0.0)
+        .size(12, 8)
+        .target(prom(
+            format!("topk(10, pg_stat_user_tables_n_dead_tup{{{TABLES}}})"),
+            "{{datname}} {{schemaname}}.{{relname}}",
+        )),
+        Panel::time_series(
+            "Sequential scans",
+            "Sequential scans per second of the ten tables with the most: on a large table, a missing index or \
+             stale statistics (PostgresTableNotAnalyzed).",
+            Unit::OpsPerSec,
+        )
+        .min(0.0)
+        .size(12, 8)
+        .target(prom(
+            format!("topk(10, rate(pg_stat_user_tables_seq_scan_total{{{TABLES}}}[$__rate_interval]))"),
+            "{{datname}} {{schemaname}}.{{relname}}",
+        )),
     ])
     .build()
 }

@@ -26,7 +26,10 @@ fn producer(source: &str) -> &str {
         // capture host could not show): the same exporter produces them.
         "node-exporter-hardware" => "node-exporter",
         "alertmanager-cluster" => ALERTMANAGER.0,
-        "postgres-exporter-slots" => "postgres-exporter",
+        "postgres-exporter-slots" | "postgres-exporter-postmaster" => "postgres-exporter",
+        // The collector's job probing each platform database through the
+        // exporter's /probe (otelcol.yml).
+        "postgres-tables" => "postgres-exporter",
         other => other,
     }
 }

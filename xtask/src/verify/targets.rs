@@ -8,6 +8,10 @@
 //!   is one target, instance `<service>:<port>`;
 //! - `dns_sd_configs` of `tasks.<service>` is one target per task: one per
 //!   replica, one per node for a global service; instance `<task IP>:<port>`;
+//! - a probe job (the multi-target pattern: relabelling sets `__address__`
+//!   to an exporter of the stack and `instance` to the `target` parameter,
+//!   as the collector's `postgres-tables` job does) is one target per
+//!   static target, behind the exporter's service, instance the target;
 //! - in the config of a *global* collector (the per-node agents), a static
 //!   target on the engine's host gateway (`host.docker.internal:<port>`) is
 //!   that node's host-network service (named by the job's `swarm_service`
@@ -313,6 +317,15 @@ fn per_node_jobs(
     out
 }
 
+/// Whether a probe job names each target's series by the target
+/// (`__param_target` copied to `instance`).
+fn instance_is_target(sc: &Value) -> bool {
+    sc["relabel_configs"].as_array().into_iter().flatten().any(|r| {
+        r["target_label"].as_str() == Some("instance")
+            && r["source_labels"].as_array().is_some_and(|l| l.len() == 1 && l[0].as_str() == Some("__param_target"))
+    })
+}
+
 fn parse(file: &str, data: &[u8]) -> Result<Value, Finding> {
     let text = String::from_utf8_lossy(data);
     serde_saphyr::from_str(&text).map_err(|e| Finding::new(RULE_TARGETS, file, "", format!("cannot parse it: {e}")))
@@ -322,11 +335,35 @@ fn parse(file: &str, data: &[u8]) -> Result<Value, Finding> {
 /// services (`scraper` is the service the config belongs to: its
 /// `localhost`); targets outside the stack are not the stack's to verify.
 fn jobs_of(live: &Live<'_>, file: &str, scraper: &str, scrape_configs: &Value) -> Vec<Job> {
-    let services = &live.bundle.compose.services;
+    jobs_of_services(&live.bundle.compose.services, file, scraper, scrape_configs)
+}
+
+fn jobs_of_services(
+    services: &BTreeMap<String, crate::bundle::compose::Service>,
+    file: &str,
+    scraper: &str,
+    scrape_configs: &Value,
+) -> Vec<Job> {
     let mut out = Vec::new();
     for sc in scrape_configs.as_array().into_iter().flatten() {
         let Some(name) = sc["job_name"].as_str() else { continue };
         let mut statics = Vec::new();
+        if let Some(exporter) = crate::check::component_configs::relabelled_address(sc) {
+            let host = exporter.rsplit_once(':').map_or(exporter, |(h, _)| h);
+            if services.contains_key(host) && instance_is_target(sc) {
+                for sc_static in sc["static_configs"].as_array().into_iter().flatten() {
+                    for t in sc_static["targets"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                        statics.push((host.to_owned(), t.to_owned()));
+                    }
+                }
+            }
+            // Otherwise the scraped address or the instance cannot be
+            // predicted from the targets.
+            if !statics.is_empty() {
+                out.push(Job { name: name.to_owned(), file: file.to_owned(), kind: Discovery::Static(statics) });
+            }
+            continue;
+        }
         for sc_static in sc["static_configs"].as_array().into_iter().flatten() {
             for t in sc_static["targets"].as_array().into_iter().flatten().filter_map(Value::as_str) {
                 let host = t.rsplit_once(':').map_or(t, |(h, _)| h);
@@ -360,6 +397,31 @@ fn jobs_of(live: &Live<'_>, file: &str, scraper: &str, scrape_configs: &Value) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The collector's probe job makes verify expect one target per
+    /// platform database behind postgres-exporter, named by the database.
+    #[test]
+    fn the_probe_job_is_expected_once_per_database() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let bundle = crate::bundle::Bundle::load(&root.join(crate::bundle::DIR)).unwrap();
+        let file = "stack/configs/otel-collector/otelcol.yml";
+        let doc = parse(file, &std::fs::read(root.join(file)).unwrap()).unwrap();
+        let jobs = jobs_of_services(
+            &bundle.compose.services,
+            file,
+            "otel-collector",
+            &doc["receivers"]["prometheus"]["config"]["scrape_configs"],
+        );
+        let probe = jobs.iter().find(|j| j.name == "postgres-tables").expect("the probe job");
+        let exporter = "postgres-exporter".to_owned();
+        assert_eq!(
+            probe.kind,
+            Discovery::Static(vec![
+                (exporter.clone(), "postgres:5432/etl".into()),
+                (exporter, "postgres:5432/keycloak".into())
+            ])
+        );
+    }
 
     /// The repository's agent config makes verify expect node-exporter on
     /// every node, named by the node's hostname.

@@ -25,6 +25,8 @@ mod loki;
 mod otel_collector;
 mod promtail;
 
+pub(crate) use otel_collector::relabelled_address;
+
 use std::collections::BTreeSet;
 use std::fmt;
 

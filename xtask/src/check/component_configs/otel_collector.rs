@@ -46,7 +46,8 @@ use crate::check::Finding;
 use crate::source::StackDefinition;
 
 /// The jobs dashboards and alerts rely on (`job` label of the scraped exporters).
-pub const EXPECTED_SCRAPE_JOBS: [&str; 4] = ["node-exporter", "cadvisor", "nginx-exporter", "postgres-exporter"];
+pub const EXPECTED_SCRAPE_JOBS: [&str; 5] =
+    ["node-exporter", "cadvisor", "nginx-exporter", "postgres-exporter", "postgres-tables"];
 /// The name the otel-agent reaches its own node by (an `extra_hosts` entry
 /// with the engine's `host-gateway` address, stack.toml).
 const HOST_GATEWAY_NAME: &str = "host.docker.internal:";
@@ -912,6 +913,16 @@ fn check_scrape_config(
         if !jobs.insert(job.to_owned()) {
             out.push(Finding::new(CHECK, file, line_of(text, job), format!("duplicate job_name `{job}`")));
         }
+        // The multi-target pattern (postgres-exporter's /probe): relabelling
+        // sets `__address__` to the exporter, and the static targets are only
+        // the `target` parameter (a database outside the stack). The
+        // exporter must be a service; the targets are not checked.
+        if let Some(exporter) = relabelled_address(scrape) {
+            if let Some(message) = check_service_url(stack, exporter) {
+                out.push(Finding::new(CHECK, file, line_of(text, exporter), format!("job `{job}`: {message}")));
+            }
+            continue;
+        }
         // Static targets by service name (single-replica services) must name
         // a service too; the engine's host gateway is the node itself.
         for target in scrape
@@ -944,6 +955,18 @@ fn check_scrape_config(
     }
     // The jobs the rest of the stack expects are checked over both
     // collector configs together (component_configs::check_expected_jobs).
+}
+
+/// The address a scrape job's relabelling writes into `__address__` (a
+/// fixed `replacement`), if it does: then that is what is scraped.
+pub(crate) fn relabelled_address(scrape: &serde_json::Value) -> Option<&str> {
+    scrape
+        .get("relabel_configs")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| r.get("target_label").and_then(serde_json::Value::as_str) == Some("__address__"))
+        .find_map(|r| r.get("replacement").and_then(serde_json::Value::as_str))
 }
 
 fn check_service(file: &str, config: &CollectorConfig, out: &mut Vec<Finding>) {
@@ -1172,6 +1195,16 @@ mod tests {
     #[test]
     fn real_file_passes() {
         assert_eq!(findings(&real()), vec![]);
+    }
+
+    /// A probe job scrapes the exporter its relabelling names; the static
+    /// targets (databases outside the stack) are parameters, not checked.
+    #[test]
+    fn a_probe_job_must_scrape_a_service_of_the_stack() {
+        let probe = "postgres-tables\n          metrics_path: /probe";
+        assert!(real().contains(probe), "otelcol.yml has no probe job");
+        let elsewhere = real().replace("replacement: postgres-exporter:9187", "replacement: pgexporter:9187");
+        assert_finding(&elsewhere, "job `postgres-tables`: `pgexporter:9187`: host `pgexporter` is not a service");
     }
 
     #[test]

@@ -100,7 +100,11 @@ mod tests {
         let broken = dir.path().join("haproxy.cfg");
         let text = std::fs::read_to_string(root.join("stack/configs/docker-proxy/haproxy.cfg")).unwrap();
         std::fs::write(&broken, text.replace("path_reg ^(/v", "path_reg ((^(/v")).unwrap();
-        let output = run(&haproxy, ["-c", "-dW", "-f"].map(OsString::from).into_iter().chain([broken.into()])).unwrap();
+        let output = crate::check::promtool::run(
+            &haproxy,
+            ["-c", "-dW", "-f"].map(OsString::from).into_iter().chain([broken.into()]),
+        )
+        .unwrap();
         assert!(!output.success, "{}", output.text);
         let found = findings("haproxy.cfg", &output.text);
         assert!(!found.is_empty() && found.iter().all(|f| f.place.starts_with("line ")), "{found:#?}");

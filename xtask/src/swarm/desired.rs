@@ -310,7 +310,7 @@ mod tests {
         // With no secret at all, `deploy --init` can make every one: the
         // repository's stack needs nothing else to come up.
         let fresh = Desired::from_bundle(&bundle, "monitoring", &Ids::default()).unwrap();
-        assert_eq!(fresh.secret_needs.len(), 5);
+        assert_eq!(fresh.secret_needs.len(), 6);
         for n in &fresh.secret_needs {
             assert!(!n.exists && n.version == 1, "{n:?}");
             assert!(n.generate.is_some() || n.default.is_some(), "`deploy --init` cannot make {}", n.key);

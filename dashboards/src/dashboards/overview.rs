@@ -11,6 +11,7 @@ fn about() -> String {
     [
         "Dashboards of the ETL platform's monitoring, all generated from code (`dashboards/` crate) and read-only here:",
         "",
+        "- [Swarm service health](/d/etl-service-health): every service's tasks running against desired, failures and updates, per service and node",
         "- [Hosts](/d/etl-hosts): CPU, memory, disks and network per Swarm node",
         "- [Containers](/d/etl-containers): every Swarm service's containers, by service and node",
         "- [NGINX](/d/etl-nginx) and [PostgreSQL](/d/etl-postgres): the platform's proxy and database",
@@ -29,6 +30,7 @@ pub(super) fn dashboard() -> Dashboard {
         "Health of the whole ETL platform at a glance, with links to the detailed dashboards.",
     )
     .links([
+        DashboardLink::dashboard("Service health", uids::SERVICE_HEALTH, "Swarm services' tasks and updates"),
         DashboardLink::dashboard("Hosts", uids::HOSTS, "CPU, memory, disks and network per node"),
         DashboardLink::dashboard("Containers", uids::CONTAINERS, "Swarm services' containers"),
         DashboardLink::dashboard("ETL services", uids::SERVICES, "Frontend and backend HTTP"),
@@ -55,6 +57,26 @@ pub(super) fn dashboard() -> Dashboard {
         .background()
         .thresholds(Thresholds::absolute(Color::Green).step(1.0, Color::Red))
         .target(prom("count(up == 0) or vector(0)", "down")),
+        Panel::stat(
+            "Services below desired",
+            "Swarm services running fewer tasks than desired (swarm-exporter). The Swarm service health dashboard says which.",
+            Unit::Short,
+        )
+        .no_sparkline()
+        .background()
+        .thresholds(Thresholds::absolute(Color::Green).step(1.0, Color::Red))
+        .target(prom(
+            "count(swarm_service_replicas_running < swarm_service_replicas_desired) or vector(0)",
+            "below desired",
+        )),
+        Panel::stat(
+            "Task failures",
+            "Swarm tasks failing or rejected per second, all services (swarm-exporter); above zero something restarts.",
+            Unit::CountPerSec,
+        )
+        .background()
+        .thresholds(Thresholds::absolute(Color::Green).step(0.001, Color::Orange).step(0.05, Color::Red))
+        .target(prom("sum(rate(swarm_service_task_failures_total[$__rate_interval])) or vector(0)", "failures")),
         Panel::stat("Nodes", "Swarm nodes reporting through node-exporter.", Unit::Short)
             .no_sparkline()
             .target(prom("count(count by (nodename) (node_uname_info))", "nodes")),

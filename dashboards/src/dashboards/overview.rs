@@ -37,6 +37,7 @@ pub(super) fn dashboard() -> Dashboard {
         DashboardLink::dashboard("Logs", uids::LOGS, "Loki"),
         DashboardLink::dashboard("Monitoring stack", uids::MONITORING, "The monitoring's own health"),
     ])
+    // Eight stats of width 3: the whole first row on one line.
     .row("Alerts and availability")
     .panels([
         Panel::stat(
@@ -47,6 +48,7 @@ pub(super) fn dashboard() -> Dashboard {
         .no_sparkline()
         .background()
         .thresholds(Thresholds::absolute(Color::Green).step(1.0, Color::Red))
+        .size(3, 4)
         .target(prom(r#"count(ALERTS{alertstate="firing"}) or vector(0)"#, "firing")),
         Panel::stat(
             "Targets down",
@@ -56,6 +58,7 @@ pub(super) fn dashboard() -> Dashboard {
         .no_sparkline()
         .background()
         .thresholds(Thresholds::absolute(Color::Green).step(1.0, Color::Red))
+        .size(3, 4)
         .target(prom("count(up == 0) or vector(0)", "down")),
         Panel::stat(
             "Services below desired",
@@ -65,6 +68,7 @@ pub(super) fn dashboard() -> Dashboard {
         .no_sparkline()
         .background()
         .thresholds(Thresholds::absolute(Color::Green).step(1.0, Color::Red))
+        .size(3, 4)
         .target(prom(
             "count(swarm_service_replicas_running < swarm_service_replicas_desired) or vector(0)",
             "below desired",
@@ -76,10 +80,12 @@ pub(super) fn dashboard() -> Dashboard {
         )
         .background()
         .thresholds(Thresholds::absolute(Color::Green).step(0.001, Color::Orange).step(0.05, Color::Red))
+        .size(3, 4)
         .target(prom("sum(rate(swarm_service_task_failures_total[$__rate_interval])) or vector(0)", "failures")),
         Panel::stat("Nodes", "Swarm nodes reporting through node-exporter.", Unit::Short)
             .no_sparkline()
-            .target(prom("count(count by (nodename) (node_uname_info))", "nodes")),
+            .size(3, 4)
+        .target(prom("count(count by (nodename) (node_uname_info))", "nodes")),
         Panel::stat(
             "NGINX",
             "Whether each NGINX answers its exporter's stub_status scrape.",
@@ -89,6 +95,7 @@ pub(super) fn dashboard() -> Dashboard {
         .background()
         .mappings(ValueMapping::up_down())
         .thresholds(Thresholds::absolute(Color::Red).step(1.0, Color::Green))
+        .size(3, 4)
         .target(prom("min(nginx_up)", "NGINX")),
         Panel::stat(
             "PostgreSQL",
@@ -99,6 +106,7 @@ pub(super) fn dashboard() -> Dashboard {
         .background()
         .mappings(ValueMapping::up_down())
         .thresholds(Thresholds::absolute(Color::Red).step(1.0, Color::Green))
+        .size(3, 4)
         .target(prom("min(pg_up)", "PostgreSQL")),
         Panel::stat(
             "Server errors",
@@ -106,6 +114,7 @@ pub(super) fn dashboard() -> Dashboard {
             Unit::Percent01,
         )
         .thresholds(Thresholds::traffic_light(0.01, 0.05))
+        .size(3, 4)
         .target(prom(
             r#"(sum(rate(http_server_request_duration_seconds_count{http_response_status_code=~"5.."}[$__rate_interval])) or vector(0)) / sum(rate(http_server_request_duration_seconds_count[$__rate_interval]))"#,
             "5xx",

@@ -13,6 +13,9 @@
 //! is tested here is that the expressions see the exporter's real series;
 //! the pending durations are held by the promtool cases.
 //!
+//! A second test points the exporter at a port nothing listens on: the
+//! failed reads are a metric and a 503 from `/health`, and it keeps serving.
+//!
 //! Services are named `swx-<pid>-<time>-…` and removed on drop. Skipped
 //! (with a message) without a Swarm manager engine, the probe test image or
 //! Prometheus; failed when that happens in CI.
@@ -299,4 +302,45 @@ fn below_desired_and_crash_loop_alerts_fire_on_the_real_swarm() {
         !quiet.iter().any(|(name, _)| name == "SwarmServiceCrashLoop"),
         "a service whose tasks do not fail has no crash loop: {quiet:?}"
     );
+}
+
+/// An engine that cannot be reached is a metric and a 503, not a crash.
+/// Needs no Docker: the exporter points at a port nothing listens on.
+#[test]
+fn an_unreachable_engine_is_reported_not_fatal() {
+    let closed = free_port();
+    let port = free_port();
+    let exporter = format!("http://127.0.0.1:{port}");
+    let mut world = World { services: Vec::new(), children: Vec::new() };
+    world.children.push(
+        Command::new(env!("CARGO_BIN_EXE_swarm-exporter"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--api-timeout", "2"])
+            .env("DOCKER_HOST", format!("tcp://127.0.0.1:{closed}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = http();
+    let metrics = wait_for("the exporter answers /metrics", Duration::from_secs(20), || {
+        client
+            .get(format!("{exporter}/metrics"))
+            .send()
+            .and_then(|r| r.error_for_status()?.text())
+            .map_err(|e| e.to_string())
+    });
+    assert!(metrics.contains("swarm_exporter_engine_up 0"), "{metrics}");
+    assert!(metrics.contains(r#"swarm_exporter_engine_errors_total{endpoint="/services"} 1"#), "{metrics}");
+    assert!(
+        !metrics.lines().any(|l| l.starts_with("swarm_service_")),
+        "no service series without a reading: {metrics}"
+    );
+
+    let health = client.get(format!("{exporter}/health")).send().unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let body = health.text().unwrap();
+    assert!(body.contains("GET /info"), "{body}");
+    // Still serving after the failures.
+    let again = client.get(format!("{exporter}/metrics")).send().unwrap().text().unwrap();
+    assert!(again.contains(r#"swarm_exporter_engine_errors_total{endpoint="/services"} 2"#), "{again}");
 }

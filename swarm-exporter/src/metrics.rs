@@ -111,7 +111,7 @@ impl Metrics {
         );
         registry.register(
             "swarm_service_task_failures",
-            "Tasks seen failed (exited non-zero or unhealthy) or rejected (the node could not start them) since the exporter started, by node",
+            "Tasks of a service (jobs aside) seen ending on their own since the exporter started, by node: failed (exited non-zero or unhealthy), rejected (the node could not start them) or complete (exited 0, so Swarm restarts them)",
             failures.clone(),
         );
         registry.register(

@@ -112,13 +112,17 @@ pub struct ServiceHealth {
     pub update: UpdateState,
 }
 
-/// Tasks that ended as failed (the container exited non-zero or failed its
-/// health check) or rejected (the node could not start it: image pull,
-/// mounts, resources).
+/// How a task of a service that should keep running ended on its own:
+/// failed (the container exited non-zero or failed its health check),
+/// rejected (the node could not start it: image pull, mounts, resources) or
+/// complete (it exited 0, and Swarm's restart policy starts another: a
+/// restart loop as much as a crash is). A task stopped by Swarm (update,
+/// scale-down) ends `shutdown` instead and is not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FailureState {
     Failed,
     Rejected,
+    Complete,
 }
 
 impl FailureState {
@@ -126,11 +130,12 @@ impl FailureState {
         match self {
             FailureState::Failed => "failed",
             FailureState::Rejected => "rejected",
+            FailureState::Complete => "complete",
         }
     }
 }
 
-/// A failed or rejected task the engine still lists.
+/// A failed, rejected or (outside jobs) complete task the engine still lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub task_id: String,
@@ -210,7 +215,7 @@ impl Snapshot {
         let mut groups: BTreeMap<TaskGroup, u64> = BTreeMap::new();
         let mut failures = Vec::new();
         for t in tasks {
-            let Some((key, _)) = t.service_id.as_deref().and_then(|id| keys.get(id)) else {
+            let Some((key, mode)) = t.service_id.as_deref().and_then(|id| keys.get(id)) else {
                 // Tasks of a service removed since the service list was read.
                 continue;
             };
@@ -235,6 +240,8 @@ impl Snapshot {
             let failed = match state {
                 Some(TaskState::FAILED) => Some(FailureState::Failed),
                 Some(TaskState::REJECTED) => Some(FailureState::Rejected),
+                // A job's tasks are meant to complete.
+                Some(TaskState::COMPLETE) if !mode.is_job() => Some(FailureState::Complete),
                 _ => None,
             };
             if let (Some(state), Some(task_id)) = (failed, t.id.clone()) {
@@ -377,6 +384,30 @@ pub(crate) mod tests {
                 key: key("etl_api"),
                 node: "host-a".into(),
                 state: FailureState::Failed
+            }]
+        );
+    }
+
+    #[test]
+    fn a_task_exiting_zero_counts_outside_jobs_only() {
+        let mut job = service("s2", "etl_migrate", false, 1, None);
+        job.spec.as_mut().unwrap().mode =
+            Some(ServiceSpecMode { replicated_job: Some(Default::default()), ..Default::default() });
+        let services = [service("s1", "etl_api", false, 1, None), job];
+        let tasks = [
+            task("t1", "s1", Some("n1"), TaskState::COMPLETE, TaskState::SHUTDOWN),
+            task("t2", "s2", Some("n1"), TaskState::COMPLETE, TaskState::COMPLETE),
+            // Stopped by Swarm for an update: not a failure.
+            task("t3", "s1", Some("n1"), TaskState::SHUTDOWN, TaskState::SHUTDOWN),
+        ];
+        let snap = Snapshot::build(&services, &tasks, &[node("n1", "host-a")]).unwrap();
+        assert_eq!(
+            snap.failures,
+            vec![Failure {
+                task_id: "t1".into(),
+                key: key("etl_api"),
+                node: "host-a".into(),
+                state: FailureState::Complete
             }]
         );
     }

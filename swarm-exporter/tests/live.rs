@@ -6,7 +6,8 @@
 //!   constraint no node satisfies, so the update stops one task and its
 //!   replacement stays pending: `SwarmServiceBelowDesired` fires for it;
 //! - a service whose task exits 3 after a second raises
-//!   `SwarmServiceCrashLoop`.
+//!   `SwarmServiceCrashLoop`, and so does one whose task exits 0 (Swarm's
+//!   default restart condition `any` restarts it just the same).
 //!
 //! The rules are loaded as generated except for their `for:` durations,
 //! shortened to seconds so the test takes a minute instead of five: what
@@ -179,6 +180,7 @@ fn below_desired_and_crash_loop_alerts_fire_on_the_real_swarm() {
     let prefix = format!("swx-{}-{stamp}", std::process::id());
     let short = format!("{prefix}-short");
     let crash = format!("{prefix}-crash");
+    let exits = format!("{prefix}-exits");
     let mut world = World { services: Vec::new(), children: Vec::new() };
     let dir = tempfile::tempdir().unwrap();
     let client = http();
@@ -261,6 +263,10 @@ fn below_desired_and_crash_loop_alerts_fire_on_the_real_swarm() {
     ])
     .unwrap();
 
+    world.services.push(exits.clone());
+    docker(&["service", "create", "--detach", "--name", &exits, "--restart-delay", "1s", &image, "-c", "sleep 1"])
+        .unwrap();
+
     let running = format!(r#"swarm_service_replicas_running{{service="{short}"}}"#);
     wait_for("both replicas of the healthy service run, as Prometheus sees it", Duration::from_secs(60), || {
         let v = query_value(&client, &prom, &running)?;
@@ -289,14 +295,16 @@ fn below_desired_and_crash_loop_alerts_fire_on_the_real_swarm() {
         query_value(&client, &prom, &format!(r#"swarm_service_replicas_desired{{service="{short}"}}"#)).unwrap();
     assert!((desired - 2.0).abs() < f64::EPSILON, "desired stays 2 while one task is pending, not {desired}");
 
-    wait_for("SwarmServiceCrashLoop fires for the crashing service", Duration::from_secs(120), || {
-        let alerts = alerts_for(&client, &prom, &crash)?;
-        if alerts.iter().any(|(name, state)| name == "SwarmServiceCrashLoop" && state == "firing") {
-            Ok(())
-        } else {
-            Err(format!("alerts for {crash}: {alerts:?}"))
-        }
-    });
+    for service in [&crash, &exits] {
+        wait_for(&format!("SwarmServiceCrashLoop fires for {service}"), Duration::from_secs(120), || {
+            let alerts = alerts_for(&client, &prom, service)?;
+            if alerts.iter().any(|(name, state)| name == "SwarmServiceCrashLoop" && state == "firing") {
+                Ok(())
+            } else {
+                Err(format!("alerts for {service}: {alerts:?}"))
+            }
+        });
+    }
     let quiet = alerts_for(&client, &prom, &short).unwrap();
     assert!(
         !quiet.iter().any(|(name, _)| name == "SwarmServiceCrashLoop"),

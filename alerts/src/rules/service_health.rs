@@ -163,15 +163,16 @@ fn tasks_failing() -> Alert<Tested, Tested> {
         .team(Team::Platform)
         .summary("A Swarm service's tasks keep failing: a restart loop.")
         .description(
-            "{{ $value | humanize }} tasks of {{ $labels.service }} (stack {{ $labels.stack }}) failed or were \
-             rejected in the last 15 minutes: Swarm keeps replacing them (crash, failed health check, image pull \
-             or mount errors).",
+            "{{ $value | humanize }} tasks of {{ $labels.service }} (stack {{ $labels.stack }}) failed, were \
+             rejected or exited in the last 15 minutes: Swarm keeps replacing them (crash, failed health check, \
+             image pull or mount errors, a process that exits).",
         )
         .fires(
             fires("a task fails every minute on one node, and is rejected on another")
                 .at(Duration::minutes(20))
                 .series(failures("node-a", "failed"), "1+1x30")
                 .series(failures("node-b", "rejected"), "1+0x30")
+                .series(failures("node-b", "complete"), "0x30")
                 .alert_value(&[("job", job::SWARM_EXPORTER), ("service", SERVICE), ("stack", STACK)], 15.0),
         )
         .stays_quiet(

@@ -75,7 +75,7 @@ pub(super) fn dashboard() -> Dashboard {
         )),
         Panel::stat(
             "Task failures",
-            "Swarm tasks failing or rejected per second, all services (swarm-exporter); above zero something restarts.",
+            "Swarm tasks per second that failed, were rejected or exited, all services (swarm-exporter); above zero something restarts.",
             Unit::CountPerSec,
         )
         .background()

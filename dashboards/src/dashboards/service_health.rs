@@ -1,6 +1,7 @@
 //! Swarm service health, from swarm-exporter (`swarm-exporter/` in this
 //! workspace): per service and per node, tasks running against desired,
-//! tasks by state, failed and rejected tasks, update and rollback state.
+//! tasks by state, tasks that failed, were rejected or exited, update and
+//! rollback state.
 
 use super::common::{dashboard as base, prom};
 use super::uids;
@@ -16,7 +17,7 @@ pub(super) fn dashboard() -> Dashboard {
         uids::SERVICE_HEALTH,
         "Swarm service health",
         "swarm",
-        "Every Swarm service of the platform and of the monitoring stack as the engine reports it (swarm-exporter): tasks running against desired, tasks by node and state, failed and rejected tasks, update and rollback state.",
+        "Every Swarm service of the platform and of the monitoring stack as the engine reports it (swarm-exporter): tasks running against desired, tasks by node and state, tasks that failed, were rejected or exited, update and rollback state.",
     )
     .variable(
         Variable::query("stack", Datasource::Prometheus, "label_values(swarm_service_update_state, stack)")
@@ -69,7 +70,7 @@ pub(super) fn dashboard() -> Dashboard {
             ]),
         Panel::stat(
             "Task failures",
-            "Tasks failing or rejected per second, selected services; above zero something restarts.",
+            "Tasks per second that failed, were rejected or exited, selected services; above zero something restarts.",
             Unit::CountPerSec,
         )
         .background()
@@ -129,8 +130,8 @@ pub(super) fn dashboard() -> Dashboard {
             "{{service}}",
         )),
         Panel::time_series(
-            "Failed and rejected tasks",
-            "Tasks per minute that failed (crash, failed health check) or were rejected (image, mounts, resources), per service.",
+            "Task failures",
+            "Tasks per second that failed (crash, failed health check), were rejected (image, mounts, resources) or exited 0, per service.",
             Unit::CountPerSec,
         )
         .min(0.0)
@@ -164,7 +165,7 @@ pub(super) fn dashboard() -> Dashboard {
         .min(0.0)
         .target(prom(format!("sum by (node, state) (swarm_service_tasks{{{TASK_SEL}}})"), "{{node}} {{state}}")),
         Panel::time_series(
-            "Failed and rejected tasks by node",
+            "Task failures by node",
             "Failures per node: when they gather on one node, look at that node (disk, image, mounts).",
             Unit::CountPerSec,
         )

@@ -13,6 +13,7 @@
 
 mod engine;
 mod metrics;
+mod probe;
 mod server;
 mod snapshot;
 
@@ -20,7 +21,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Prometheus exporter of Docker Swarm service health")]
@@ -35,10 +36,30 @@ struct Cli {
     /// Bound on each request to the engine, in seconds.
     #[arg(long, env = "SWARM_EXPORTER_API_TIMEOUT", default_value_t = 10)]
     api_timeout: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Exit 0 when a running exporter's /health answers 200, 1 otherwise
+    /// (the container health check of an image without a shell).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:9324/health")]
+        url: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { url, timeout }) = &cli.command {
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+        return runtime.block_on(probe::check(url, Duration::from_secs(*timeout)));
+    }
     let docker = engine::connect(cli.docker_host.as_deref(), Duration::from_secs(cli.api_timeout))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {

@@ -71,6 +71,12 @@ fn docker(args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// Whether `swarm-exporter healthcheck --url <url>` exits 0.
+fn healthcheck(url: &str) -> bool {
+    let out = Command::new(env!("CARGO_BIN_EXE_swarm-exporter")).args(["healthcheck", "--url", url]).output().unwrap();
+    out.status.success()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -199,6 +205,7 @@ fn below_desired_and_crash_loop_alerts_fire_on_the_real_swarm() {
         let r = client.get(format!("{exporter}/health")).send().map_err(|e| e.to_string())?;
         if r.status().is_success() { Ok(()) } else { Err(format!("{}: {}", r.status(), r.text().unwrap_or_default())) }
     });
+    assert!(healthcheck(&format!("{exporter}/health")), "`swarm-exporter healthcheck` agrees");
 
     // Prometheus scraping it every second, with the generated rules.
     let rules = dir.path().join("service-health.rules.yml");
@@ -348,6 +355,7 @@ fn an_unreachable_engine_is_reported_not_fatal() {
     assert_eq!(health.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     let body = health.text().unwrap();
     assert!(body.contains("GET /info"), "{body}");
+    assert!(!healthcheck(&format!("{exporter}/health")), "`swarm-exporter healthcheck` fails on a 503");
     // Still serving after the failures.
     let again = client.get(format!("{exporter}/metrics")).send().unwrap().text().unwrap();
     assert!(again.contains(r#"swarm_exporter_engine_errors_total{endpoint="/services"} 2"#), "{again}");

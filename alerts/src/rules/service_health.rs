@@ -7,6 +7,13 @@
 //! `*ReplicasMissing`, these see tasks that never got a container (pending
 //! on a constraint or resources, rejected by the node) and services that
 //! expose no metrics of their own.
+//!
+//! The service alerts drop the exporter's `instance` (`max without
+//! (instance)`): the alert is about a service, not about the exporter that
+//! reported it, so a second exporter replica does not double it, and
+//! Alertmanager's "a critical alert mutes the warnings of the same job and
+//! instance" cannot let one service's `SwarmServiceNoTaskRunning` mute every
+//! other service's warnings.
 
 use super::dashboard_for;
 use crate::Tested;
@@ -34,14 +41,9 @@ fn replicas(metric: &str, service: &str) -> String {
     )
 }
 
-fn service_labels(service: &str) -> [(&str, &str); 5] {
-    [
-        ("instance", INSTANCE),
-        ("job", job::SWARM_EXPORTER),
-        ("mode", "replicated"),
-        ("service", service),
-        ("stack", STACK),
-    ]
+/// The labels a service alert keeps (the exporter's `instance` dropped).
+fn service_labels(service: &str) -> [(&str, &str); 4] {
+    [("job", job::SWARM_EXPORTER), ("mode", "replicated"), ("service", service), ("stack", STACK)]
 }
 
 fn update_state(service: &str, state: &str) -> String {
@@ -74,9 +76,9 @@ fn below_desired() -> Alert<Tested, Tested> {
     Alert::new("SwarmServiceBelowDesired", Severity::Warning)
         .expr(
             r#"
-            swarm_service_replicas_running{job="swarm-exporter"}
+            max without (instance) (swarm_service_replicas_running{job="swarm-exporter"})
             <
-            swarm_service_replicas_desired{job="swarm-exporter"}
+            max without (instance) (swarm_service_replicas_desired{job="swarm-exporter"})
             "#,
         )
         .for_duration(Duration::minutes(5))
@@ -112,9 +114,9 @@ fn no_task_running() -> Alert<Tested, Tested> {
     Alert::new("SwarmServiceNoTaskRunning", Severity::Critical)
         .expr(
             r#"
-            swarm_service_replicas_running{job="swarm-exporter"} == 0
+            max without (instance) (swarm_service_replicas_running{job="swarm-exporter"}) == 0
             and
-            swarm_service_replicas_desired{job="swarm-exporter"} > 0
+            max without (instance) (swarm_service_replicas_desired{job="swarm-exporter"}) > 0
             "#,
         )
         .for_duration(Duration::minutes(3))
@@ -184,7 +186,9 @@ fn tasks_failing() -> Alert<Tested, Tested> {
 
 fn update_stuck() -> Alert<Tested, Tested> {
     Alert::new("SwarmServiceUpdateStuck", Severity::Warning)
-        .expr(r#"swarm_service_update_state{job="swarm-exporter", state=~"updating|rollback_started"} == 1"#)
+        .expr(
+            r#"max without (instance) (swarm_service_update_state{job="swarm-exporter", state=~"updating|rollback_started"}) == 1"#,
+        )
         .for_duration(Duration::minutes(30))
         .team(Team::Platform)
         .summary("A Swarm service update has not finished in 30 minutes.")
@@ -200,7 +204,6 @@ fn update_stuck() -> Alert<Tested, Tested> {
                 .series(update_state(SERVICE, "completed"), "0x45")
                 .alert_value(
                     &[
-                        ("instance", INSTANCE),
                         ("job", job::SWARM_EXPORTER),
                         ("service", SERVICE),
                         ("stack", STACK),
@@ -219,7 +222,9 @@ fn update_stuck() -> Alert<Tested, Tested> {
 
 fn update_paused() -> Alert<Tested, Tested> {
     Alert::new("SwarmServiceUpdatePaused", Severity::Warning)
-        .expr(r#"swarm_service_update_state{job="swarm-exporter", state=~"paused|rollback_paused"} == 1"#)
+        .expr(
+            r#"max without (instance) (swarm_service_update_state{job="swarm-exporter", state=~"paused|rollback_paused"}) == 1"#,
+        )
         .for_duration(Duration::minutes(5))
         .team(Team::Platform)
         .summary("Swarm paused a service update after failed tasks.")
@@ -233,7 +238,6 @@ fn update_paused() -> Alert<Tested, Tested> {
                 .series(update_state(SERVICE, "paused"), "0 1x20")
                 .alert_value(
                     &[
-                        ("instance", INSTANCE),
                         ("job", job::SWARM_EXPORTER),
                         ("service", SERVICE),
                         ("stack", STACK),
@@ -251,7 +255,9 @@ fn update_paused() -> Alert<Tested, Tested> {
 
 fn rolled_back() -> Alert<Tested, Tested> {
     Alert::new("SwarmServiceRolledBack", Severity::Warning)
-        .expr(r#"swarm_service_update_state{job="swarm-exporter", state="rollback_completed"} == 1"#)
+        .expr(
+            r#"max without (instance) (swarm_service_update_state{job="swarm-exporter", state="rollback_completed"}) == 1"#,
+        )
         .for_duration(Duration::minutes(1))
         .team(Team::Platform)
         .summary("A Swarm service was rolled back to its previous spec.")
@@ -266,7 +272,6 @@ fn rolled_back() -> Alert<Tested, Tested> {
                 .series(update_state(SERVICE, "rollback_completed"), "0x2 1x10")
                 .alert_value(
                     &[
-                        ("instance", INSTANCE),
                         ("job", job::SWARM_EXPORTER),
                         ("service", SERVICE),
                         ("stack", STACK),

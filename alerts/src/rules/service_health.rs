@@ -158,7 +158,10 @@ fn tasks_failing() -> Alert<Tested, Tested> {
     Alert::new("SwarmServiceCrashLoop", Severity::Warning)
         .expr(
             r#"
-            sum by (job, stack, service) (increase(swarm_service_task_failures_total{job="swarm-exporter"}[15m])) > 3
+            sum by (job, stack, service) (
+              max without (instance) (increase(swarm_service_task_failures_total{job="swarm-exporter"}[15m]))
+            )
+            > 3
             "#,
         )
         .for_duration(Duration::minutes(5))

@@ -19,12 +19,13 @@
           pkgs = nixpkgs.legacyPackages.${system};
           src = self;
           xtask = pkgs.callPackage ./nix/xtask.nix { };
+          swarm-exporter = pkgs.callPackage ./nix/swarm-exporter.nix { };
           stack = pkgs.callPackage ./nix/stack.nix { inherit xtask src; };
           images = pkgs.callPackage ./nix/images.nix { inherit src; };
           validators = import ./nix/validators.nix { inherit pkgs; };
         in
         {
-          packages = { inherit xtask stack images; default = xtask; };
+          packages = { inherit xtask swarm-exporter stack images; default = xtask; };
           checks = import ./nix/checks.nix { inherit pkgs src xtask stack pins validators; };
           devShells.default = import ./nix/devshell.nix { inherit pkgs validators; };
           apps = import ./nix/apps.nix { inherit pkgs xtask validators; };

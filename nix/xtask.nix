@@ -18,6 +18,8 @@ rustPlatform.buildRustPackage {
       ../dashboards
       ../alerts
       ../report
+      # A workspace member: cargo reads its manifest to load the workspace.
+      ../swarm-exporter
     ];
   };
 

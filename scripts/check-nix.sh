@@ -315,8 +315,8 @@ nix-instantiate --eval --strict --json -E "
 log "flake outputs (evaluated with nixpkgs = throw):"
 if command -v jq >/dev/null; then jq . "$work/show.json"; else cat "$work/show.json"; echo; fi
 
-want='"packages":{"packages":{"aarch64-linux":["default","images","stack","xtask"],"x86_64-linux":["default","images","stack","xtask"]}}'
-grep -qF "$want" "$work/show.json" || die "packages are not {default,images,stack,xtask} for both systems"
+want='"packages":{"packages":{"aarch64-linux":["default","images","stack","swarm-exporter","xtask"],"x86_64-linux":["default","images","stack","swarm-exporter","xtask"]}}'
+grep -qF "$want" "$work/show.json" || die "packages are not {default,images,stack,swarm-exporter,xtask} for both systems"
 grep -qF '"apps":{"apps":{"aarch64-linux":["deploy"],"x86_64-linux":["deploy"]}}' "$work/show.json" || die "apps.deploy missing"
 grep -qF '"devShells":{"devShells":{"aarch64-linux":["default"],"x86_64-linux":["default"]}}' "$work/show.json" || die "devShells.default missing"
 log "OK"

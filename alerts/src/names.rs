@@ -35,6 +35,7 @@ pub mod dashboard {
     pub const SERVICES: &str = uids::SERVICES;
     pub const LOGS: &str = uids::LOGS;
     pub const MONITORING: &str = uids::MONITORING;
+    pub const SERVICE_HEALTH: &str = uids::SERVICE_HEALTH;
     pub const OVERVIEW: &str = uids::OVERVIEW;
 
     /// Every uid a link may point at; the lint checks links against it.
@@ -58,6 +59,8 @@ pub mod job {
     pub const PROMTAIL: &str = "promtail";
     pub const OTEL_COLLECTOR: &str = "otel-collector";
     pub const GRAFANA: &str = "grafana";
+    /// This workspace's Swarm service health exporter (`swarm-exporter/`).
+    pub const SWARM_EXPORTER: &str = "swarm-exporter";
     // OTLP-pushed services: `job` is their `service.name` resource attribute
     // (no `service.namespace`, or Prometheus makes it `namespace/name`).
     pub const FRONTEND: &str = "frontend";
@@ -75,6 +78,8 @@ pub mod subject {
     pub const MONITORING: &str = "monitoring";
     /// Expected scrape targets against scraped ones, and lost nodes.
     pub const TARGETS: &str = "targets";
+    /// Swarm services' tasks and update state, from swarm-exporter.
+    pub const SERVICE_HEALTH: &str = "service-health";
     /// Grafana-managed log alerts (runbooks only; their rules are Grafana's).
     pub const LOGS: &str = "logs";
 }

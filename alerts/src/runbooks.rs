@@ -44,6 +44,7 @@ const EMBEDDED: &[(&str, &str)] = embedded!(
     "monitoring.md",
     "nginx.md",
     "postgres.md",
+    "service-health.md",
     "services.md",
     "targets.md",
 );

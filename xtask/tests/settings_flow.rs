@@ -25,6 +25,7 @@ const COPIED: &[&str] = &[
     "dashboards",
     "alerts",
     "report",
+    "swarm-exporter",
     "stack",
 ];
 

@@ -5,6 +5,7 @@ mod hosts;
 mod monitoring;
 mod nginx;
 mod postgres;
+mod service_health;
 mod services;
 pub mod targets;
 
@@ -22,6 +23,7 @@ pub fn all() -> Vec<RuleFile> {
         monitoring::rules(),
         nginx::rules(),
         postgres::rules(),
+        service_health::rules(),
         services::rules(),
         targets::rules(),
     ]
@@ -108,6 +110,7 @@ pub fn dashboard_for(subject: &str) -> &'static str {
         names::subject::POSTGRES => names::dashboard::POSTGRES,
         names::subject::SERVICES => names::dashboard::SERVICES,
         names::subject::LOGS => names::dashboard::LOGS,
+        names::subject::SERVICE_HEALTH => names::dashboard::SERVICE_HEALTH,
         _ => names::dashboard::MONITORING,
     }
 }

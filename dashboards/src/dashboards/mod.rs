@@ -8,6 +8,7 @@ mod monitoring;
 mod nginx;
 mod overview;
 mod postgres;
+mod service_health;
 mod services;
 
 use crate::Dashboard;
@@ -31,15 +32,19 @@ pub mod uids {
     pub const LOGS: &str = "etl-logs";
     /// The monitoring stack's own health.
     pub const MONITORING: &str = "etl-monitoring";
+    /// Every Swarm service's tasks and updates, from swarm-exporter.
+    pub const SERVICE_HEALTH: &str = "etl-service-health";
 
     /// Every UID above, in the order of [`all`](super::all).
-    pub const ALL: [&str; 8] = [OVERVIEW, HOSTS, CONTAINERS, NGINX, POSTGRES, SERVICES, LOGS, MONITORING];
+    pub const ALL: [&str; 9] =
+        [OVERVIEW, SERVICE_HEALTH, HOSTS, CONTAINERS, NGINX, POSTGRES, SERVICES, LOGS, MONITORING];
 }
 
 /// Every dashboard, in a stable order.
 pub fn all() -> Vec<Dashboard> {
     vec![
         overview::dashboard(),
+        service_health::dashboard(),
         hosts::dashboard(),
         containers::dashboard(),
         nginx::dashboard(),

@@ -11,6 +11,7 @@ fn about() -> String {
     [
         "Dashboards of the ETL platform's monitoring, all generated from code (`dashboards/` crate) and read-only here:",
         "",
+        "- [Swarm service health](/d/etl-service-health): every service's tasks running against desired, failures and updates, per service and node",
         "- [Hosts](/d/etl-hosts): CPU, memory, disks and network per Swarm node",
         "- [Containers](/d/etl-containers): every Swarm service's containers, by service and node",
         "- [NGINX](/d/etl-nginx) and [PostgreSQL](/d/etl-postgres): the platform's proxy and database",
@@ -29,12 +30,14 @@ pub(super) fn dashboard() -> Dashboard {
         "Health of the whole ETL platform at a glance, with links to the detailed dashboards.",
     )
     .links([
+        DashboardLink::dashboard("Service health", uids::SERVICE_HEALTH, "Swarm services' tasks and updates"),
         DashboardLink::dashboard("Hosts", uids::HOSTS, "CPU, memory, disks and network per node"),
         DashboardLink::dashboard("Containers", uids::CONTAINERS, "Swarm services' containers"),
         DashboardLink::dashboard("ETL services", uids::SERVICES, "Frontend and backend HTTP"),
         DashboardLink::dashboard("Logs", uids::LOGS, "Loki"),
         DashboardLink::dashboard("Monitoring stack", uids::MONITORING, "The monitoring's own health"),
     ])
+    // Eight stats of width 3: the whole first row on one line.
     .row("Alerts and availability")
     .panels([
         Panel::stat(
@@ -45,6 +48,7 @@ pub(super) fn dashboard() -> Dashboard {
         .no_sparkline()
         .background()
         .thresholds(Thresholds::absolute(Color::Green).step(1.0, Color::Red))
+        .size(3, 4)
         .target(prom(r#"count(ALERTS{alertstate="firing"}) or vector(0)"#, "firing")),
         Panel::stat(
             "Targets down",
@@ -54,10 +58,34 @@ pub(super) fn dashboard() -> Dashboard {
         .no_sparkline()
         .background()
         .thresholds(Thresholds::absolute(Color::Green).step(1.0, Color::Red))
+        .size(3, 4)
         .target(prom("count(up == 0) or vector(0)", "down")),
+        Panel::stat(
+            "Services below desired",
+            "Swarm services running fewer tasks than desired (swarm-exporter). The Swarm service health dashboard says which.",
+            Unit::Short,
+        )
+        .no_sparkline()
+        .background()
+        .thresholds(Thresholds::absolute(Color::Green).step(1.0, Color::Red))
+        .size(3, 4)
+        .target(prom(
+            "count(swarm_service_replicas_running < swarm_service_replicas_desired) or vector(0)",
+            "below desired",
+        )),
+        Panel::stat(
+            "Task failures",
+            "Swarm tasks per second that failed, were rejected or exited, all services (swarm-exporter); above zero something restarts.",
+            Unit::CountPerSec,
+        )
+        .background()
+        .thresholds(Thresholds::absolute(Color::Green).step(0.001, Color::Orange).step(0.05, Color::Red))
+        .size(3, 4)
+        .target(prom("sum(rate(swarm_service_task_failures_total[$__rate_interval])) or vector(0)", "failures")),
         Panel::stat("Nodes", "Swarm nodes reporting through node-exporter.", Unit::Short)
             .no_sparkline()
-            .target(prom("count(count by (nodename) (node_uname_info))", "nodes")),
+            .size(3, 4)
+        .target(prom("count(count by (nodename) (node_uname_info))", "nodes")),
         Panel::stat(
             "NGINX",
             "Whether each NGINX answers its exporter's stub_status scrape.",
@@ -67,6 +95,7 @@ pub(super) fn dashboard() -> Dashboard {
         .background()
         .mappings(ValueMapping::up_down())
         .thresholds(Thresholds::absolute(Color::Red).step(1.0, Color::Green))
+        .size(3, 4)
         .target(prom("min(nginx_up)", "NGINX")),
         Panel::stat(
             "PostgreSQL",
@@ -77,6 +106,7 @@ pub(super) fn dashboard() -> Dashboard {
         .background()
         .mappings(ValueMapping::up_down())
         .thresholds(Thresholds::absolute(Color::Red).step(1.0, Color::Green))
+        .size(3, 4)
         .target(prom(r#"min(pg_up{job="postgres-exporter"})"#, "PostgreSQL")),
         Panel::stat(
             "Server errors",
@@ -84,6 +114,7 @@ pub(super) fn dashboard() -> Dashboard {
             Unit::Percent01,
         )
         .thresholds(Thresholds::traffic_light(0.01, 0.05))
+        .size(3, 4)
         .target(prom(
             r#"(sum(rate(http_server_request_duration_seconds_count{http_response_status_code=~"5.."}[$__rate_interval])) or vector(0)) / sum(rate(http_server_request_duration_seconds_count[$__rate_interval]))"#,
             "5xx",

@@ -8,6 +8,10 @@
 #   * node_exporter;
 #   * Alertmanager (clustering off, as in stack/stack.toml) with a webhook
 #     receiver pointing at a closed loopback port;
+#   * the CNCF distribution registry (Debian's docker-registry) with its
+#     debug server's Prometheus endpoint, an image pushed through it and
+#     pulled back with curl on the registry API, so that the HTTP and
+#     storage families have samples;
 #   * Prometheus with --web.enable-remote-write-receiver, scraping all of the
 #     above, evaluating a recording rule and an always-firing alert, sending
 #     alerts to the Alertmanager and remote-writing to its own receiver, so
@@ -51,6 +55,8 @@ for b in prometheus alertmanager node_exporter postgres_exporter nginx_exporter;
   [ -x "$TOOLS_BIN/$b" ] || die "$TOOLS_BIN/$b missing: run scripts/install-tools.sh first"
 done
 command -v nginx >/dev/null || die "nginx missing (apt-get install nginx)"
+command -v docker-registry >/dev/null || die "docker-registry missing (apt-get install docker-registry)"
+command -v sha256sum >/dev/null || die "sha256sum missing"
 PG_BIN=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n1)
 if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
   die "PostgreSQL server missing (apt-get install postgresql)"
@@ -127,6 +133,7 @@ provenance() {
 
 P_PG=$(free_port); P_PGX=$(free_port); P_NGINX=$(free_port); P_NGX=$(free_port)
 P_NODE=$(free_port); P_AM=$(free_port); P_PROM=$(free_port); P_DEAD=$(free_port)
+P_REG=$(free_port); P_REGD=$(free_port)
 log "workdir $WORK; ports: postgres $P_PG, postgres_exporter $P_PGX, nginx $P_NGINX, nginx_exporter $P_NGX, node_exporter $P_NODE, alertmanager $P_AM, prometheus $P_PROM"
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -175,6 +182,64 @@ start nginx nginx -p "$WORK/nginx" -e "$WORK/nginx/logs/error.log" -c "$WORK/ngi
 wait_http 20 nginx "http://127.0.0.1:$P_NGINX/stub_status"
 start nginx_exporter "$TOOLS_BIN/nginx_exporter" --nginx.scrape-uri="http://127.0.0.1:$P_NGINX/stub_status" \
   --web.listen-address="127.0.0.1:$P_NGX" --log.level=warn
+
+# ---------------------------------------------------------------- registry
+# The debug server (http.debug) serves /metrics only with
+# http.debug.prometheus.enabled; the HTTP families are registered per route
+# at start, the storage ones on the first driver call (registry/handlers/app.go
+# and registry/storage/driver/base/base.go at v2.8.x).
+mkdir -p "$WORK/registry/data"
+cat >"$WORK/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry/data
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:$P_REG
+  debug:
+    addr: 127.0.0.1:$P_REGD
+    prometheus:
+      enabled: true
+      path: /metrics
+EOF
+REG_VER=$(docker-registry --version 2>&1 | sed -nE 's/.* v?([0-9]+\.[0-9]+\.[0-9]+).*/\1/p' | head -n1)
+start registry docker-registry serve "$WORK/registry/config.yml"
+wait_http 20 registry "http://127.0.0.1:$P_REG/v2/"
+# Push one layer and a manifest through the API, pull both back, ask for a
+# missing manifest (a 404) and list the catalog and tags.
+reg_push_pull() {
+  local base="http://127.0.0.1:$P_REG/v2/capture/probe" layer cfg ld cd ls cs loc man
+  layer="$WORK/registry/layer.bin"; cfg="$WORK/registry/config.json"; man="$WORK/registry/manifest.json"
+  head -c 4096 /dev/urandom >"$layer"
+  printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$cfg"
+  ld="sha256:$(sha256sum "$layer" | cut -d' ' -f1)"; ls=$(stat -c %s "$layer")
+  cd="sha256:$(sha256sum "$cfg" | cut -d' ' -f1)"; cs=$(stat -c %s "$cfg")
+  for blob in "$layer:$ld" "$cfg:$cd"; do
+    loc=$(curl -sf --max-time 10 -X POST -D - -o /dev/null "$base/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+    [ -n "$loc" ] || return 1
+    case "$loc" in http*) ;; *) loc="http://127.0.0.1:$P_REG$loc" ;; esac
+    curl -sf --max-time 10 -X PATCH -H 'Content-Type: application/octet-stream' --data-binary "@${blob%%:sha256*}" \
+      -D "$WORK/registry/patch.h" -o /dev/null "$loc" || return 1
+    loc=$(tr -d '\r' <"$WORK/registry/patch.h" | sed -n 's/^[Ll]ocation: //p')
+    case "$loc" in http*) ;; *) loc="http://127.0.0.1:$P_REG$loc" ;; esac
+    case "$loc" in *\?*) loc="$loc&digest=${blob#*:}" ;; *) loc="$loc?digest=${blob#*:}" ;; esac
+    curl -sf --max-time 10 -X PUT -o /dev/null "$loc" || return 1
+  done
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":%s,"digest":"%s"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":%s,"digest":"%s"}]}' \
+    "$cs" "$cd" "$ls" "$ld" >"$man"
+  curl -sf --max-time 10 -X PUT -H 'Content-Type: application/vnd.docker.distribution.manifest.v2+json' \
+    --data-binary "@$man" -o /dev/null "$base/manifests/v1" || return 1
+  curl -sf --max-time 10 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -o /dev/null "$base/manifests/v1" || return 1
+  curl -sf --max-time 10 -o /dev/null "$base/blobs/$ld" || return 1
+  curl -sf --max-time 10 -o /dev/null "$base/tags/list" || return 1
+  curl -sf --max-time 10 -o /dev/null "http://127.0.0.1:$P_REG/v2/_catalog" || return 1
+  curl -s --max-time 10 -o /dev/null "$base/manifests/missing" || true
+}
+reg_push_pull || die "pushing/pulling through the registry on 127.0.0.1:$P_REG failed"
 
 # ---------------------------------------------------------------- node_exporter
 # Debian's build enables the systemd collector and points the textfile
@@ -314,10 +379,11 @@ scrape() { # scrape NAME URL: two scrapes, a few seconds apart
 scrape node "http://127.0.0.1:$P_NODE/metrics"
 scrape postgres "http://127.0.0.1:$P_PGX/metrics"
 scrape nginx "http://127.0.0.1:$P_NGX/metrics"
+scrape registry "http://127.0.0.1:$P_REGD/metrics"
 scrape alertmanager "http://127.0.0.1:$P_AM/metrics"
 scrape prometheus "http://127.0.0.1:$P_PROM/metrics"
 sleep 2
-for s in node:$P_NODE postgres:$P_PGX nginx:$P_NGX alertmanager:$P_AM prometheus:$P_PROM; do
+for s in node:$P_NODE postgres:$P_PGX nginx:$P_NGX registry:$P_REGD alertmanager:$P_AM prometheus:$P_PROM; do
   curl -sf --max-time 10 -H 'Accept: text/plain;version=0.0.4' -o "$WORK/${s%%:*}.2.prom" "http://127.0.0.1:${s#*:}/metrics" \
     || die "second scrape of ${s%%:*} failed"
 done
@@ -346,6 +412,12 @@ write_catalog postgres-exporter "$PGX_VER" \
   "$(provenance prometheus-postgres-exporter "$PGX_VER" postgres-exporter " with its default collectors and default metrics, against PostgreSQL $PG_VER (Debian bookworm) on loopback")" postgres
 write_catalog nginx-exporter "$NGX_VER" \
   "$(provenance prometheus-nginx-exporter "$NGX_VER" nginx-exporter " against nginx $NGINX_VER (Debian bookworm) stub_status on loopback")" nginx
+# Not an image of this stack: the platform runs the registry (`registry:2`,
+# distribution 2.8.3); Debian's 2.8.2 registers the same families (the v2.8.2..v2.8.3
+# diff of metrics/, registry/handlers/app.go and registry/storage/ changes no
+# metric).
+write_catalog registry "$REG_VER" \
+  "captured on $TODAY by scripts/capture-catalog.sh from the debug server's /metrics (http.debug.prometheus.enabled) of docker-registry $REG_VER (Debian, github.com/docker/distribution) after a push and pull through its API with the filesystem driver; the platform's registry:2 image is distribution 2.8.3, whose metric registrations are the same (git diff v2.8.2 v2.8.3 of metrics/, registry/handlers/app.go, registry/storage/)" registry
 write_catalog alertmanager "$AM_VER" \
   "$(provenance prometheus-alertmanager "$AM_VER" alertmanager ' with clustering off (--cluster.listen-address=, as deployed), one webhook receiver, alerts received from Prometheus')" alertmanager
 write_catalog prometheus "$PROM_VER" \

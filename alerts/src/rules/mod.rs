@@ -1,11 +1,15 @@
 //! The rules, one module per subject.
 
+mod cluster;
 mod containers;
 mod hosts;
+mod keycloak;
 mod monitoring;
 mod nginx;
 mod postgres;
+mod registry;
 mod services;
+mod spark;
 pub mod targets;
 
 use crate::builder::Alert;
@@ -17,12 +21,16 @@ use crate::{Tested, names};
 /// Every rule file, in the order they are generated.
 pub fn all() -> Vec<RuleFile> {
     vec![
+        cluster::rules(),
         containers::rules(),
         hosts::rules(),
+        keycloak::rules(),
         monitoring::rules(),
         nginx::rules(),
         postgres::rules(),
+        registry::rules(),
         services::rules(),
+        spark::rules(),
         targets::rules(),
     ]
 }
@@ -108,6 +116,10 @@ pub fn dashboard_for(subject: &str) -> &'static str {
         names::subject::POSTGRES => names::dashboard::POSTGRES,
         names::subject::SERVICES => names::dashboard::SERVICES,
         names::subject::LOGS => names::dashboard::LOGS,
+        names::subject::KEYCLOAK => names::dashboard::KEYCLOAK,
+        names::subject::SPARK => names::dashboard::SPARK,
+        names::subject::REGISTRY => names::dashboard::REGISTRY,
+        names::subject::CLUSTER => names::dashboard::CLUSTER,
         _ => names::dashboard::MONITORING,
     }
 }

@@ -1,14 +1,19 @@
 //! The dashboards, one module per subject.
 
+mod cluster;
 mod common;
 mod containers;
 mod hosts;
+mod keycloak;
 mod logs;
 mod monitoring;
 mod nginx;
 mod overview;
 mod postgres;
+mod registry;
+mod service_logs;
 mod services;
+mod spark;
 
 use crate::Dashboard;
 
@@ -31,9 +36,18 @@ pub mod uids {
     pub const LOGS: &str = "etl-logs";
     /// The monitoring stack's own health.
     pub const MONITORING: &str = "etl-monitoring";
+    /// Keycloak, from its own metrics.
+    pub const KEYCLOAK: &str = "etl-keycloak";
+    /// Spark standalone: master, workers, driver and executors.
+    pub const SPARK: &str = "etl-spark";
+    /// The container registry, from its debug metrics.
+    pub const REGISTRY: &str = "etl-registry";
+    /// Swarm managers and Docker engines.
+    pub const CLUSTER: &str = "etl-cluster";
 
     /// Every UID above, in the order of [`all`](super::all).
-    pub const ALL: [&str; 8] = [OVERVIEW, HOSTS, CONTAINERS, NGINX, POSTGRES, SERVICES, LOGS, MONITORING];
+    pub const ALL: [&str; 12] =
+        [OVERVIEW, HOSTS, CONTAINERS, NGINX, POSTGRES, SERVICES, LOGS, MONITORING, KEYCLOAK, SPARK, REGISTRY, CLUSTER];
 }
 
 /// Every dashboard, in a stable order.
@@ -47,5 +61,9 @@ pub fn all() -> Vec<Dashboard> {
         services::dashboard(),
         logs::dashboard(),
         monitoring::dashboard(),
+        keycloak::dashboard(),
+        spark::dashboard(),
+        registry::dashboard(),
+        cluster::dashboard(),
     ]
 }

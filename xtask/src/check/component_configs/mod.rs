@@ -24,6 +24,8 @@ mod log_labels;
 mod loki;
 mod otel_collector;
 mod promtail;
+#[cfg(test)]
+mod promtail_pipeline;
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -924,7 +924,7 @@ fn check_scrape_config(
             .filter_map(serde_json::Value::as_str)
             .filter(|t| !t.starts_with(HOST_GATEWAY_NAME))
         {
-            if let Some(message) = check_service_url(stack, target) {
+            if let Some(message) = check_scrape_host(stack, target) {
                 out.push(Finding::new(CHECK, file, line_of(text, target), format!("job `{job}`: {message}")));
             }
         }
@@ -936,7 +936,7 @@ fn check_scrape_config(
                 .flatten()
                 .filter_map(serde_json::Value::as_str)
             {
-                if let Some(message) = check_service_url(stack, name) {
+                if let Some(message) = check_scrape_host(stack, name) {
                     out.push(Finding::new(CHECK, file, line_of(text, name), format!("job `{job}`: {message}")));
                 }
             }
@@ -944,6 +944,20 @@ fn check_scrape_config(
     }
     // The jobs the rest of the stack expects are checked over both
     // collector configs together (component_configs::check_expected_jobs).
+}
+
+/// A scrape target's host names a service of this stack, or one of the
+/// platform's services that `[stack] platform_services` lists (the
+/// collector reaches them over the shared network). `None` when fine.
+fn check_scrape_host(stack: &StackDefinition, target: &str) -> Option<String> {
+    let host = target.rsplit_once(':').map_or(target, |(host, _)| host);
+    let host = host.strip_prefix("tasks.").unwrap_or(host);
+    if stack.stack.platform_services.iter().any(|s| s == host) {
+        return None;
+    }
+    check_service_url(stack, target).map(|message| {
+        format!("{message}; a platform service belongs in [stack] platform_services of stack/stack.toml")
+    })
 }
 
 fn check_service(file: &str, config: &CollectorConfig, out: &mut Vec<Finding>) {
@@ -1172,6 +1186,15 @@ mod tests {
     #[test]
     fn real_file_passes() {
         assert_eq!(findings(&real()), vec![]);
+    }
+
+    #[test]
+    fn platform_scrape_targets_must_be_listed_platform_services() {
+        // Listed in [stack] platform_services: accepted (real_file_passes);
+        // a name neither this stack nor the platform list knows: a finding.
+        assert!(real().contains("tasks.keycloak"));
+        assert_finding(&real().replace("tasks.keycloak", "tasks.keycloack"), "[stack] platform_services");
+        assert_finding(&real().replace("spark-master:8080", "spark-mastr:8080"), "host `spark-mastr`");
     }
 
     #[test]

@@ -151,7 +151,10 @@ async fn push_and_pull(registry: &str) {
     let reference: Reference = format!("{registry}/e2e/platform:1").parse().unwrap();
     let layer = ImageLayer::oci_v1(b"registry_live layer\n".repeat(512), None);
     let config = Config::oci_v1(br#"{"architecture":"amd64","os":"linux"}"#.to_vec(), None);
-    client.push(&reference, &[layer.clone()], config, &auth, None).await.expect("push through the registry");
+    client
+        .push(&reference, std::slice::from_ref(&layer), config, &auth, None)
+        .await
+        .expect("push through the registry");
     let pulled = client
         .pull(&reference, &auth, vec![oci_client::manifest::IMAGE_LAYER_MEDIA_TYPE])
         .await

@@ -88,12 +88,7 @@ fn join(lines: &str, firstline: &Regex) -> Vec<String> {
 
 /// What the regex stages leave in `level`: the last one that matched wins.
 fn level(entry: &str, regexes: &[Regex]) -> Option<String> {
-    regexes
-        .iter()
-        .filter_map(|r| r.captures(entry))
-        .filter_map(|c| c.name("level"))
-        .last()
-        .map(|m| m.as_str().to_owned())
+    regexes.iter().rev().filter_map(|r| r.captures(entry)).find_map(|c| c.name("level")).map(|m| m.as_str().to_owned())
 }
 
 #[test]

@@ -12,6 +12,12 @@
 #     debug server's Prometheus endpoint, an image pushed through it and
 #     pulled back with curl on the registry API, so that the HTTP and
 #     storage families have samples;
+#   * when SPARK_HOME names a Spark 3.5 distribution (pip's pyspark has
+#     one: `pip install pyspark==3.5.*`, with a Java 17 runtime), a
+#     standalone master and worker and a PySpark driver with the settings the
+#     README's platform section names, running one job that succeeds and one
+#     whose task fails, so the master, worker, driver and executor families
+#     have samples;
 #   * Prometheus with --web.enable-remote-write-receiver, scraping all of the
 #     above, evaluating a recording rule and an always-firing alert, sending
 #     alerts to the Alertmanager and remote-writing to its own receiver, so
@@ -34,6 +40,7 @@
 #   CATALOG_DIR      output dir (default <repo>/stack/catalog)
 #   CAPTURE_TIMEOUT  overall limit in seconds (default 300)
 #   KEEP_WORKDIR=1   keep the temp dir (scrapes, logs) for debugging
+#   SPARK_HOME       a Spark 3.5 distribution: also capture stack/catalog/spark.toml
 set -euo pipefail
 # shellcheck source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -134,6 +141,7 @@ provenance() {
 P_PG=$(free_port); P_PGX=$(free_port); P_NGINX=$(free_port); P_NGX=$(free_port)
 P_NODE=$(free_port); P_AM=$(free_port); P_PROM=$(free_port); P_DEAD=$(free_port)
 P_REG=$(free_port); P_REGD=$(free_port)
+P_SPM=$(free_port); P_SPMU=$(free_port); P_SPWU=$(free_port); P_SPDU=$(free_port)
 log "workdir $WORK; ports: postgres $P_PG, postgres_exporter $P_PGX, nginx $P_NGINX, nginx_exporter $P_NGX, node_exporter $P_NODE, alertmanager $P_AM, prometheus $P_PROM"
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -240,6 +248,65 @@ reg_push_pull() {
   curl -s --max-time 10 -o /dev/null "$base/manifests/missing" || true
 }
 reg_push_pull || die "pushing/pulling through the registry on 127.0.0.1:$P_REG failed"
+
+# ---------------------------------------------------------------- spark (optional)
+# The PrometheusServlet sinks of the README's metrics.properties; the driver
+# with spark.metrics.namespace=spark, spark.ui.prometheus.enabled and
+# spark.metrics.appStatusSource.enabled. Spark prints no `# TYPE` lines, so
+# every family is untyped. The paths answer with a redirect to the same path
+# with a trailing slash, which curl (-L) and Prometheus' scraper follow.
+SPARK_VER=""
+if [ -n "${SPARK_HOME:-}" ]; then
+  command -v java >/dev/null || die "SPARK_HOME is set but java is missing"
+  SPARK_PY=${SPARK_PYTHON:-python3}
+  mkdir -p "$WORK/spark/conf" "$WORK/spark/work"
+  cat >"$WORK/spark/conf/metrics.properties" <<'EOF'
+*.sink.prometheusServlet.class=org.apache.spark.metrics.sink.PrometheusServlet
+*.sink.prometheusServlet.path=/metrics/prometheus
+master.sink.prometheusServlet.path=/metrics/master/prometheus
+EOF
+  export SPARK_CONF_DIR="$WORK/spark/conf" SPARK_LOCAL_IP=127.0.0.1 SPARK_WORKER_DIR="$WORK/spark/work" \
+    SPARK_LOG_DIR="$WORK/spark" PYSPARK_PYTHON="$SPARK_PY"
+  start spark-master "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \
+    --host 127.0.0.1 --port "$P_SPM" --webui-port "$P_SPMU"
+  wait_http 60 spark-master "http://127.0.0.1:$P_SPMU/"
+  start spark-worker "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
+    --host 127.0.0.1 --webui-port "$P_SPWU" --cores 2 --memory 1g "spark://127.0.0.1:$P_SPM"
+  wait_http 60 spark-worker "http://127.0.0.1:$P_SPWU/"
+  cat >"$WORK/spark/app.py" <<EOF
+import time
+from pyspark.sql import SparkSession
+spark = (SparkSession.builder.master("spark://127.0.0.1:$P_SPM").appName("capture")
+    .config("spark.ui.port", "$P_SPDU").config("spark.port.maxRetries", "0")
+    .config("spark.metrics.namespace", "spark").config("spark.ui.prometheus.enabled", "true")
+    .config("spark.metrics.appStatusSource.enabled", "true")
+    .config("spark.executor.memory", "512m").config("spark.task.maxFailures", "2").getOrCreate())
+sc = spark.sparkContext
+sc.parallelize(range(1000), 4).map(lambda x: x * 2).sum()
+def fail_one(x):
+    if x == 3:
+        raise ValueError("a failing task, on purpose")
+    return x
+try:
+    sc.parallelize(range(8), 4).map(fail_one).collect()
+except Exception:
+    pass
+open("$WORK/spark/ready", "w").close()
+time.sleep(120)
+EOF
+  start spark-driver "$SPARK_PY" "$WORK/spark/app.py"
+  wait_for 180 "the Spark driver's jobs" test -f "$WORK/spark/ready" || { tail -n 30 "$WORK/spark-driver.log" >&2; die "the Spark driver did not finish its jobs"; }
+  sleep 3
+  for s in master:$P_SPMU/metrics/master/prometheus worker:$P_SPWU/metrics/prometheus \
+    driver:$P_SPDU/metrics/prometheus executors:$P_SPDU/metrics/executors/prometheus; do
+    curl -sfL --max-time 10 -o "$WORK/spark-${s%%:*}.prom" "http://127.0.0.1:${s#*:}" || die "scraping Spark's ${s%%:*} failed"
+  done
+  # The version as the executors' summary reports it (spark_info).
+  SPARK_VER=$(sed -nE 's/^spark_info[{].*version="([0-9]+[.][0-9]+[.][0-9]+)".*/\1/p' "$WORK/spark-executors.prom" | head -n1)
+  [ -n "$SPARK_VER" ] || die "no spark_info in the executors' summary"
+  cat "$WORK"/spark-{master,worker,driver,executors}.prom >"$WORK/spark.1.prom"
+  cp "$WORK/spark.1.prom" "$WORK/spark.2.prom"
+fi
 
 # ---------------------------------------------------------------- node_exporter
 # Debian's build enables the systemd collector and points the textfile
@@ -418,6 +485,10 @@ write_catalog nginx-exporter "$NGX_VER" \
 # metric).
 write_catalog registry "$REG_VER" \
   "captured on $TODAY by scripts/capture-catalog.sh from the debug server's /metrics (http.debug.prometheus.enabled) of docker-registry $REG_VER (Debian, github.com/docker/distribution) after a push and pull through its API with the filesystem driver; the platform's registry:2 image is distribution 2.8.3, whose metric registrations are the same (git diff v2.8.2 v2.8.3 of metrics/, registry/handlers/app.go, registry/storage/)" registry
+if [ -n "$SPARK_VER" ]; then
+  write_catalog spark "$SPARK_VER" \
+    "captured on $TODAY by scripts/capture-catalog.sh from Spark $SPARK_VER (the distribution SPARK_HOME names) in standalone mode with the README's settings: the master's /metrics/master/prometheus, a worker's /metrics/prometheus, and a PySpark driver's /metrics/prometheus (spark.metrics.namespace=spark, spark.metrics.appStatusSource.enabled=true) and /metrics/executors/prometheus (spark.ui.prometheus.enabled=true), after a job that succeeded and one with a failing task; Spark prints no # TYPE lines, so every family is untyped" spark
+fi
 write_catalog alertmanager "$AM_VER" \
   "$(provenance prometheus-alertmanager "$AM_VER" alertmanager ' with clustering off (--cluster.listen-address=, as deployed), one webhook receiver, alerts received from Prometheus')" alertmanager
 write_catalog prometheus "$PROM_VER" \

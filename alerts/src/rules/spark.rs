@@ -6,7 +6,7 @@
 //!
 //! Spark writes no `# TYPE` lines, so every family is a gauge in Prometheus
 //! under the name Spark prints (`metrics_master_aliveWorkers_Value`); the
-//! executors' `_Count` families are cumulative per executor, so `increase()`
+//! executors' `_total` families are cumulative per executor, so `increase()`
 //! reads them as counters (an executor that goes away takes its series with
 //! it). Driver names assume `spark.metrics.namespace=spark` (README, "Platform
 //! services: what to enable").
@@ -143,12 +143,12 @@ fn tasks_failing() -> Alert<Tested, Tested> {
     Alert::new("SparkTasksFailing", Severity::Warning)
         .expr(
             r#"
-            sum by (application_name) (increase(metrics_executor_failedTasks_Count{job="spark-executors"}[15m]))
+            sum by (application_name) (increase(metrics_executor_failedTasks_total{job="spark-executors"}[15m]))
             /
-            sum by (application_name) (increase(metrics_executor_totalTasks_Count{job="spark-executors"}[15m]))
+            sum by (application_name) (increase(metrics_executor_totalTasks_total{job="spark-executors"}[15m]))
             > 0.1
             and
-            sum by (application_name) (increase(metrics_executor_failedTasks_Count{job="spark-executors"}[15m])) >= 5
+            sum by (application_name) (increase(metrics_executor_failedTasks_total{job="spark-executors"}[15m])) >= 5
             "#,
         )
         .for_duration(Duration::minutes(5))
@@ -162,15 +162,15 @@ fn tasks_failing() -> Alert<Tested, Tested> {
         .fires(
             fires("a quarter of the tasks fail")
                 .at(Duration::minutes(25))
-                .series(executor("metrics_executor_totalTasks_Count", "1"), "0+20x30")
-                .series(executor("metrics_executor_failedTasks_Count", "1"), "0+5x30")
+                .series(executor("metrics_executor_totalTasks_total", "1"), "0+20x30")
+                .series(executor("metrics_executor_failedTasks_total", "1"), "0+5x30")
                 .alert_value(&[("application_name", "nightly-load")], 0.25),
         )
         .stays_quiet(
             quiet("one task in a hundred fails")
                 .at(Duration::minutes(25))
-                .series(executor("metrics_executor_totalTasks_Count", "1"), "0+100x30")
-                .series(executor("metrics_executor_failedTasks_Count", "1"), "0+1x30"),
+                .series(executor("metrics_executor_totalTasks_total", "1"), "0+100x30")
+                .series(executor("metrics_executor_failedTasks_total", "1"), "0+1x30"),
         )
 }
 

@@ -1,12 +1,12 @@
 //! Spark standalone, from Spark's own Prometheus endpoints scraped by the OTel
 //! Collector: the master (`job="spark-master"`), the workers
 //! (`spark-worker`), the running driver (`spark-driver`, its DAGScheduler,
-//! block manager and, with spark.app.status.metrics.enabled, appStatus
+//! block manager and, with spark.metrics.appStatusSource.enabled, appStatus
 //! counters) and the driver's summary of its executors (`spark-executors`).
 //!
 //! Spark prints no `# TYPE` lines: every family is a gauge under the name
 //! Spark gives it (`metrics_master_aliveWorkers_Value`); the executors'
-//! cumulative `_Count` families are read with `increase`/`rate`. Driver
+//! cumulative `_total` families are read with `increase`/`rate`. Driver
 //! names assume `spark.metrics.namespace=spark`.
 
 use super::common::{dashboard as base, prom};
@@ -31,7 +31,7 @@ pub(super) fn dashboard() -> Dashboard {
         Variable::query(
             "application",
             Datasource::Prometheus,
-            r#"label_values(metrics_executor_totalTasks_Count{job="spark-executors"}, application_name)"#,
+            r#"label_values(metrics_executor_totalTasks_total{job="spark-executors"}, application_name)"#,
         )
         .multi()
         .all_value(".*")
@@ -103,7 +103,7 @@ pub(super) fn dashboard() -> Dashboard {
         ]),
         Panel::time_series(
             "Job outcomes",
-            "Jobs succeeded and failed per graph interval (appStatus counters, spark.app.status.metrics.enabled=true).",
+            "Jobs succeeded and failed per graph interval (appStatus counters, spark.metrics.appStatusSource.enabled=true).",
             Unit::Short,
         )
         .min(0.0)
@@ -135,7 +135,7 @@ pub(super) fn dashboard() -> Dashboard {
         Panel::time_series("Active tasks", "Tasks running now, per application.", Unit::Short)
             .stacked()
             .target(prom(
-                format!("sum by (application_name) (metrics_executor_activeTasks_Count{{{EXEC}}})"),
+                format!("sum by (application_name) (metrics_executor_activeTasks{{{EXEC}}})"),
                 "{{application_name}}",
             )),
         Panel::time_series(
@@ -147,13 +147,13 @@ pub(super) fn dashboard() -> Dashboard {
         .targets([
             prom(
                 format!(
-                    "sum by (application_name) (rate(metrics_executor_completedTasks_Count{{{EXEC}}}[$__rate_interval]))"
+                    "sum by (application_name) (rate(metrics_executor_completedTasks_total{{{EXEC}}}[$__rate_interval]))"
                 ),
                 "{{application_name}} completed",
             ),
             prom(
                 format!(
-                    "sum by (application_name) (rate(metrics_executor_failedTasks_Count{{{EXEC}}}[$__rate_interval]))"
+                    "sum by (application_name) (rate(metrics_executor_failedTasks_total{{{EXEC}}}[$__rate_interval]))"
                 ),
                 "{{application_name}} failed",
             ),
@@ -166,7 +166,7 @@ pub(super) fn dashboard() -> Dashboard {
         .range(0.0, 1.0)
         .target(prom(
             format!(
-                "sum by (application_name, executor_id) (metrics_executor_memoryUsed_Count{{{EXEC}}}) / sum by (application_name, executor_id) (metrics_executor_maxMemory_Count{{{EXEC}}})"
+                "sum by (application_name, executor_id) (metrics_executor_memoryUsed_bytes{{{EXEC}}}) / sum by (application_name, executor_id) (metrics_executor_maxMemory_bytes{{{EXEC}}})"
             ),
             "{{application_name}} {{executor_id}}",
         )),
@@ -178,16 +178,16 @@ pub(super) fn dashboard() -> Dashboard {
         .min(0.0)
         .target(prom(
             format!(
-                "sum by (application_name) (rate(metrics_executor_totalGCTime_Value{{{EXEC}}}[$__rate_interval])) / sum by (application_name) (rate(metrics_executor_totalDuration_Value{{{EXEC}}}[$__rate_interval]))"
+                "sum by (application_name) (rate(metrics_executor_totalGCTime_seconds_total{{{EXEC}}}[$__rate_interval])) / sum by (application_name) (rate(metrics_executor_totalDuration_seconds_total{{{EXEC}}}[$__rate_interval]))"
             ),
             "{{application_name}}",
         )),
         Panel::time_series("Shuffle", "Shuffle bytes read and written per second.", Unit::BytesPerSec)
             .min(0.0)
             .targets([
-                prom(format!("sum(rate(metrics_executor_totalShuffleRead_Count{{{EXEC}}}[$__rate_interval]))"), "read"),
+                prom(format!("sum(rate(metrics_executor_totalShuffleRead_bytes_total{{{EXEC}}}[$__rate_interval]))"), "read"),
                 prom(
-                    format!("sum(rate(metrics_executor_totalShuffleWrite_Count{{{EXEC}}}[$__rate_interval]))"),
+                    format!("sum(rate(metrics_executor_totalShuffleWrite_bytes_total{{{EXEC}}}[$__rate_interval]))"),
                     "written",
                 ),
             ]),

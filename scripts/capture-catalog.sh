@@ -8,6 +8,16 @@
 #   * node_exporter;
 #   * Alertmanager (clustering off, as in stack/stack.toml) with a webhook
 #     receiver pointing at a closed loopback port;
+#   * the CNCF distribution registry (Debian's docker-registry) with its
+#     debug server's Prometheus endpoint, an image pushed through it and
+#     pulled back with curl on the registry API, so that the HTTP and
+#     storage families have samples;
+#   * when SPARK_HOME names a Spark 3.5 distribution (pip's pyspark has
+#     one: `pip install pyspark==3.5.*`, with a Java 17 runtime), a
+#     standalone master and worker and a PySpark driver with the settings the
+#     README's platform section names, running one job that succeeds and one
+#     whose task fails, so the master, worker, driver and executor families
+#     have samples;
 #   * Prometheus with --web.enable-remote-write-receiver, scraping all of the
 #     above, evaluating a recording rule and an always-firing alert, sending
 #     alerts to the Alertmanager and remote-writing to its own receiver, so
@@ -30,6 +40,7 @@
 #   CATALOG_DIR      output dir (default <repo>/stack/catalog)
 #   CAPTURE_TIMEOUT  overall limit in seconds (default 300)
 #   KEEP_WORKDIR=1   keep the temp dir (scrapes, logs) for debugging
+#   SPARK_HOME       a Spark 3.5 distribution: also capture stack/catalog/spark.toml
 set -euo pipefail
 # shellcheck source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -51,6 +62,8 @@ for b in prometheus alertmanager node_exporter postgres_exporter nginx_exporter;
   [ -x "$TOOLS_BIN/$b" ] || die "$TOOLS_BIN/$b missing: run scripts/install-tools.sh first"
 done
 command -v nginx >/dev/null || die "nginx missing (apt-get install nginx)"
+command -v docker-registry >/dev/null || die "docker-registry missing (apt-get install docker-registry)"
+command -v sha256sum >/dev/null || die "sha256sum missing"
 PG_BIN=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n1)
 if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
   die "PostgreSQL server missing (apt-get install postgresql)"
@@ -127,6 +140,8 @@ provenance() {
 
 P_PG=$(free_port); P_PGX=$(free_port); P_NGINX=$(free_port); P_NGX=$(free_port)
 P_NODE=$(free_port); P_AM=$(free_port); P_PROM=$(free_port); P_DEAD=$(free_port)
+P_REG=$(free_port); P_REGD=$(free_port)
+P_SPM=$(free_port); P_SPMU=$(free_port); P_SPWU=$(free_port); P_SPDU=$(free_port)
 log "workdir $WORK; ports: postgres $P_PG, postgres_exporter $P_PGX, nginx $P_NGINX, nginx_exporter $P_NGX, node_exporter $P_NODE, alertmanager $P_AM, prometheus $P_PROM"
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -175,6 +190,123 @@ start nginx nginx -p "$WORK/nginx" -e "$WORK/nginx/logs/error.log" -c "$WORK/ngi
 wait_http 20 nginx "http://127.0.0.1:$P_NGINX/stub_status"
 start nginx_exporter "$TOOLS_BIN/nginx_exporter" --nginx.scrape-uri="http://127.0.0.1:$P_NGINX/stub_status" \
   --web.listen-address="127.0.0.1:$P_NGX" --log.level=warn
+
+# ---------------------------------------------------------------- registry
+# The debug server (http.debug) serves /metrics only with
+# http.debug.prometheus.enabled; the HTTP families are registered per route
+# at start, the storage ones on the first driver call (registry/handlers/app.go
+# and registry/storage/driver/base/base.go at v2.8.x).
+mkdir -p "$WORK/registry/data"
+cat >"$WORK/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry/data
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:$P_REG
+  debug:
+    addr: 127.0.0.1:$P_REGD
+    prometheus:
+      enabled: true
+      path: /metrics
+EOF
+REG_VER=$(docker-registry --version 2>&1 | sed -nE 's/.* v?([0-9]+\.[0-9]+\.[0-9]+).*/\1/p' | head -n1)
+start registry docker-registry serve "$WORK/registry/config.yml"
+wait_http 20 registry "http://127.0.0.1:$P_REG/v2/"
+# Push one layer and a manifest through the API, pull both back, ask for a
+# missing manifest (a 404) and list the catalog and tags.
+reg_push_pull() {
+  local base="http://127.0.0.1:$P_REG/v2/capture/probe" layer cfg ld cd ls cs loc man
+  layer="$WORK/registry/layer.bin"; cfg="$WORK/registry/config.json"; man="$WORK/registry/manifest.json"
+  head -c 4096 /dev/urandom >"$layer"
+  printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$cfg"
+  ld="sha256:$(sha256sum "$layer" | cut -d' ' -f1)"; ls=$(stat -c %s "$layer")
+  cd="sha256:$(sha256sum "$cfg" | cut -d' ' -f1)"; cs=$(stat -c %s "$cfg")
+  for blob in "$layer:$ld" "$cfg:$cd"; do
+    loc=$(curl -sf --max-time 10 -X POST -D - -o /dev/null "$base/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+    [ -n "$loc" ] || return 1
+    case "$loc" in http*) ;; *) loc="http://127.0.0.1:$P_REG$loc" ;; esac
+    curl -sf --max-time 10 -X PATCH -H 'Content-Type: application/octet-stream' --data-binary "@${blob%%:sha256*}" \
+      -D "$WORK/registry/patch.h" -o /dev/null "$loc" || return 1
+    loc=$(tr -d '\r' <"$WORK/registry/patch.h" | sed -n 's/^[Ll]ocation: //p')
+    case "$loc" in http*) ;; *) loc="http://127.0.0.1:$P_REG$loc" ;; esac
+    case "$loc" in *\?*) loc="$loc&digest=${blob#*:}" ;; *) loc="$loc?digest=${blob#*:}" ;; esac
+    curl -sf --max-time 10 -X PUT -o /dev/null "$loc" || return 1
+  done
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":%s,"digest":"%s"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":%s,"digest":"%s"}]}' \
+    "$cs" "$cd" "$ls" "$ld" >"$man"
+  curl -sf --max-time 10 -X PUT -H 'Content-Type: application/vnd.docker.distribution.manifest.v2+json' \
+    --data-binary "@$man" -o /dev/null "$base/manifests/v1" || return 1
+  curl -sf --max-time 10 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -o /dev/null "$base/manifests/v1" || return 1
+  curl -sf --max-time 10 -o /dev/null "$base/blobs/$ld" || return 1
+  curl -sf --max-time 10 -o /dev/null "$base/tags/list" || return 1
+  curl -sf --max-time 10 -o /dev/null "http://127.0.0.1:$P_REG/v2/_catalog" || return 1
+  curl -s --max-time 10 -o /dev/null "$base/manifests/missing" || true
+}
+reg_push_pull || die "pushing/pulling through the registry on 127.0.0.1:$P_REG failed"
+
+# ---------------------------------------------------------------- spark (optional)
+# The PrometheusServlet sinks of the README's metrics.properties; the driver
+# with spark.metrics.namespace=spark, spark.ui.prometheus.enabled and
+# spark.metrics.appStatusSource.enabled. Spark prints no `# TYPE` lines, so
+# every family is untyped. The paths answer with a redirect to the same path
+# with a trailing slash, which curl (-L) and Prometheus' scraper follow.
+SPARK_VER=""
+if [ -n "${SPARK_HOME:-}" ]; then
+  command -v java >/dev/null || die "SPARK_HOME is set but java is missing"
+  SPARK_PY=${SPARK_PYTHON:-python3}
+  mkdir -p "$WORK/spark/conf" "$WORK/spark/work"
+  cat >"$WORK/spark/conf/metrics.properties" <<'EOF'
+*.sink.prometheusServlet.class=org.apache.spark.metrics.sink.PrometheusServlet
+*.sink.prometheusServlet.path=/metrics/prometheus
+master.sink.prometheusServlet.path=/metrics/master/prometheus
+EOF
+  export SPARK_CONF_DIR="$WORK/spark/conf" SPARK_LOCAL_IP=127.0.0.1 SPARK_WORKER_DIR="$WORK/spark/work" \
+    SPARK_LOG_DIR="$WORK/spark" PYSPARK_PYTHON="$SPARK_PY"
+  start spark-master "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \
+    --host 127.0.0.1 --port "$P_SPM" --webui-port "$P_SPMU"
+  wait_http 60 spark-master "http://127.0.0.1:$P_SPMU/"
+  start spark-worker "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
+    --host 127.0.0.1 --webui-port "$P_SPWU" --cores 2 --memory 1g "spark://127.0.0.1:$P_SPM"
+  wait_http 60 spark-worker "http://127.0.0.1:$P_SPWU/"
+  cat >"$WORK/spark/app.py" <<EOF
+import time
+from pyspark.sql import SparkSession
+spark = (SparkSession.builder.master("spark://127.0.0.1:$P_SPM").appName("capture")
+    .config("spark.ui.port", "$P_SPDU").config("spark.port.maxRetries", "0")
+    .config("spark.metrics.namespace", "spark").config("spark.ui.prometheus.enabled", "true")
+    .config("spark.metrics.appStatusSource.enabled", "true")
+    .config("spark.executor.memory", "512m").config("spark.task.maxFailures", "2").getOrCreate())
+sc = spark.sparkContext
+sc.parallelize(range(1000), 4).map(lambda x: x * 2).sum()
+def fail_one(x):
+    if x == 3:
+        raise ValueError("a failing task, on purpose")
+    return x
+try:
+    sc.parallelize(range(8), 4).map(fail_one).collect()
+except Exception:
+    pass
+open("$WORK/spark/ready", "w").close()
+time.sleep(120)
+EOF
+  start spark-driver "$SPARK_PY" "$WORK/spark/app.py"
+  wait_for 180 "the Spark driver's jobs" test -f "$WORK/spark/ready" || { tail -n 30 "$WORK/spark-driver.log" >&2; die "the Spark driver did not finish its jobs"; }
+  sleep 3
+  for s in master:$P_SPMU/metrics/master/prometheus worker:$P_SPWU/metrics/prometheus \
+    driver:$P_SPDU/metrics/prometheus executors:$P_SPDU/metrics/executors/prometheus; do
+    curl -sfL --max-time 10 -o "$WORK/spark-${s%%:*}.prom" "http://127.0.0.1:${s#*:}" || die "scraping Spark's ${s%%:*} failed"
+  done
+  # The version as the executors' summary reports it (spark_info).
+  SPARK_VER=$(sed -nE 's/^spark_info[{].*version="([0-9]+[.][0-9]+[.][0-9]+)".*/\1/p' "$WORK/spark-executors.prom" | head -n1)
+  [ -n "$SPARK_VER" ] || die "no spark_info in the executors' summary"
+  cat "$WORK"/spark-{master,worker,driver,executors}.prom >"$WORK/spark.1.prom"
+  cp "$WORK/spark.1.prom" "$WORK/spark.2.prom"
+fi
 
 # ---------------------------------------------------------------- node_exporter
 # Debian's build enables the systemd collector and points the textfile
@@ -314,10 +446,11 @@ scrape() { # scrape NAME URL: two scrapes, a few seconds apart
 scrape node "http://127.0.0.1:$P_NODE/metrics"
 scrape postgres "http://127.0.0.1:$P_PGX/metrics"
 scrape nginx "http://127.0.0.1:$P_NGX/metrics"
+scrape registry "http://127.0.0.1:$P_REGD/metrics"
 scrape alertmanager "http://127.0.0.1:$P_AM/metrics"
 scrape prometheus "http://127.0.0.1:$P_PROM/metrics"
 sleep 2
-for s in node:$P_NODE postgres:$P_PGX nginx:$P_NGX alertmanager:$P_AM prometheus:$P_PROM; do
+for s in node:$P_NODE postgres:$P_PGX nginx:$P_NGX registry:$P_REGD alertmanager:$P_AM prometheus:$P_PROM; do
   curl -sf --max-time 10 -H 'Accept: text/plain;version=0.0.4' -o "$WORK/${s%%:*}.2.prom" "http://127.0.0.1:${s#*:}/metrics" \
     || die "second scrape of ${s%%:*} failed"
 done
@@ -346,6 +479,16 @@ write_catalog postgres-exporter "$PGX_VER" \
   "$(provenance prometheus-postgres-exporter "$PGX_VER" postgres-exporter " with its default collectors and default metrics, against PostgreSQL $PG_VER (Debian bookworm) on loopback")" postgres
 write_catalog nginx-exporter "$NGX_VER" \
   "$(provenance prometheus-nginx-exporter "$NGX_VER" nginx-exporter " against nginx $NGINX_VER (Debian bookworm) stub_status on loopback")" nginx
+# Not an image of this stack: the platform runs the registry (`registry:2`,
+# distribution 2.8.3); Debian's 2.8.2 registers the same families (the v2.8.2..v2.8.3
+# diff of metrics/, registry/handlers/app.go and registry/storage/ changes no
+# metric).
+write_catalog registry "$REG_VER" \
+  "captured on $TODAY by scripts/capture-catalog.sh from the debug server's /metrics (http.debug.prometheus.enabled) of docker-registry $REG_VER (Debian, github.com/docker/distribution) after a push and pull through its API with the filesystem driver; the platform's registry:2 image is distribution 2.8.3, whose metric registrations are the same (git diff v2.8.2 v2.8.3 of metrics/, registry/handlers/app.go, registry/storage/)" registry
+if [ -n "$SPARK_VER" ]; then
+  write_catalog spark "$SPARK_VER" \
+    "captured on $TODAY by scripts/capture-catalog.sh from Spark $SPARK_VER (the distribution SPARK_HOME names) in standalone mode with the README's settings: the master's /metrics/master/prometheus, a worker's /metrics/prometheus, and a PySpark driver's /metrics/prometheus (spark.metrics.namespace=spark, spark.metrics.appStatusSource.enabled=true) and /metrics/executors/prometheus (spark.ui.prometheus.enabled=true), after a job that succeeded and one with a failing task; Spark prints no # TYPE lines, so every family is untyped" spark
+fi
 write_catalog alertmanager "$AM_VER" \
   "$(provenance prometheus-alertmanager "$AM_VER" alertmanager ' with clustering off (--cluster.listen-address=, as deployed), one webhook receiver, alerts received from Prometheus')" alertmanager
 write_catalog prometheus "$PROM_VER" \

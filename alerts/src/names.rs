@@ -37,6 +37,10 @@ pub mod dashboard {
     pub const MONITORING: &str = uids::MONITORING;
     pub const SERVICE_HEALTH: &str = uids::SERVICE_HEALTH;
     pub const OVERVIEW: &str = uids::OVERVIEW;
+    pub const KEYCLOAK: &str = uids::KEYCLOAK;
+    pub const SPARK: &str = uids::SPARK;
+    pub const REGISTRY: &str = uids::REGISTRY;
+    pub const CLUSTER: &str = uids::CLUSTER;
 
     /// Every uid a link may point at; the lint checks links against it.
     pub const ALL: &[&str] = &uids::ALL;
@@ -52,6 +56,15 @@ pub mod job {
     /// postgres-exporter's `/probe` of each platform database: the table
     /// statistics PostgreSQL keeps per database.
     pub const POSTGRES_TABLES: &str = "postgres-tables";
+    // The platform's own services, scraped by the collector too.
+    pub const KEYCLOAK: &str = "keycloak";
+    pub const SPARK_MASTER: &str = "spark-master";
+    pub const SPARK_WORKER: &str = "spark-worker";
+    pub const SPARK_DRIVER: &str = "spark-driver";
+    pub const SPARK_EXECUTORS: &str = "spark-executors";
+    pub const REGISTRY: &str = "registry";
+    // Scraped by the otel-agent of every node (agent.yml).
+    pub const DOCKER_ENGINE: &str = "docker-engine";
     // Scraped by Prometheus directly.
     pub const PROMETHEUS: &str = "prometheus";
     pub const ALERTMANAGER: &str = "alertmanager";
@@ -80,6 +93,11 @@ pub mod subject {
     pub const TARGETS: &str = "targets";
     /// Swarm services' tasks and update state, from swarm-exporter.
     pub const SERVICE_HEALTH: &str = "service-health";
+    pub const KEYCLOAK: &str = "keycloak";
+    pub const SPARK: &str = "spark";
+    pub const REGISTRY: &str = "registry";
+    /// The Docker engines and Swarm's managers (raft, leader, quorum).
+    pub const CLUSTER: &str = "cluster";
     /// Grafana-managed log alerts (runbooks only; their rules are Grafana's).
     pub const LOGS: &str = "logs";
 }

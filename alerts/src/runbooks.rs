@@ -38,14 +38,18 @@ macro_rules! embedded {
 /// The runbooks compiled into the crate, so tests and the xtask can lint
 /// without knowing where the repository is.
 const EMBEDDED: &[(&str, &str)] = embedded!(
+    "cluster.md",
     "containers.md",
     "hosts.md",
+    "keycloak.md",
     "logs.md",
     "monitoring.md",
     "nginx.md",
     "postgres.md",
     "service-health.md",
+    "registry.md",
     "services.md",
+    "spark.md",
     "targets.md",
 );
 

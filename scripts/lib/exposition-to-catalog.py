@@ -146,12 +146,14 @@ def render(args, families: dict[str, Family]) -> str:
         f"provenance = {toml_str(args.provenance)}",
         "labels_authoritative = true",
     ]
+    # How the source reaches Prometheus is derived by the check from
+    # otelcol.yml (catalog.rs), not written into the file: a comment only.
     if args.ingestion != "scrape":
         out += [
             "# The OTel Collector scrapes this source (a job_name in",
-            "# stack/configs/otel-collector/otelcol.yml) and remote-writes it: counters",
-            "# without `_total` reach Prometheus with `_total` appended (see catalog.rs).",
-            f"ingestion = {toml_str(args.ingestion)}",
+            "# stack/configs/otel-collector/otelcol.yml, which the check reads) and",
+            "# remote-writes it: counters without `_total` reach Prometheus with `_total`",
+            "# appended (see catalog.rs).",
         ]
     for name in sorted(families):
         f = families[name]

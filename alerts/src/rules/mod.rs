@@ -1,12 +1,16 @@
 //! The rules, one module per subject.
 
+mod cluster;
 mod containers;
 mod hosts;
+mod keycloak;
 mod monitoring;
 mod nginx;
 mod postgres;
+mod registry;
 mod service_health;
 mod services;
+mod spark;
 pub mod targets;
 
 use crate::builder::Alert;
@@ -18,13 +22,17 @@ use crate::{Tested, names};
 /// Every rule file, in the order they are generated.
 pub fn all() -> Vec<RuleFile> {
     vec![
+        cluster::rules(),
         containers::rules(),
         hosts::rules(),
+        keycloak::rules(),
         monitoring::rules(),
         nginx::rules(),
         postgres::rules(),
+        registry::rules(),
         service_health::rules(),
         services::rules(),
+        spark::rules(),
         targets::rules(),
     ]
 }
@@ -111,6 +119,10 @@ pub fn dashboard_for(subject: &str) -> &'static str {
         names::subject::SERVICES => names::dashboard::SERVICES,
         names::subject::LOGS => names::dashboard::LOGS,
         names::subject::SERVICE_HEALTH => names::dashboard::SERVICE_HEALTH,
+        names::subject::KEYCLOAK => names::dashboard::KEYCLOAK,
+        names::subject::SPARK => names::dashboard::SPARK,
+        names::subject::REGISTRY => names::dashboard::REGISTRY,
+        names::subject::CLUSTER => names::dashboard::CLUSTER,
         _ => names::dashboard::MONITORING,
     }
 }

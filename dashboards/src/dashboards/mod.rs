@@ -1,15 +1,20 @@
 //! The dashboards, one module per subject.
 
+mod cluster;
 mod common;
 mod containers;
 mod hosts;
+mod keycloak;
 mod logs;
 mod monitoring;
 mod nginx;
 mod overview;
 mod postgres;
+mod registry;
 mod service_health;
+mod service_logs;
 mod services;
+mod spark;
 
 use crate::Dashboard;
 
@@ -35,9 +40,31 @@ pub mod uids {
     /// Every Swarm service's tasks and updates, from swarm-exporter.
     pub const SERVICE_HEALTH: &str = "etl-service-health";
 
+    /// Keycloak, from its own metrics.
+    pub const KEYCLOAK: &str = "etl-keycloak";
+    /// Spark standalone: master, workers, driver and executors.
+    pub const SPARK: &str = "etl-spark";
+    /// The container registry, from its debug metrics.
+    pub const REGISTRY: &str = "etl-registry";
+    /// Swarm managers and Docker engines.
+    pub const CLUSTER: &str = "etl-cluster";
+
     /// Every UID above, in the order of [`all`](super::all).
-    pub const ALL: [&str; 9] =
-        [OVERVIEW, SERVICE_HEALTH, HOSTS, CONTAINERS, NGINX, POSTGRES, SERVICES, LOGS, MONITORING];
+    pub const ALL: [&str; 13] = [
+        OVERVIEW,
+        SERVICE_HEALTH,
+        HOSTS,
+        CONTAINERS,
+        NGINX,
+        POSTGRES,
+        SERVICES,
+        LOGS,
+        MONITORING,
+        KEYCLOAK,
+        SPARK,
+        REGISTRY,
+        CLUSTER,
+    ];
 }
 
 /// Every dashboard, in a stable order.
@@ -52,5 +79,9 @@ pub fn all() -> Vec<Dashboard> {
         services::dashboard(),
         logs::dashboard(),
         monitoring::dashboard(),
+        keycloak::dashboard(),
+        spark::dashboard(),
+        registry::dashboard(),
+        cluster::dashboard(),
     ]
 }

@@ -32,6 +32,11 @@ pub struct StackSettings {
     pub stateful_constraint: String,
     pub log_max_size: ByteSize,
     pub log_max_file: u32,
+    /// The platform's own Swarm services (short names, their aliases on
+    /// `network`) whose metrics endpoints the collector scrapes: scrape
+    /// targets may name them although they are not services of this stack.
+    #[serde(default)]
+    pub platform_services: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

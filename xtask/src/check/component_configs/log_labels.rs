@@ -174,10 +174,14 @@ mod tests {
     /// The labels the log panels and log alerts select services by are the
     /// ones this check holds both paths to; `stream` (stdout/stderr) and the
     /// host-log job's `job`/`filename` exist on Promtail's path only, and the
-    /// panels using them say so by what they show.
+    /// panels using them say so by what they show. So does `level`, which
+    /// Promtail's pipeline parses from container lines (OTLP records carry
+    /// their severity as structured metadata instead); the platform services
+    /// whose panels select on it (Keycloak, Spark, the registry) log through
+    /// Promtail.
     #[test]
     fn log_queries_select_services_by_these_labels() {
-        let promtail_only = ["stream", "job", "filename"];
+        let promtail_only = ["stream", "job", "filename", "level"];
         let mut exprs: Vec<String> = dashboards::all()
             .iter()
             .flat_map(|d| d.queries())

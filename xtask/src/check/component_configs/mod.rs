@@ -24,6 +24,8 @@ mod log_labels;
 mod loki;
 mod otel_collector;
 mod promtail;
+#[cfg(test)]
+mod promtail_pipeline;
 
 pub(crate) use otel_collector::relabelled_address;
 

@@ -935,7 +935,7 @@ fn check_scrape_config(
             .filter_map(serde_json::Value::as_str)
             .filter(|t| !t.starts_with(HOST_GATEWAY_NAME))
         {
-            if let Some(message) = check_service_url(stack, target) {
+            if let Some(message) = check_scrape_host(stack, target) {
                 out.push(Finding::new(CHECK, file, line_of(text, target), format!("job `{job}`: {message}")));
             }
         }
@@ -947,7 +947,7 @@ fn check_scrape_config(
                 .flatten()
                 .filter_map(serde_json::Value::as_str)
             {
-                if let Some(message) = check_service_url(stack, name) {
+                if let Some(message) = check_scrape_host(stack, name) {
                     out.push(Finding::new(CHECK, file, line_of(text, name), format!("job `{job}`: {message}")));
                 }
             }
@@ -967,6 +967,20 @@ pub(crate) fn relabelled_address(scrape: &serde_json::Value) -> Option<&str> {
         .flatten()
         .filter(|r| r.get("target_label").and_then(serde_json::Value::as_str) == Some("__address__"))
         .find_map(|r| r.get("replacement").and_then(serde_json::Value::as_str))
+}
+
+/// A scrape target's host names a service of this stack, or one of the
+/// platform's services that `[stack] platform_services` lists (the
+/// collector reaches them over the shared network). `None` when fine.
+fn check_scrape_host(stack: &StackDefinition, target: &str) -> Option<String> {
+    let host = target.rsplit_once(':').map_or(target, |(host, _)| host);
+    let host = host.strip_prefix("tasks.").unwrap_or(host);
+    if stack.stack.platform_services.iter().any(|s| s == host) {
+        return None;
+    }
+    check_service_url(stack, target).map(|message| {
+        format!("{message}; a platform service belongs in [stack] platform_services of stack/stack.toml")
+    })
 }
 
 fn check_service(file: &str, config: &CollectorConfig, out: &mut Vec<Finding>) {
@@ -1205,6 +1219,15 @@ mod tests {
         assert!(real().contains(probe), "otelcol.yml has no probe job");
         let elsewhere = real().replace("replacement: postgres-exporter:9187", "replacement: pgexporter:9187");
         assert_finding(&elsewhere, "job `postgres-tables`: `pgexporter:9187`: host `pgexporter` is not a service");
+    }
+
+    #[test]
+    fn platform_scrape_targets_must_be_listed_platform_services() {
+        // Listed in [stack] platform_services: accepted (real_file_passes);
+        // a name neither this stack nor the platform list knows: a finding.
+        assert!(real().contains("tasks.keycloak"));
+        assert_finding(&real().replace("tasks.keycloak", "tasks.keycloack"), "[stack] platform_services");
+        assert_finding(&real().replace("spark-master:8080", "spark-mastr:8080"), "host `spark-mastr`");
     }
 
     #[test]

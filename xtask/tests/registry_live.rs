@@ -1,0 +1,266 @@
+//! The registry's dashboard and alerts against a real registry: Debian's
+//! docker-registry (CNCF distribution 2.8) with its debug server's Prometheus
+//! endpoint on, configured with the keys the README's platform section tells
+//! the platform to set, scraped by a real Prometheus (`.tools/bin`) with the
+//! collector's `registry` job (its metrics path read from otelcol.yml); an
+//! image pushed through it and pulled back with oci-client, and a manifest
+//! that does not exist asked for (a 404, as clients probe before pushing).
+//!
+//! Then every Prometheus query of the `etl-registry` dashboard must return
+//! series, and every expression of the registry alert rules must evaluate,
+//! with each metric it reads present for `job="registry"`.
+//!
+//! The registry and Prometheus run as host processes on loopback, on free
+//! ports, in a temporary directory, stopped on drop; the test registry of
+//! scripts/start-registry.sh (127.0.0.1:5000) is not touched. Skipped (with
+//! a message) without docker-registry or prometheus; failed in CI.
+
+#![allow(clippy::unwrap_used)] // a test that cannot set up its fixture should panic
+
+#[path = "e2e/harness.rs"]
+mod harness;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use promql_parser::parser::{self, Expr};
+use serde_json::Value;
+
+/// What Grafana substitutes in the dashboard's queries, for a query here.
+const GRAFANA_VARIABLES: &[(&str, &str)] = &[("$__rate_interval", "30s"), ("$instance", ".+")];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn skip_or_fail(what: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("registry_live: {what}");
+    }
+    eprintln!("registry_live: SKIPPED: {what}");
+}
+
+/// `$PROMETHEUS`, `.tools/bin/prometheus`, then `PATH` (as xtask's tools::find).
+fn find(binary: &str, env: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env).map(PathBuf::from).filter(|p| p.is_file()) {
+        return Some(path);
+    }
+    let local = repo().join(".tools/bin").join(binary);
+    if local.is_file() {
+        return Some(local);
+    }
+    std::env::var_os("PATH").iter().flat_map(std::env::split_paths).map(|d| d.join(binary)).find(|p| p.is_file())
+}
+
+/// A child process stopped (SIGTERM, then SIGKILL) on drop.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).output();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(binary: &Path, args: &[String], log: &Path) -> Process {
+    let log = std::fs::File::create(log).unwrap();
+    let child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+    Process(child)
+}
+
+fn http_ok(url: &str) -> bool {
+    Command::new("curl").args(["-sf", "-o", "/dev/null", "--max-time", "3", url]).status().is_ok_and(|s| s.success())
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// An instant query; the `data.result` array, or the error Prometheus gave.
+fn query(prometheus: &str, expr: &str) -> Result<Vec<Value>, String> {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", &format!("{prometheus}/api/v1/query"), "--data-urlencode"])
+        .arg(format!("query={expr}"))
+        .output()
+        .map_err(|e| format!("curl: {e}"))?;
+    let body: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))?;
+    if body["status"] != "success" {
+        return Err(format!("{}: {}", body["errorType"], body["error"]));
+    }
+    Ok(body["data"]["result"].as_array().cloned().unwrap_or_default())
+}
+
+/// The `metrics_path` of a scrape job of otelcol.yml.
+fn collector_metrics_path(job: &str) -> String {
+    let text = std::fs::read_to_string(repo().join("stack/configs/otel-collector/otelcol.yml")).unwrap();
+    let config: Value = serde_saphyr::from_str(&text).unwrap();
+    let jobs = config["receivers"]["prometheus"]["config"]["scrape_configs"].as_array().unwrap();
+    let job = jobs.iter().find(|j| j["job_name"] == job).unwrap_or_else(|| panic!("otelcol.yml has no job {job}"));
+    job["metrics_path"].as_str().unwrap_or("/metrics").to_owned()
+}
+
+/// Metric names of every selector in `expr`.
+fn metric_names(expr: &Expr, out: &mut BTreeSet<String>) {
+    match expr {
+        Expr::Aggregate(a) => {
+            metric_names(&a.expr, out);
+            if let Some(param) = &a.param {
+                metric_names(param, out);
+            }
+        }
+        Expr::Unary(u) => metric_names(&u.expr, out),
+        Expr::Binary(b) => {
+            metric_names(&b.lhs, out);
+            metric_names(&b.rhs, out);
+        }
+        Expr::Paren(p) => metric_names(&p.expr, out),
+        Expr::Subquery(s) => metric_names(&s.expr, out),
+        Expr::VectorSelector(vs) => out.extend(vs.name.clone()),
+        Expr::MatrixSelector(ms) => out.extend(ms.vs.name.clone()),
+        Expr::Call(call) => call.args.args.iter().for_each(|a| metric_names(a, out)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+/// Pushes a one-layer image to the registry, pulls it back, and asks for a
+/// manifest that does not exist.
+async fn push_and_pull(registry: &str) {
+    let client = Client::new(ClientConfig { protocol: ClientProtocol::Http, ..Default::default() });
+    let auth = RegistryAuth::Anonymous;
+    let reference: Reference = format!("{registry}/e2e/platform:1").parse().unwrap();
+    let layer = ImageLayer::oci_v1(b"registry_live layer\n".repeat(512), None);
+    let config = Config::oci_v1(br#"{"architecture":"amd64","os":"linux"}"#.to_vec(), None);
+    client
+        .push(&reference, std::slice::from_ref(&layer), config, &auth, None)
+        .await
+        .expect("push through the registry");
+    let pulled = client
+        .pull(&reference, &auth, vec![oci_client::manifest::IMAGE_LAYER_MEDIA_TYPE])
+        .await
+        .expect("pull through the registry");
+    assert_eq!(pulled.layers.len(), 1);
+    assert_eq!(pulled.layers[0].data, layer.data, "the layer pulled back is the one pushed");
+    let missing: Reference = format!("{registry}/e2e/platform:missing").parse().unwrap();
+    assert!(client.pull_image_manifest(&missing, &auth).await.is_err(), "a missing manifest is an error");
+}
+
+#[test]
+fn registry_dashboard_and_alerts_read_a_real_registry() {
+    let Some(registry_bin) = find("docker-registry", "DOCKER_REGISTRY") else {
+        skip_or_fail("docker-registry not installed (apt-get install docker-registry)");
+        return;
+    };
+    let Some(prometheus_bin) = find("prometheus", "PROMETHEUS") else {
+        skip_or_fail("prometheus not found (.tools/bin, $PROMETHEUS or PATH)");
+        return;
+    };
+    let dir = tempfile::Builder::new().prefix("registry-live-").tempdir().unwrap();
+    let (api_port, debug_port, prom_port) = (harness::free_port(), harness::free_port(), harness::free_port());
+    let metrics_path = collector_metrics_path("registry");
+
+    // The keys the README's platform section names: http.debug.addr and
+    // http.debug.prometheus (loopback and free ports here, `:5001` there).
+    let registry_config = format!(
+        "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {data}\n  cache:\n    blobdescriptor: inmemory\n\
+         http:\n  addr: 127.0.0.1:{api_port}\n  debug:\n    addr: 127.0.0.1:{debug_port}\n    prometheus:\n      enabled: true\n      path: {metrics_path}\n",
+        data = dir.path().join("data").display()
+    );
+    std::fs::write(dir.path().join("registry.yml"), registry_config).unwrap();
+    let _registry = spawn(
+        &registry_bin,
+        &["serve".into(), dir.path().join("registry.yml").display().to_string()],
+        &dir.path().join("registry.log"),
+    );
+    wait_for("the registry answering", Duration::from_secs(30), || {
+        http_ok(&format!("http://127.0.0.1:{api_port}/v2/"))
+    });
+
+    let prometheus_config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: registry\n    metrics_path: {metrics_path}\n    static_configs:\n      - targets: ['127.0.0.1:{debug_port}']\n"
+    );
+    std::fs::write(dir.path().join("prometheus.yml"), prometheus_config).unwrap();
+    let _prometheus = spawn(
+        &prometheus_bin,
+        &[
+            format!("--config.file={}", dir.path().join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        &dir.path().join("prometheus.log"),
+    );
+    let prometheus = format!("http://127.0.0.1:{prom_port}");
+    wait_for("Prometheus ready", Duration::from_secs(60), || http_ok(&format!("{prometheus}/-/ready")));
+    wait_for("the registry target up", Duration::from_secs(30), || {
+        query(&prometheus, r#"up{job="registry"} == 1"#).is_ok_and(|r| !r.is_empty())
+    });
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(push_and_pull(&format!("127.0.0.1:{api_port}")));
+
+    // The dashboard: every Prometheus query returns series once a few
+    // scrapes after the traffic have landed.
+    let dashboard = dashboards::all().into_iter().find(|d| d.uid() == dashboards::uids::REGISTRY).unwrap();
+    let queries: Vec<(String, String)> = dashboard
+        .queries()
+        .into_iter()
+        .filter(|q| q.datasource == dashboards::Datasource::Prometheus)
+        .map(|q| {
+            let expr = GRAFANA_VARIABLES.iter().fold(q.expr, |e, (var, value)| e.replace(var, value));
+            (format!("panel \"{}\" {}", q.panel_title, q.ref_id), expr)
+        })
+        .collect();
+    assert!(queries.len() >= 10, "the registry dashboard has its panels: {queries:?}");
+    let empty = |queries: &[(String, String)]| -> Vec<String> {
+        queries
+            .iter()
+            .filter(|(_, expr)| query(&prometheus, expr).map_or(true, |r| r.is_empty()))
+            .map(|(place, expr)| format!("{place}: {expr} -> {:?}", query(&prometheus, expr)))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut missing = empty(&queries);
+    while !missing.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(2));
+        missing = empty(&queries);
+    }
+    assert!(missing.is_empty(), "dashboard queries without series:\n{}", missing.join("\n"));
+
+    // The alerts: each expression evaluates, and every metric it reads is
+    // there for the registry job (the conditions themselves are quiet on a
+    // healthy registry; promtool's tests show them firing).
+    let ctx = alerts::Context::default();
+    let rules: Vec<alerts::Expression> =
+        alerts::expressions(&ctx).into_iter().filter(|e| e.file.ends_with("/registry.rules.yml")).collect();
+    assert!(rules.len() >= 4, "the registry rules: {rules:?}");
+    for rule in &rules {
+        query(&prometheus, &rule.expr).unwrap_or_else(|e| panic!("{} does not evaluate: {e}", rule.rule));
+        let mut names = BTreeSet::new();
+        metric_names(&parser::parse(&rule.expr).unwrap(), &mut names);
+        assert!(!names.is_empty(), "{} reads no metric", rule.rule);
+        for name in names {
+            let present = query(&prometheus, &format!(r#"count({{__name__="{name}", job="registry"}})"#)).unwrap();
+            assert!(!present.is_empty(), "{}: no `{name}` series from the registry", rule.rule);
+        }
+    }
+}

@@ -17,12 +17,15 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot set up its fixture should panic
 
+#[path = "e2e/live.rs"]
+mod live;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser;
 use serde_json::Value;
 
 /// The node name the scrape gives the engine's series.
@@ -30,32 +33,9 @@ const NODE: &str = "engine-live";
 /// What Grafana substitutes in the dashboard's queries, for a query here.
 const GRAFANA_VARIABLES: &[(&str, &str)] = &[("$__rate_interval", "30s")];
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn skip_or_fail(what: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("engine_live: {what}");
-    }
-    eprintln!("engine_live: SKIPPED: {what}");
-}
-
-/// `$ENV`, `.tools/bin/<binary>`, then `PATH` (as xtask's tools::find).
-fn find(binary: &str, env: &str) -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(env).map(PathBuf::from).filter(|p| p.is_file()) {
-        return Some(path);
-    }
-    let local = repo().join(".tools/bin").join(binary);
-    if local.is_file() {
-        return Some(local);
-    }
-    std::env::var_os("PATH").iter().flat_map(std::env::split_paths).map(|d| d.join(binary)).find(|p| p.is_file())
-}
-
 /// The port of the agent's `docker-engine` target (`host.docker.internal:<port>`).
 fn agent_engine_port() -> u16 {
-    let text = std::fs::read_to_string(repo().join("stack/configs/otel-collector/agent.yml")).unwrap();
+    let text = std::fs::read_to_string(live::repo().join("stack/configs/otel-collector/agent.yml")).unwrap();
     let config: Value = serde_saphyr::from_str(&text).unwrap();
     let jobs = config["receivers"]["prometheus"]["config"]["scrape_configs"].as_array().unwrap();
     let job = jobs.iter().find(|j| j["job_name"] == "docker-engine").expect("agent.yml scrapes docker-engine");
@@ -119,18 +99,8 @@ while :; do sleep 1; done
     /// `curl` inside the namespace (Prometheus listens on its loopback).
     fn query(&self, expr: &str) -> Result<Vec<Value>, String> {
         let pid = std::fs::read_to_string(self.path("shell.pid")).map_err(|e| format!("shell.pid: {e}"))?;
-        let out = Command::new("nsenter")
-            .arg(format!("--net=/proc/{}/ns/net", pid.trim()))
-            .args(["curl", "-s", "--max-time", "10", "http://127.0.0.1:9090/api/v1/query", "--data-urlencode"])
-            .arg(format!("query={expr}"))
-            .output()
-            .map_err(|e| format!("nsenter curl: {e}"))?;
-        let body: Value = serde_json::from_slice(&out.stdout)
-            .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))?;
-        if body["status"] != "success" {
-            return Err(format!("{}: {}", body["errorType"], body["error"]));
-        }
-        Ok(body["data"]["result"].as_array().cloned().unwrap_or_default())
+        let net = format!("--net=/proc/{}/ns/net", pid.trim());
+        live::prometheus_query(&["nsenter", &net], "http://127.0.0.1:9090", expr)
     }
 
     fn log(&self, name: &str) -> String {
@@ -168,43 +138,22 @@ fn wait_for(what: &str, ns: &Namespace, limit: Duration, mut ok: impl FnMut() ->
     }
 }
 
-/// Metric names of every selector in `expr`.
-fn metric_names(expr: &Expr, out: &mut BTreeSet<String>) {
-    match expr {
-        Expr::Aggregate(a) => {
-            metric_names(&a.expr, out);
-            if let Some(param) = &a.param {
-                metric_names(param, out);
-            }
-        }
-        Expr::Unary(u) => metric_names(&u.expr, out),
-        Expr::Binary(b) => {
-            metric_names(&b.lhs, out);
-            metric_names(&b.rhs, out);
-        }
-        Expr::Paren(p) => metric_names(&p.expr, out),
-        Expr::Subquery(s) => metric_names(&s.expr, out),
-        Expr::VectorSelector(vs) => out.extend(vs.name.clone()),
-        Expr::MatrixSelector(ms) => out.extend(ms.vs.name.clone()),
-        Expr::Call(call) => call.args.args.iter().for_each(|a| metric_names(a, out)),
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
-    }
-}
-
 #[test]
 fn cluster_dashboard_and_alerts_read_a_real_engine() {
     let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     if !is_root {
-        skip_or_fail("needs root (a dockerd in a network namespace of its own)");
+        live::skip_or_fail("engine_live", "needs root (a dockerd in a network namespace of its own)");
         return;
     }
-    let (Some(dockerd), Some(prometheus)) = (find("dockerd", "DOCKERD"), find("prometheus", "PROMETHEUS")) else {
-        skip_or_fail("dockerd or prometheus not found");
+    let (Some(dockerd), Some(prometheus)) =
+        (live::find_tool("dockerd", "DOCKERD"), live::find_tool("prometheus", "PROMETHEUS"))
+    else {
+        live::skip_or_fail("engine_live", "dockerd or prometheus not found");
         return;
     };
     for tool in ["unshare", "nsenter", "ip", "curl", "docker"] {
-        if find(tool, "").is_none() {
-            skip_or_fail(&format!("{tool} not found"));
+        if live::find_tool(tool, "").is_none() {
+            live::skip_or_fail("engine_live", &format!("{tool} not found"));
             return;
         }
     }
@@ -247,7 +196,7 @@ fn cluster_dashboard_and_alerts_read_a_real_engine() {
     for rule in &rules {
         let result = ns.query(&rule.expr).unwrap_or_else(|e| panic!("{} does not evaluate: {e}", rule.rule));
         let mut names = BTreeSet::new();
-        metric_names(&parser::parse(&rule.expr).unwrap(), &mut names);
+        live::metric_names(&parser::parse(&rule.expr).unwrap(), &mut names);
         assert!(!names.is_empty(), "{} reads no metric", rule.rule);
         for name in names {
             let present =

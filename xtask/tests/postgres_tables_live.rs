@@ -26,6 +26,9 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot set up its fixture should panic
 
+#[path = "e2e/live.rs"]
+mod live;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -40,17 +43,6 @@ use serde_json::{Value, json};
 const PASSWORD: &str = "s3cret-for-the-probe";
 /// The table with dead rows, in database `etl`.
 const TABLE: &str = "staging_events";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn skip_or_fail(what: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("postgres_tables_live: {what}");
-    }
-    eprintln!("postgres_tables_live: SKIPPED: {what}");
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -221,7 +213,7 @@ fn encode(value: &str) -> String {
 /// environment from stack.toml, each `/run/secrets/<name>` a file of `secrets`,
 /// the database host `postgres:5432` replaced by the local cluster.
 fn start_exporter(binary: &Path, work: &Path, pg_port: u16, secrets: &BTreeMap<&str, String>) -> (Process, u16) {
-    let stack: toml::Table = std::fs::read_to_string(repo().join("stack/stack.toml")).unwrap().parse().unwrap();
+    let stack: toml::Table = std::fs::read_to_string(live::repo().join("stack/stack.toml")).unwrap().parse().unwrap();
     let service = stack["services"]["postgres-exporter"].as_table().unwrap();
     let secret_dir = work.join("secrets");
     std::fs::create_dir_all(&secret_dir).unwrap();
@@ -256,7 +248,7 @@ fn start_exporter(binary: &Path, work: &Path, pg_port: u16, secrets: &BTreeMap<&
 /// Counters without `_total` of a catalog source (the collector's remote
 /// write appends it).
 fn renamed_counters(source: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(repo().join(format!("stack/catalog/{source}.toml"))).unwrap();
+    let text = std::fs::read_to_string(live::repo().join(format!("stack/catalog/{source}.toml"))).unwrap();
     let doc: toml::Table = text.parse().unwrap();
     doc["metrics"]
         .as_table()
@@ -271,7 +263,7 @@ fn renamed_counters(source: &str) -> Vec<String> {
 /// exporter and cluster, with `extra_target` added to the probe job.
 fn collector_jobs(exporter_port: u16, pg_port: u16, extra_target: &str) -> Vec<Value> {
     let collector: Value = serde_saphyr::from_str(
-        &std::fs::read_to_string(repo().join("stack/configs/otel-collector/otelcol.yml")).unwrap(),
+        &std::fs::read_to_string(live::repo().join("stack/configs/otel-collector/otelcol.yml")).unwrap(),
     )
     .unwrap();
     let mut out = Vec::new();
@@ -318,7 +310,7 @@ impl Prometheus {
     fn start(binary: &Path, work: &Path, jobs: Vec<Value>) -> Prometheus {
         let config = json!({
             "global": { "scrape_interval": "2s", "evaluation_interval": "2s" },
-            "rule_files": [repo().join("alerts/generated/rules/postgres.rules.yml")],
+            "rule_files": [live::repo().join("alerts/generated/rules/postgres.rules.yml")],
             "scrape_configs": jobs,
         });
         let file = work.join("prometheus.yml");
@@ -390,11 +382,11 @@ fn own_labels(series: &Value) -> BTreeSet<String> {
 #[test]
 fn probes_each_database_and_the_table_alerts_see_dead_rows() {
     let (Some(exporter_bin), Some(prometheus_bin)) = (on_path("postgres_exporter"), on_path("prometheus")) else {
-        return skip_or_fail("postgres_exporter or prometheus not on PATH (.tools/bin)");
+        return live::skip_or_fail("postgres_tables_live", "postgres_exporter or prometheus not on PATH (.tools/bin)");
     };
     let pg = match Postgres::start() {
         Ok(pg) => pg,
-        Err(e) => return skip_or_fail(&e),
+        Err(e) => return live::skip_or_fail("postgres_tables_live", &e),
     };
     pg.sql("postgres", &format!("CREATE ROLE monitor LOGIN PASSWORD '{PASSWORD}'; GRANT pg_monitor TO monitor;"));
     pg.sql("postgres", "CREATE DATABASE etl;");
@@ -443,7 +435,7 @@ fn probes_each_database_and_the_table_alerts_see_dead_rows() {
     let seen: BTreeMap<String, &Value> =
         series.iter().map(|s| (s["metric"]["__name__"].as_str().unwrap().to_owned(), s)).collect();
     let catalog: toml::Table =
-        std::fs::read_to_string(repo().join("stack/catalog/postgres-tables.toml")).unwrap().parse().unwrap();
+        std::fs::read_to_string(live::repo().join("stack/catalog/postgres-tables.toml")).unwrap().parse().unwrap();
     let renamed = renamed_counters("postgres-tables");
     let mut table_metrics = 0;
     for (name, m) in catalog["metrics"].as_table().unwrap() {

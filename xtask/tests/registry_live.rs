@@ -19,70 +19,22 @@
 
 #[path = "e2e/harness.rs"]
 mod harness;
+#[path = "e2e/live.rs"]
+mod live;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser;
 use serde_json::Value;
 
 /// What Grafana substitutes in the dashboard's queries, for a query here.
 const GRAFANA_VARIABLES: &[(&str, &str)] = &[("$__rate_interval", "30s"), ("$instance", ".+")];
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn skip_or_fail(what: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("registry_live: {what}");
-    }
-    eprintln!("registry_live: SKIPPED: {what}");
-}
-
-/// `$PROMETHEUS`, `.tools/bin/prometheus`, then `PATH` (as xtask's tools::find).
-fn find(binary: &str, env: &str) -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(env).map(PathBuf::from).filter(|p| p.is_file()) {
-        return Some(path);
-    }
-    let local = repo().join(".tools/bin").join(binary);
-    if local.is_file() {
-        return Some(local);
-    }
-    std::env::var_os("PATH").iter().flat_map(std::env::split_paths).map(|d| d.join(binary)).find(|p| p.is_file())
-}
-
-/// A child process stopped (SIGTERM, then SIGKILL) on drop.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).output();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(binary: &Path, args: &[String], log: &Path) -> Process {
-    let log = std::fs::File::create(log).unwrap();
-    let child = Command::new(binary)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-    Process(child)
-}
 
 fn http_ok(url: &str) -> bool {
     Command::new("curl").args(["-sf", "-o", "/dev/null", "--max-time", "3", url]).status().is_ok_and(|s| s.success())
@@ -96,51 +48,13 @@ fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// An instant query; the `data.result` array, or the error Prometheus gave.
-fn query(prometheus: &str, expr: &str) -> Result<Vec<Value>, String> {
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "10", &format!("{prometheus}/api/v1/query"), "--data-urlencode"])
-        .arg(format!("query={expr}"))
-        .output()
-        .map_err(|e| format!("curl: {e}"))?;
-    let body: Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))?;
-    if body["status"] != "success" {
-        return Err(format!("{}: {}", body["errorType"], body["error"]));
-    }
-    Ok(body["data"]["result"].as_array().cloned().unwrap_or_default())
-}
-
 /// The `metrics_path` of a scrape job of otelcol.yml.
 fn collector_metrics_path(job: &str) -> String {
-    let text = std::fs::read_to_string(repo().join("stack/configs/otel-collector/otelcol.yml")).unwrap();
+    let text = std::fs::read_to_string(live::repo().join("stack/configs/otel-collector/otelcol.yml")).unwrap();
     let config: Value = serde_saphyr::from_str(&text).unwrap();
     let jobs = config["receivers"]["prometheus"]["config"]["scrape_configs"].as_array().unwrap();
     let job = jobs.iter().find(|j| j["job_name"] == job).unwrap_or_else(|| panic!("otelcol.yml has no job {job}"));
     job["metrics_path"].as_str().unwrap_or("/metrics").to_owned()
-}
-
-/// Metric names of every selector in `expr`.
-fn metric_names(expr: &Expr, out: &mut BTreeSet<String>) {
-    match expr {
-        Expr::Aggregate(a) => {
-            metric_names(&a.expr, out);
-            if let Some(param) = &a.param {
-                metric_names(param, out);
-            }
-        }
-        Expr::Unary(u) => metric_names(&u.expr, out),
-        Expr::Binary(b) => {
-            metric_names(&b.lhs, out);
-            metric_names(&b.rhs, out);
-        }
-        Expr::Paren(p) => metric_names(&p.expr, out),
-        Expr::Subquery(s) => metric_names(&s.expr, out),
-        Expr::VectorSelector(vs) => out.extend(vs.name.clone()),
-        Expr::MatrixSelector(ms) => out.extend(ms.vs.name.clone()),
-        Expr::Call(call) => call.args.args.iter().for_each(|a| metric_names(a, out)),
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
-    }
 }
 
 /// Pushes a one-layer image to the registry, pulls it back, and asks for a
@@ -167,12 +81,12 @@ async fn push_and_pull(registry: &str) {
 
 #[test]
 fn registry_dashboard_and_alerts_read_a_real_registry() {
-    let Some(registry_bin) = find("docker-registry", "DOCKER_REGISTRY") else {
-        skip_or_fail("docker-registry not installed (apt-get install docker-registry)");
+    let Some(registry_bin) = live::find_tool("docker-registry", "DOCKER_REGISTRY") else {
+        live::skip_or_fail("registry_live", "docker-registry not installed (apt-get install docker-registry)");
         return;
     };
-    let Some(prometheus_bin) = find("prometheus", "PROMETHEUS") else {
-        skip_or_fail("prometheus not found (.tools/bin, $PROMETHEUS or PATH)");
+    let Some(prometheus_bin) = live::find_tool("prometheus", "PROMETHEUS") else {
+        live::skip_or_fail("registry_live", "prometheus not found (.tools/bin, $PROMETHEUS or PATH)");
         return;
     };
     let dir = tempfile::Builder::new().prefix("registry-live-").tempdir().unwrap();
@@ -187,7 +101,7 @@ fn registry_dashboard_and_alerts_read_a_real_registry() {
         data = dir.path().join("data").display()
     );
     std::fs::write(dir.path().join("registry.yml"), registry_config).unwrap();
-    let _registry = spawn(
+    let _registry = live::Process::spawn(
         &registry_bin,
         &["serve".into(), dir.path().join("registry.yml").display().to_string()],
         &dir.path().join("registry.log"),
@@ -200,7 +114,7 @@ fn registry_dashboard_and_alerts_read_a_real_registry() {
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: registry\n    metrics_path: {metrics_path}\n    static_configs:\n      - targets: ['127.0.0.1:{debug_port}']\n"
     );
     std::fs::write(dir.path().join("prometheus.yml"), prometheus_config).unwrap();
-    let _prometheus = spawn(
+    let _prometheus = live::Process::spawn(
         &prometheus_bin,
         &[
             format!("--config.file={}", dir.path().join("prometheus.yml").display()),
@@ -212,7 +126,7 @@ fn registry_dashboard_and_alerts_read_a_real_registry() {
     let prometheus = format!("http://127.0.0.1:{prom_port}");
     wait_for("Prometheus ready", Duration::from_secs(60), || http_ok(&format!("{prometheus}/-/ready")));
     wait_for("the registry target up", Duration::from_secs(30), || {
-        query(&prometheus, r#"up{job="registry"} == 1"#).is_ok_and(|r| !r.is_empty())
+        live::prometheus_query(&[], &prometheus, r#"up{job="registry"} == 1"#).is_ok_and(|r| !r.is_empty())
     });
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -234,8 +148,8 @@ fn registry_dashboard_and_alerts_read_a_real_registry() {
     let empty = |queries: &[(String, String)]| -> Vec<String> {
         queries
             .iter()
-            .filter(|(_, expr)| query(&prometheus, expr).map_or(true, |r| r.is_empty()))
-            .map(|(place, expr)| format!("{place}: {expr} -> {:?}", query(&prometheus, expr)))
+            .filter(|(_, expr)| live::prometheus_query(&[], &prometheus, expr).map_or(true, |r| r.is_empty()))
+            .map(|(place, expr)| format!("{place}: {expr} -> {:?}", live::prometheus_query(&[], &prometheus, expr)))
             .collect()
     };
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -254,12 +168,15 @@ fn registry_dashboard_and_alerts_read_a_real_registry() {
         alerts::expressions(&ctx).into_iter().filter(|e| e.file.ends_with("/registry.rules.yml")).collect();
     assert!(rules.len() >= 4, "the registry rules: {rules:?}");
     for rule in &rules {
-        query(&prometheus, &rule.expr).unwrap_or_else(|e| panic!("{} does not evaluate: {e}", rule.rule));
+        live::prometheus_query(&[], &prometheus, &rule.expr)
+            .unwrap_or_else(|e| panic!("{} does not evaluate: {e}", rule.rule));
         let mut names = BTreeSet::new();
-        metric_names(&parser::parse(&rule.expr).unwrap(), &mut names);
+        live::metric_names(&parser::parse(&rule.expr).unwrap(), &mut names);
         assert!(!names.is_empty(), "{} reads no metric", rule.rule);
         for name in names {
-            let present = query(&prometheus, &format!(r#"count({{__name__="{name}", job="registry"}})"#)).unwrap();
+            let present =
+                live::prometheus_query(&[], &prometheus, &format!(r#"count({{__name__="{name}", job="registry"}})"#))
+                    .unwrap();
             assert!(!present.is_empty(), "{}: no `{name}` series from the registry", rule.rule);
         }
     }

@@ -37,6 +37,9 @@ pub struct Node {
     pub hostname: String,
     pub role: Role,
     pub address: String,
+    /// The node's network namespace (`/run/netns/<netns>`).
+    #[allow(dead_code)] // read by multinode_observe.rs, not by every file that includes this one
+    pub netns: String,
     pub socket: PathBuf,
     pub labels: std::collections::BTreeMap<String, String>,
 }

@@ -15,40 +15,14 @@
 
 #[path = "e2e/harness.rs"]
 mod harness;
+#[path = "e2e/live.rs"]
+mod live;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// The directories `check` reads (sources, generated files, catalog).
 const COPIED: &[&str] = &["stack", "alerts", "dashboards"];
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// `name` as xtask finds it: `$NAME`, the repository's `.tools/bin`, `PATH`.
-fn local_tool(name: &str) -> Option<PathBuf> {
-    let from_env = std::env::var_os(name.to_ascii_uppercase()).map(PathBuf::from);
-    let in_repo = repo().join(".tools/bin").join(name);
-    from_env
-        .into_iter()
-        .chain([in_repo])
-        .chain(std::env::var_os("PATH").iter().flat_map(std::env::split_paths).map(|dir| dir.join(name)))
-        .find(|p| p.is_file())
-}
 
 /// Why the test cannot run here, if it cannot.
 fn missing() -> Option<String> {
@@ -61,7 +35,7 @@ fn missing() -> Option<String> {
     }
     ["promtool", "amtool", "haproxy"]
         .iter()
-        .find(|t| local_tool(t).is_none())
+        .find(|t| live::find_tool(t, &t.to_ascii_uppercase()).is_none())
         .map(|t| format!("{t} not found (scripts/install-tools.sh)"))
 }
 
@@ -172,7 +146,7 @@ fn check_without_promtool_and_amtool_runs_them_from_the_pinned_images() {
     let scratch = tempfile::Builder::new().prefix("check-images-").tempdir().unwrap();
     let root = scratch.path().join("repo");
     for dir in COPIED {
-        copy_dir(&repo().join(dir), &root.join(dir));
+        live::copy_dir(&live::repo().join(dir), &root.join(dir));
     }
     for name in ["prometheus", "alertmanager", "haproxy"] {
         pin_test_image(&root, &images, name);
@@ -186,7 +160,8 @@ fn check_without_promtool_and_amtool_runs_them_from_the_pinned_images() {
     std::fs::create_dir_all(&with_tools).unwrap();
     std::fs::create_dir_all(&without_tools).unwrap();
     for name in ["promtool", "amtool", "haproxy"] {
-        std::os::unix::fs::symlink(local_tool(name).unwrap(), with_tools.join(name)).unwrap();
+        std::os::unix::fs::symlink(live::find_tool(name, &name.to_ascii_uppercase()).unwrap(), with_tools.join(name))
+            .unwrap();
     }
 
     // A valid tree: no findings either way, and the image's verdicts are

@@ -163,16 +163,7 @@ fn cluster_dashboard_and_alerts_read_a_real_engine() {
         ns.query(r#"swarm_node_manager{job="docker-engine"} == 1"#).is_ok_and(|r| !r.is_empty())
     });
 
-    let dashboard = dashboards::all().into_iter().find(|d| d.uid() == dashboards::uids::CLUSTER).unwrap();
-    let queries: Vec<(String, String)> = dashboard
-        .queries()
-        .into_iter()
-        .filter(|q| q.datasource == dashboards::Datasource::Prometheus)
-        .map(|q| {
-            let expr = GRAFANA_VARIABLES.iter().fold(q.expr, |e, (var, value)| e.replace(var, value));
-            (format!("panel \"{}\" {}", q.panel_title, q.ref_id), expr)
-        })
-        .collect();
+    let queries = live::dashboard_queries(dashboards::uids::CLUSTER, GRAFANA_VARIABLES);
     assert!(queries.len() >= 10, "the cluster dashboard has its panels: {queries:?}");
     let empty = || -> Vec<String> {
         queries

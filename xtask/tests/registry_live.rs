@@ -134,16 +134,7 @@ fn registry_dashboard_and_alerts_read_a_real_registry() {
 
     // The dashboard: every Prometheus query returns series once a few
     // scrapes after the traffic have landed.
-    let dashboard = dashboards::all().into_iter().find(|d| d.uid() == dashboards::uids::REGISTRY).unwrap();
-    let queries: Vec<(String, String)> = dashboard
-        .queries()
-        .into_iter()
-        .filter(|q| q.datasource == dashboards::Datasource::Prometheus)
-        .map(|q| {
-            let expr = GRAFANA_VARIABLES.iter().fold(q.expr, |e, (var, value)| e.replace(var, value));
-            (format!("panel \"{}\" {}", q.panel_title, q.ref_id), expr)
-        })
-        .collect();
+    let queries = live::dashboard_queries(dashboards::uids::REGISTRY, GRAFANA_VARIABLES);
     assert!(queries.len() >= 10, "the registry dashboard has its panels: {queries:?}");
     let empty = |queries: &[(String, String)]| -> Vec<String> {
         queries

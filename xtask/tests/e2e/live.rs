@@ -41,6 +41,36 @@ pub fn find_tool(binary: &str, env: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").iter().flat_map(std::env::split_paths).map(|d| d.join(binary)).find(|p| p.is_file())
 }
 
+/// Copies the directory tree `from` to `to` (a scratch copy of the
+/// repository's inputs).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The Prometheus queries of dashboard `uid`, each with Grafana's
+/// `variables` substituted as Grafana would, named by panel and ref id.
+pub fn dashboard_queries(uid: &str, variables: &[(&str, &str)]) -> Vec<(String, String)> {
+    let dashboard = dashboards::all().into_iter().find(|d| d.uid() == uid).unwrap();
+    dashboard
+        .queries()
+        .into_iter()
+        .filter(|q| q.datasource == dashboards::Datasource::Prometheus)
+        .map(|q| {
+            let expr = variables.iter().fold(q.expr, |e, (var, value)| e.replace(var, value));
+            (format!("panel \"{}\" {}", q.panel_title, q.ref_id), expr)
+        })
+        .collect()
+}
+
 /// A child process stopped (SIGTERM, then SIGKILL after 10 s) on drop, so
 /// no component outlives its test, even one that panics.
 pub struct Process(pub Child);

@@ -82,6 +82,19 @@ else
   apt_install_missing "${BOOKWORM_PACKAGES[@]}"
 fi
 
+# unpack_deb DEB DIR: DEB's files under DIR, once (DIR/.complete marks a
+# whole unpack; a half-done one is redone).
+unpack_deb() {
+  local deb=$1 xdir=$2
+  [ ! -e "$xdir/.complete" ] || return 0
+  log "unpack   $(basename "$deb") -> $xdir"
+  rm -rf "$xdir.tmp" "$xdir"
+  mkdir -p "$xdir.tmp"
+  dpkg -x "$deb" "$xdir.tmp"
+  touch "$xdir.tmp/.complete"
+  mv "$xdir.tmp" "$xdir"
+}
+
 # ---------------------------------------------------------------- forky
 mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
 if [ -z "$mirror" ]; then
@@ -173,14 +186,7 @@ for pkg in "${FORKY_PACKAGES[@]}"; do
     done
   fi
   xdir="$FORKY/x/${pkg}_${ver//[^A-Za-z0-9.+-]/_}"
-  if [ ! -e "$xdir/.complete" ]; then
-    log "unpack   $(basename "$deb") -> $xdir"
-    rm -rf "$xdir.tmp" "$xdir"
-    mkdir -p "$xdir.tmp"
-    dpkg -x "$deb" "$xdir.tmp"
-    touch "$xdir.tmp/.complete"
-    mv "$xdir.tmp" "$xdir"
-  fi
+  unpack_deb "$deb" "$xdir"
   PKG_ROOT[$pkg]=$xdir
   ln -sfn "$xdir" "$TOOLS_DIR/root/$pkg"
 done
@@ -210,14 +216,7 @@ for pkg in "${BOOKWORM_DEBS[@]}"; do
     log "cached   $pkg $ver (bookworm)"
   fi
   xdir="$BOOKWORM/x/${pkg}_${ver//[^A-Za-z0-9.+-]/_}"
-  if [ ! -e "$xdir/.complete" ]; then
-    log "unpack   $(basename "$deb") -> $xdir"
-    rm -rf "$xdir.tmp" "$xdir"
-    mkdir -p "$xdir.tmp"
-    dpkg -x "$deb" "$xdir.tmp"
-    touch "$xdir.tmp/.complete"
-    mv "$xdir.tmp" "$xdir"
-  fi
+  unpack_deb "$deb" "$xdir"
   PKG_VERSION[$pkg]=$ver PKG_ROOT[$pkg]=$xdir PKG_SUITE[$pkg]=bookworm
   ln -sfn "$xdir" "$TOOLS_DIR/root/$pkg"
 done

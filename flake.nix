@@ -20,12 +20,17 @@
           src = self;
           xtask = pkgs.callPackage ./nix/xtask.nix { };
           swarm-exporter = pkgs.callPackage ./nix/swarm-exporter.nix { };
+          # Named by the tag nix/pins.nix recomputes from its inputs.
+          swarm-exporter-image = pkgs.callPackage ./nix/swarm-exporter-image.nix {
+            inherit swarm-exporter;
+            build = pins.builds.swarm-exporter;
+          };
           stack = pkgs.callPackage ./nix/stack.nix { inherit xtask src; };
           images = pkgs.callPackage ./nix/images.nix { inherit src; };
           validators = import ./nix/validators.nix { inherit pkgs; };
         in
         {
-          packages = { inherit xtask swarm-exporter stack images; default = xtask; };
+          packages = { inherit xtask swarm-exporter swarm-exporter-image stack images; default = xtask; };
           checks = import ./nix/checks.nix { inherit pkgs src xtask stack pins validators; };
           devShells.default = import ./nix/devshell.nix { inherit pkgs validators; };
           apps = import ./nix/apps.nix { inherit pkgs xtask validators; };

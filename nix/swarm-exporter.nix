@@ -1,8 +1,7 @@
 # swarm-exporter (swarm-exporter/ in this workspace), built from Cargo.lock
 # like the xtask: every crate vendored by importCargoLock from its checksum.
 # Cargo loads the whole workspace, so every member's sources are in `src`.
-# Only the binary: an image of it for the stack is not built yet (README,
-# "Swarm service health").
+# The image the stack runs is nix/swarm-exporter-image.nix.
 { lib, rustPlatform }:
 let
   root = ../.;

@@ -22,6 +22,13 @@
 #                      only prepends `haproxy -W -db`, is not copied)
 #   probe              busybox only, ENTRYPOINT ["/bin/sh"]; default CMD idles
 #                      until SIGTERM. Tests give it e.g. command ["-c","exit 3"].
+#   swarm-exporter     /bin/swarm-exporter                 :9324 /metrics
+#                      this workspace's crate, built here by cargo (debug,
+#                      Cargo.lock, the target dir the tests use); tagged with
+#                      the input-addressed tag stack/images.lock records, so
+#                      tests deploy it as the stack's workspace-built image
+#                      (the production image is the flake's
+#                      nix/swarm-exporter-image.nix, which cannot build here).
 #
 # References: 127.0.0.1:5000/monitoring-test/<name>:<version of the binary>.
 # Every image is started once (docker run, then wget from inside) before it
@@ -249,6 +256,35 @@ ENTRYPOINT ["/usr/local/sbin/haproxy", "-db"]
 CMD ["-f", "/usr/local/etc/haproxy/haproxy.cfg"]'
 }
 
+# lock_field NAME KEY: a value of the [[image]] NAME in stack/images.lock.
+lock_field() {
+  awk -v n="name = \"$1\"" -v k="$2" '$0=="[[image]]"{f=0} $0==n{f=1} f && $1==k{gsub(/"/,"",$3); print $3; exit}' \
+    "$REPO_ROOT/stack/images.lock"
+}
+
+ctx_swarm-exporter() {
+  VERSION=$(lock_field swarm-exporter tag) PORT=9324 HEALTH_PATH=/metrics
+  LOCK_INPUTS=$(lock_field swarm-exporter inputs)
+  [ -n "$LOCK_INPUTS" ] || die "stack/images.lock has no inputs for swarm-exporter (cargo xtask pin --image swarm-exporter)"
+  local target=${CARGO_TARGET_DIR:-$REPO_ROOT/target} build_log="$WORK/swarm-exporter.cargo.log"
+  command -v cargo >/dev/null || die "cargo missing: install the Rust toolchain (rustup)"
+  if ! (cd "$REPO_ROOT" && cargo build --locked -p swarm-exporter >"$build_log" 2>&1); then
+    cat "$build_log" >&2
+    die "swarm-exporter: cargo build failed"
+  fi
+  put "$target/debug/swarm-exporter" /bin/swarm-exporter 0755
+  # Debug info only makes the image big; the code is the tests' own build.
+  strip --strip-debug "$ROOTFS/bin/swarm-exporter"
+  put_libs "$target/debug/swarm-exporter"
+  # Started without an engine, it must still serve /metrics (engine_up 0);
+  # a unix socket that does not exist would stop it at start.
+  VERIFY_RUN_OPTS="-e DOCKER_HOST=tcp://127.0.0.1:9"
+  # As the flake's image: nobody, the binary as entrypoint.
+  DOCKERFILE_TAIL='USER 65534:65534
+EXPOSE 9324
+ENTRYPOINT ["/bin/swarm-exporter"]'
+}
+
 ctx_probe() {
   VERSION=$({ "$BUSYBOX" --help 2>&1 || true; } | sed -n '1s/^BusyBox v\([0-9][0-9.]*\).*/\1/p')
   PORT="" HEALTH_PATH=""
@@ -278,7 +314,8 @@ verify() { # verify NAME REF PORT PATH
     log "verified $name: 'sh -c' runs, the default command idles and stops on SIGTERM"
     return 0
   fi
-  docker run -d --name "$cname" "$ref" >/dev/null
+  # shellcheck disable=SC2086 # VERIFY_RUN_OPTS is a list of options
+  docker run -d --name "$cname" ${VERIFY_RUN_OPTS:-} "$ref" >/dev/null
   for ((i = 0; i < VERIFY_WAIT; i++)); do
     state=$(docker inspect -f '{{.State.Status}}' "$cname" 2>/dev/null || echo gone)
     if [ "$state" != running ]; then
@@ -297,12 +334,12 @@ verify() { # verify NAME REF PORT PATH
   die "$name: http://127.0.0.1:$port$path did not answer within ${VERIFY_WAIT}s (logs above)"
 }
 
-IMAGES=(prometheus alertmanager node-exporter postgres-exporter nginx-exporter haproxy probe)
-declare -A R_REF=() R_DIGEST=() R_VERSION=() R_PORT=() R_PATH=() R_INPUTS=()
+IMAGES=(prometheus alertmanager node-exporter postgres-exporter nginx-exporter haproxy probe swarm-exporter)
+declare -A R_REF=() R_DIGEST=() R_VERSION=() R_PORT=() R_PATH=() R_INPUTS=() R_LOCK_INPUTS=()
 for name in "${IMAGES[@]}"; do
   t0=$(now)
   new_context "$name"
-  OWNED_DIRS=""
+  OWNED_DIRS="" LOCK_INPUTS="" VERIFY_RUN_OPTS=""
   "ctx_$name"
   [ -n "$VERSION" ] || die "$name: no version found (run scripts/install-tools.sh)"
   {
@@ -356,7 +393,7 @@ for name in "${IMAGES[@]}"; do
     log "pushed $ref@$digest ($(docker image inspect -f '{{.Size}}' "$ref" | awk '{printf "%.0f MB", $1/1e6}'), $(($(now) - t0))s)"
   fi
   R_REF[$name]=$ref R_DIGEST[$name]=$digest R_VERSION[$name]=$VERSION
-  R_PORT[$name]=$PORT R_PATH[$name]=$HEALTH_PATH R_INPUTS[$name]=$inputs
+  R_PORT[$name]=$PORT R_PATH[$name]=$HEALTH_PATH R_INPUTS[$name]=$inputs R_LOCK_INPUTS[$name]=$LOCK_INPUTS
   rm -rf "$CTX"
 done
 
@@ -379,6 +416,11 @@ tmp_out=$(mktemp "$WORK/test-images.toml.XXXXXX")
       echo "health_path = $(toml_str "${R_PATH[$name]}")"
     fi
     echo "inputs = $(toml_str "${R_INPUTS[$name]}")"
+    if [ -n "${R_LOCK_INPUTS[$name]}" ]; then
+      # A workspace-built image: tests pin it as images.lock does (tag and
+      # inputs hash, no digest), so deploy resolves the tag.
+      echo "lock_inputs = $(toml_str "${R_LOCK_INPUTS[$name]}")"
+    fi
   done
 } >"$tmp_out"
 chmod 644 "$tmp_out"

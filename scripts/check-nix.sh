@@ -156,7 +156,7 @@ name = "fx_prometheus_yml_${sha:0:12}"
 source = "stack/configs/prometheus.yml"
 sha256 = "$sha"
 EOF
-expected="{\"configs\":{\"prometheus_yml\":\"fx_prometheus_yml_${sha:0:12}\"},\"images\":{\"cadvisor\":\"ghcr.io/google/cadvisor:v0.60.6@sha256:$(printf 'b%.0s' {1..64})\",\"prometheus\":\"docker.io/prom/prometheus:v3.5.3@$good_digest\"},\"stack\":\"fx\"}"
+expected="{\"builds\":{},\"configs\":{\"prometheus_yml\":\"fx_prometheus_yml_${sha:0:12}\"},\"images\":{\"cadvisor\":\"ghcr.io/google/cadvisor:v0.60.6@sha256:$(printf 'b%.0s' {1..64})\",\"prometheus\":\"docker.io/prom/prometheus:v3.5.3@$good_digest\"},\"stack\":\"fx\"}"
 got=$(pins "$fx") || die "fixture: nix/pins.nix failed"
 [ "$got" = "$expected" ] || die "fixture: nix/pins.nix gave $got, expected $expected"
 
@@ -315,8 +315,29 @@ nix-instantiate --eval --strict --json -E "
 log "flake outputs (evaluated with nixpkgs = throw):"
 if command -v jq >/dev/null; then jq . "$work/show.json"; else cat "$work/show.json"; echo; fi
 
-want='"packages":{"packages":{"aarch64-linux":["default","images","stack","swarm-exporter","xtask"],"x86_64-linux":["default","images","stack","swarm-exporter","xtask"]}}'
-grep -qF "$want" "$work/show.json" || die "packages are not {default,images,stack,swarm-exporter,xtask} for both systems"
+want='"packages":{"packages":{"aarch64-linux":["default","images","stack","swarm-exporter","swarm-exporter-image","xtask"],"x86_64-linux":["default","images","stack","swarm-exporter","swarm-exporter-image","xtask"]}}'
+grep -qF "$want" "$work/show.json" || die "packages are not {default,images,stack,swarm-exporter,swarm-exporter-image,xtask} for both systems"
+
+# The swarm-exporter image with a stand-in dockerTools: it is named by the
+# repository and the tag nix/pins.nix recomputes from the build's inputs
+# (the tag stack/images.lock records), runs the binary as nobody.
+if [ -f "$work/pins.json" ]; then
+  nix-instantiate --eval --strict --json -E "
+    let
+      pins = import $REPO_ROOT/nix/pins.nix $REPO_ROOT;
+      image = import $REPO_ROOT/nix/swarm-exporter-image.nix {
+        dockerTools.buildLayeredImage = args: args;
+        swarm-exporter = \"/nix/store/stub-swarm-exporter\";
+        build = pins.builds.swarm-exporter;
+      };
+    in { inherit (image) name tag; inherit (image.config) Entrypoint User; ref = pins.images.swarm-exporter; }
+  " >"$work/exporter-image.json" 2>"$work/err" || { cat "$work/err" >&2; die "nix/swarm-exporter-image.nix does not evaluate"; }
+  jq -e '(.name + ":" + .tag) == .ref and .User == "65534:65534" and .Entrypoint == ["/bin/swarm-exporter"]' \
+    "$work/exporter-image.json" >/dev/null || die "swarm-exporter image: $(cat "$work/exporter-image.json")"
+  lock_tag=$(awk '$0=="name = \"swarm-exporter\""{f=1} f && $1=="tag"{gsub(/"/,"",$3); print $3; exit}' stack/images.lock)
+  [ "$(jq -r .tag "$work/exporter-image.json")" = "$lock_tag" ] || die "swarm-exporter image tag differs from stack/images.lock's $lock_tag"
+  log "swarm-exporter image (stubbed dockerTools): $(jq -r .ref "$work/exporter-image.json"), as stack/images.lock tags it"
+fi
 grep -qF '"apps":{"apps":{"aarch64-linux":["deploy"],"x86_64-linux":["deploy"]}}' "$work/show.json" || die "apps.deploy missing"
 grep -qF '"devShells":{"devShells":{"aarch64-linux":["default"],"x86_64-linux":["default"]}}' "$work/show.json" || die "devShells.default missing"
 log "OK"

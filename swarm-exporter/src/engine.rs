@@ -18,20 +18,48 @@ use crate::snapshot::Snapshot;
 const API_VERSION: ClientVersion = ClientVersion { major_version: 1, minor_version: 41 };
 const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
 
-/// Connects (lazily: no request is made) to `DOCKER_HOST`, or the local
-/// socket when it is unset. `timeout` bounds every request.
-pub fn connect(docker_host: Option<&str>, timeout: Duration) -> Result<Docker> {
-    let secs = timeout.as_secs().max(1);
-    let host = docker_host.filter(|h| !h.is_empty());
-    let docker = match host {
-        None => Docker::connect_with_unix(DEFAULT_SOCKET, secs, &API_VERSION),
-        Some(h) if h.starts_with("unix://") => Docker::connect_with_unix(h, secs, &API_VERSION),
-        Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
-            Docker::connect_with_http(h, secs, &API_VERSION)
+/// The engine `DOCKER_HOST` names (the local socket when unset), connected
+/// on first use and again after a failed connect. Swarm starts a stack's
+/// services together, so the Docker API proxy's socket may not exist yet
+/// when the exporter starts (bollard refuses a unix socket that does not
+/// exist): the exporter then serves `swarm_exporter_engine_up 0` and a 503
+/// on `/health` until it does, instead of exiting. `timeout` bounds every
+/// request.
+#[derive(Debug)]
+pub struct Engine {
+    host: String,
+    unix: bool,
+    secs: u64,
+    client: std::sync::Mutex<Option<Docker>>,
+}
+
+impl Engine {
+    /// Refuses a `DOCKER_HOST` scheme it cannot speak (a configuration
+    /// error, better said at start); makes no connection.
+    pub fn new(docker_host: Option<&str>, timeout: Duration) -> Result<Engine> {
+        let host = docker_host.filter(|h| !h.is_empty()).unwrap_or(DEFAULT_SOCKET).to_owned();
+        let unix = host.starts_with("unix://");
+        if !unix && !host.starts_with("tcp://") && !host.starts_with("http://") {
+            bail!("DOCKER_HOST={host}: only unix:// and tcp:// (plain HTTP, e.g. a socket proxy) are supported");
         }
-        Some(h) => bail!("DOCKER_HOST={h}: only unix:// and tcp:// (plain HTTP, e.g. a socket proxy) are supported"),
-    };
-    docker.with_context(|| format!("connecting to the Docker engine at {}", host.unwrap_or(DEFAULT_SOCKET)))
+        Ok(Engine { host, unix, secs: timeout.as_secs().max(1), client: std::sync::Mutex::new(None) })
+    }
+
+    /// The client, connecting first if there is none yet.
+    pub fn client(&self) -> Result<Docker> {
+        let mut slot = self.client.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(docker) = slot.as_ref() {
+            return Ok(docker.clone());
+        }
+        let docker = if self.unix {
+            Docker::connect_with_unix(&self.host, self.secs, &API_VERSION)
+        } else {
+            Docker::connect_with_http(&self.host, self.secs, &API_VERSION)
+        }
+        .with_context(|| format!("connecting to the Docker engine at {}", self.host))?;
+        *slot = Some(docker.clone());
+        Ok(docker)
+    }
 }
 
 /// A failed reading: which endpoint, and what went wrong.
@@ -67,8 +95,8 @@ pub async fn read(docker: &Docker) -> Result<Snapshot, ReadError> {
 
 /// Whether the engine answers and can serve the Swarm's state: it must be a
 /// manager with the control plane available (`GET /info`).
-pub async fn health(docker: &Docker) -> Result<String> {
-    let info = docker.info().await.context("GET /info")?;
+pub async fn health(engine: &Engine) -> Result<String> {
+    let info = engine.client()?.info().await.context("GET /info")?;
     let swarm = info.swarm.context("GET /info returned no Swarm section")?;
     if swarm.control_available != Some(true) {
         bail!(
@@ -80,8 +108,12 @@ pub async fn health(docker: &Docker) -> Result<String> {
 }
 
 /// Runs [`read`] and times it.
-pub async fn timed_read(docker: &Docker) -> (Result<Snapshot, ReadError>, f64) {
+pub async fn timed_read(engine: &Engine) -> (Result<Snapshot, ReadError>, f64) {
     let start = Instant::now();
-    let result = read(docker).await;
+    let result = match engine.client() {
+        // Not connected: the first read of a scrape is the one that failed.
+        Err(error) => Err(ReadError { endpoint: Endpoint::Services, error }),
+        Ok(docker) => read(&docker).await,
+    };
     (result, start.elapsed().as_secs_f64())
 }

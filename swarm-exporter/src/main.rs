@@ -60,7 +60,7 @@ fn main() -> Result<()> {
             tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
         return runtime.block_on(probe::check(url, Duration::from_secs(*timeout)));
     }
-    let docker = engine::connect(cli.docker_host.as_deref(), Duration::from_secs(cli.api_timeout))?;
+    let engine = engine::Engine::new(cli.docker_host.as_deref(), Duration::from_secs(cli.api_timeout))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
         let listener =
@@ -71,7 +71,7 @@ fn main() -> Result<()> {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing the SIGTERM handler")?;
         tokio::select! {
-            served = server::serve(listener, docker) => served,
+            served = server::serve(listener, engine) => served,
             _ = term.recv() => Ok(()),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }

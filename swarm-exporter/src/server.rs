@@ -6,7 +6,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use bollard::Docker;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -26,7 +25,7 @@ const TEXT: &str = "text/plain; charset=utf-8";
 
 #[derive(Debug)]
 struct State {
-    docker: Docker,
+    engine: engine::Engine,
     /// Scrapes run one at a time: two at once would double the engine's
     /// load and race on the gauges each of them clears and sets.
     metrics: Mutex<Scrape>,
@@ -39,8 +38,8 @@ struct Scrape {
     last_error: Option<String>,
 }
 
-pub async fn serve(listener: TcpListener, docker: Docker) -> Result<()> {
-    let state = Arc::new(State { docker, metrics: Mutex::new(Scrape::default()) });
+pub async fn serve(listener: TcpListener, engine: engine::Engine) -> Result<()> {
+    let state = Arc::new(State { engine, metrics: Mutex::new(Scrape::default()) });
     loop {
         let (stream, peer) = listener.accept().await.context("accepting a connection")?;
         let state = state.clone();
@@ -66,7 +65,7 @@ async fn respond(state: Arc<State>, req: Request<Incoming>) -> Result<Response<F
 
 async fn metrics(state: &State) -> Response<Full<Bytes>> {
     let mut scrape = state.metrics.lock().await;
-    let (result, seconds) = engine::timed_read(&state.docker).await;
+    let (result, seconds) = engine::timed_read(&state.engine).await;
     match result {
         Ok(snapshot) => {
             scrape.metrics.observe(&snapshot, seconds);
@@ -86,7 +85,7 @@ async fn metrics(state: &State) -> Response<Full<Bytes>> {
 
 async fn health(state: &State) -> Response<Full<Bytes>> {
     let last = state.metrics.lock().await.last_error.clone();
-    match (engine::health(&state.docker).await, last) {
+    match (engine::health(&state.engine).await, last) {
         (Ok(ok), None) => reply(StatusCode::OK, TEXT, format!("ok: {ok}\n")),
         (Ok(ok), Some(err)) => reply(
             StatusCode::SERVICE_UNAVAILABLE,

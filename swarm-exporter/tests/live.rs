@@ -360,3 +360,76 @@ fn an_unreachable_engine_is_reported_not_fatal() {
     let again = client.get(format!("{exporter}/metrics")).send().unwrap().text().unwrap();
     assert!(again.contains(r#"swarm_exporter_engine_errors_total{endpoint="/services"} 2"#), "{again}");
 }
+
+/// The Docker API proxy's socket may appear after the exporter started
+/// (Swarm starts the stack's services together): until it exists the
+/// exporter serves `engine_up 0` and a 503, and the first scrape after it
+/// appears reads the Swarm. The socket here is socat relaying to the local
+/// engine, as the proxy relays to it.
+#[test]
+fn a_socket_that_appears_later_is_read_once_it_does() {
+    if !Path::new("/var/run/docker.sock").exists() {
+        return skip_or_fail("no Docker engine socket");
+    }
+    let Ok(socat) = which_socat() else { return skip_or_fail("socat not found") };
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    let port = free_port();
+    let exporter = format!("http://127.0.0.1:{port}");
+    let mut world = World { services: Vec::new(), children: Vec::new() };
+    world.children.push(
+        Command::new(env!("CARGO_BIN_EXE_swarm-exporter"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--api-timeout", "5"])
+            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = http();
+    let scrape = || {
+        client
+            .get(format!("{exporter}/metrics"))
+            .send()
+            .and_then(|r| r.error_for_status()?.text())
+            .map_err(|e| e.to_string())
+    };
+    let before = wait_for("the exporter answers /metrics without its socket", Duration::from_secs(20), scrape);
+    assert!(before.lines().any(|l| l == "swarm_exporter_engine_up 0"), "{before}");
+    let health = client.get(format!("{exporter}/health")).send().unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(health.text().unwrap().contains("Socket not found"), "the 503 says why");
+
+    world.children.push(
+        Command::new(socat)
+            // unlink-close=0: a forked child must not remove the socket.
+            .arg(format!("UNIX-LISTEN:{},fork,unlink-close=0", socket.display()))
+            .arg("UNIX-CONNECT:/var/run/docker.sock")
+            .spawn()
+            .unwrap(),
+    );
+    let after = wait_for("a scrape reads the engine through the new socket", Duration::from_secs(20), || {
+        let text = scrape()?;
+        // By line: the HELP text says "swarm_exporter_engine_up 1 when …".
+        if text.lines().any(|l| l == "swarm_exporter_engine_up 1") {
+            Ok(text)
+        } else {
+            Err("engine_up is still 0".into())
+        }
+    });
+    // The scrapes before the socket existed were counted, none after.
+    let failed = after
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"swarm_exporter_engine_errors_total{endpoint="/services"} "#))
+        .unwrap_or_else(|| panic!("the failed reads are counted: {after}"));
+    assert!(failed.parse::<u64>().is_ok_and(|n| n >= 1), "{failed}");
+    let health = client.get(format!("{exporter}/health")).send().unwrap();
+    let status = health.status();
+    assert_eq!(status, reqwest::StatusCode::OK, "healthy once the engine answered: {}", health.text().unwrap());
+    assert!(healthcheck(&format!("{exporter}/health")), "`swarm-exporter healthcheck` agrees");
+}
+
+fn which_socat() -> Result<PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path).map(|d| d.join("socat")).find(|p| p.is_file()).ok_or(())
+}

@@ -20,8 +20,9 @@ pub enum Command {
     /// Validate everything: generated files up to date, promtool, amtool,
     /// PromQL and metric catalog, dashboard and rule lint, component configs.
     Check(CheckArgs),
-    /// Resolve every image tag in stack/stack.toml to its registry digest and
-    /// write stack/images.lock.
+    /// Resolve every image tag in stack/stack.toml to its registry digest (a
+    /// workspace-built image: compute the tag its inputs hash to) and write
+    /// stack/images.lock.
     Pin(PinArgs),
     /// Print the resolved image references and Swarm config names as JSON
     /// (what the Nix flake computes too; a test holds the two together).

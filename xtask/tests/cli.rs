@@ -21,8 +21,12 @@ fn text(out: &Output) -> String {
 /// A copy of everything `gen` and `check` read, to break on purpose.
 fn copy_of_repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for sub in ["stack", "dashboards", "alerts"] {
+    // With the workspace-built image's inputs (stack.toml, images.swarm-exporter).
+    for sub in ["stack", "dashboards", "alerts", "swarm-exporter", "nix"] {
         copy_dir(&repo().join(sub), &dir.path().join(sub));
+    }
+    for file in ["Cargo.toml", "Cargo.lock", "flake.lock"] {
+        std::fs::copy(repo().join(file), dir.path().join(file)).unwrap();
     }
     dir
 }
@@ -233,4 +237,44 @@ fn usage_errors_exit_64_and_exit_codes_are_documented() {
             "README row for verify exit code {code} should say `{meaning}`: {row}"
         );
     }
+}
+
+/// A workspace-built image is pinned by the hash of its inputs: an edited
+/// input makes the recorded tag stale, `check` names the lock line, the
+/// image and the tag it hashes to now (and `deploy` would refuse), and
+/// `pin` writes that tag.
+#[test]
+fn a_built_image_whose_inputs_changed_is_named_until_pinned_again() {
+    let copy = copy_of_repo();
+    let lock = copy.path().join("stack/images.lock");
+    let before = std::fs::read_to_string(&lock).unwrap();
+    let main = copy.path().join("swarm-exporter/src/main.rs");
+    let mut text_main = std::fs::read_to_string(&main).unwrap();
+    text_main.push_str("// an edit\n");
+    std::fs::write(&main, text_main).unwrap();
+
+    let out = xtask(copy.path(), &["check", "--offline"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let report = text(&out);
+    let line = report.lines().find(|l| l.contains("[image-inputs]")).unwrap_or_else(|| panic!("{report}"));
+    let tag_line = before.lines().position(|l| l.starts_with("name = \"swarm-exporter\"")).unwrap() + 3;
+    assert!(line.starts_with(&format!("stack/images.lock: line {tag_line}, image swarm-exporter")), "{line}");
+    assert!(line.contains("the tag is stale"), "{line}");
+
+    let out = xtask(copy.path(), &["pin", "--image", "swarm-exporter"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let after = std::fs::read_to_string(&lock).unwrap();
+    let new_tag = after.lines().nth(tag_line - 1).unwrap().to_owned();
+    assert!(new_tag.starts_with("tag = \"0.1.0-") && !before.contains(&new_tag), "{new_tag}");
+    assert!(
+        line.contains(new_tag.trim_start_matches("tag = ").trim_matches('"')),
+        "the finding named the new tag: {line}"
+    );
+    // Only that entry changed: the registry images were not asked for.
+    let changed = before.lines().zip(after.lines()).filter(|(a, b)| a != b).count();
+    assert_eq!(changed, 2, "tag and inputs of swarm-exporter only:\n{after}");
+    // The bundle names the new tag once rendered again.
+    assert!(xtask(copy.path(), &["gen"]).status.success());
+    let out = xtask(copy.path(), &["check", "--offline"]);
+    assert!(out.status.success(), "{}", text(&out));
 }

@@ -556,3 +556,94 @@ fn only_grafana_is_reachable_from_outside() {
     assert!(inside.contains("AUTHENTICATED_SILENCE_ACCEPTED"), "{inside}");
     stack.assert_healthy(Duration::from_secs(10), "Prometheus after POST /-/quit");
 }
+
+/// Makes the fixture's `probe` image a workspace-built one pinned by `tag`
+/// (as `cargo xtask pin` writes it: tag and inputs hash, no digest), and
+/// renders the bundle again.
+fn pin_probe_as_built(stack: &TestStack, tag: &str) {
+    let root = stack.dir.path();
+    let path = root.join("stack/stack.toml");
+    let mut definition: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    let probe = definition["images"]["probe"].as_table_mut().unwrap();
+    probe.remove("tag");
+    let build: toml::Table = "package = \"probe\"\ninputs = [\"probe\"]\n".parse().unwrap();
+    probe.insert("build".into(), build.into());
+    std::fs::write(&path, toml::to_string(&definition).unwrap()).unwrap();
+    let path = root.join("stack/images.lock");
+    let mut lock: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    for image in lock["image"].as_array_mut().unwrap() {
+        let image = image.as_table_mut().unwrap();
+        if image["name"].as_str() == Some("probe") {
+            image.remove("digest");
+            image.insert("tag".into(), tag.into());
+            // What the build's inputs would hash to; deploy does not read it.
+            image.insert("inputs".into(), format!("sha256:{}", "5e".repeat(32)).into());
+        }
+    }
+    std::fs::write(&path, toml::to_string(&lock).unwrap()).unwrap();
+    let out = stack.xtask(&["gen"]);
+    assert_eq!(code(&out), Some(0), "gen with a built probe image:\n{}", stderr(&out));
+}
+
+/// A workspace-built image is named by tag in the bundle: deploy resolves
+/// it to the digest the registry serves, every service using it runs that
+/// digest, and status shows it matching the revision. A tag nobody pushed
+/// is refused before anything changes, naming the image.
+#[test]
+fn a_built_image_runs_the_digest_its_tag_resolves_to_and_an_unpushed_tag_changes_nothing() {
+    let Some(stack) = TestStack::new("built_image") else { return };
+    let v1 = first(&stack);
+    let images = harness::test_images().unwrap();
+    let probe = &images["images"]["probe"];
+    let (pinned, digest) = (probe["pinned"].as_str().unwrap(), probe["digest"].as_str().unwrap());
+    let repository = pinned.split_once('@').unwrap().0.rsplit_once(':').unwrap().0.to_owned();
+
+    // "Build and push": the probe image under an input-addressed tag.
+    let tag = format!("0.0.0-{}", stack.name);
+    for args in
+        [vec!["tag", pinned, &format!("{repository}:{tag}")], vec!["push", "-q", &format!("{repository}:{tag}")]]
+    {
+        let out = std::process::Command::new(docker_cli()).args(&args).output().unwrap();
+        assert!(out.status.success(), "docker {args:?}: {}", stderr(&out));
+    }
+    pin_probe_as_built(&stack, &tag);
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(0), "deploy of the built image:\n{}", stderr(&out));
+    let want = format!("{repository}:{tag}@{digest}");
+    let users: Vec<String> = v1.iter().filter(|(_, s)| s.image == pinned).map(|(n, _)| n.clone()).collect();
+    assert!(!users.is_empty(), "the fixture runs the probe image: {v1:?}");
+    let running = stack.running();
+    for name in &users {
+        assert_eq!(running[name].0.image, want, "service {name} runs the resolved digest");
+    }
+    let status = stack.status_json();
+    assert_eq!(status["current_revision"], 2, "{status:#}");
+    assert_eq!(revision_outcome(&stack, 2), "succeeded");
+    for svc in status["services"].as_array().unwrap() {
+        assert_eq!(svc["matches_revision"], true, "{svc}");
+        if users.iter().any(|u| svc["name"] == u.as_str()) {
+            assert_eq!(svc["image"], want.as_str(), "status names the digest: {svc}");
+        }
+    }
+
+    // A tag that was never pushed: refused up front, nothing changes.
+    let before = stack.versions();
+    let unpushed = format!("{tag}-never-pushed");
+    pin_probe_as_built(&stack, &unpushed);
+    let out = stack.deploy(&[]);
+    assert_eq!(code(&out), Some(1), "an unpushed tag is refused:\n{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("image `{repository}:{unpushed}` (built from this workspace) cannot be resolved"))
+            && err.contains("build and push it first"),
+        "{err}"
+    );
+    assert_eq!(stack.versions(), before, "a refused deploy changed a service");
+    let running = stack.running();
+    for name in &users {
+        assert_eq!(running[name].0.image, want, "service {name} still runs revision 2's digest");
+    }
+    let status = stack.status_json();
+    assert_eq!(status["current_revision"], 2, "no revision recorded for a refused deploy: {status:#}");
+    assert!(status["services"].as_array().unwrap().iter().all(|s| s["matches_revision"] == true), "{status:#}");
+}

@@ -86,7 +86,7 @@ fn compare(nix: &Value, xtask: &Value, sources: &[(String, String)]) -> Result<(
     if nix["stack"] != xtask["stack"] {
         let _ = writeln!(diffs, "stack: nix {} != xtask {}", nix["stack"], xtask["stack"]);
     }
-    for (section, what) in [("images", "image"), ("configs", "config")] {
+    for (section, what) in [("images", "image"), ("configs", "config"), ("builds", "build")] {
         let (Some(a), Some(b)) = (nix[section].as_object(), xtask[section].as_object()) else {
             let _ = writeln!(
                 diffs,
@@ -128,6 +128,10 @@ fn copy_of_inputs() -> (tempfile::TempDir, Vec<(String, String)>) {
     };
     copy("stack/stack.toml");
     copy("stack/images.lock");
+    // Every input of a workspace-built image: both sides hash them.
+    for input in build_inputs(&src) {
+        copy_tree(&src.join(&input), &dir.path().join(&input));
+    }
     let sources = if src.join("stack/rendered/configs.lock").is_file() {
         copy("stack/rendered/configs.lock");
         let sources = config_sources(dir.path());
@@ -170,6 +174,31 @@ fn copy_of_inputs() -> (tempfile::TempDir, Vec<(String, String)>) {
         sources
     };
     (dir, sources)
+}
+
+/// The `build.inputs` of every workspace-built image of stack.toml.
+fn build_inputs(root: &Path) -> Vec<String> {
+    let stack: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root.join("stack/stack.toml")).expect("stack.toml")).expect("parses");
+    let images = stack.get("images").and_then(|i| i.as_table()).cloned().unwrap_or_default();
+    images
+        .values()
+        .filter_map(|i| i.get("build")?.get("inputs")?.as_array().cloned())
+        .flatten()
+        .filter_map(|v| v.as_str().map(|s| s.trim_end_matches('/').to_owned()))
+        .collect()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        for entry in std::fs::read_dir(from).expect("read_dir") {
+            let entry = entry.expect("entry");
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(from, to).unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
+    }
 }
 
 /// Replaces the first `[[image]]` digest of `<root>/stack/images.lock` with
@@ -287,4 +316,35 @@ fn a_malformed_lock_digest_is_named() {
         err.contains(&format!("image `{image}`")) && err.contains("sha256:NOT-HEX"),
         "the error names `{image}`:\n{err}"
     );
+}
+
+#[test]
+fn a_build_input_changed_alone_is_named() {
+    if !have_nix() {
+        return;
+    }
+    let (dir, sources) = copy_of_inputs();
+    let before = xtask_pins(dir.path());
+    let Some((image, build)) = before["builds"].as_object().and_then(|b| b.iter().next()) else {
+        panic!("no workspace-built image in stack/stack.toml: {before}");
+    };
+    let (image, package) = (image.clone(), build["package"].as_str().expect("package").to_owned());
+    let edited = dir.path().join(&package).join("src/main.rs");
+    let mut bytes = std::fs::read(&edited).expect("read main.rs");
+    bytes.extend_from_slice(b"// edited\n");
+    std::fs::write(&edited, bytes).expect("edit main.rs");
+
+    // Nix refuses the stale tag, naming the image and the tag it hashes to now.
+    let now = xtask_pins(dir.path());
+    let tag = now["builds"][&image]["tag"].as_str().expect("tag").to_owned();
+    assert_ne!(Some(tag.as_str()), before["builds"][&image]["tag"].as_str(), "an edited input changes the tag");
+    let err = nix_pins(dir.path()).expect_err("nix/pins.nix must refuse a tag its inputs no longer hash to");
+    assert!(
+        err.contains(&format!("image `{image}`")) && err.contains(&tag),
+        "the error names `{image}` and {tag}:\n{err}"
+    );
+
+    // xtask recomputes it too: the comparison with before names the image.
+    let diffs = compare(&before, &now, &sources).expect_err("an edited input changes the image's tag");
+    assert!(diffs.contains(&format!("image `{image}`")) && diffs.contains(&tag), "{diffs}");
 }

@@ -1,8 +1,10 @@
 //! `cargo xtask verify` on the real components that run here: Prometheus,
 //! Alertmanager, node-exporter, postgres-exporter against a real PostgreSQL
 //! and nginx-exporter against a real NGINX (both on this host, reached
-//! from the overlay network through the docker_gwbridge gateway), from the
-//! test images, deployed from the repository's own stack definition and
+//! from the overlay network through the docker_gwbridge gateway), and the
+//! Swarm exporter (this workspace's image, pinned by its input-addressed
+//! tag and resolved to a digest by `deploy`) reading the real Swarm
+//! through the Docker API proxy, from the test images, deployed from the repository's own stack definition and
 //! configs (`stack/stack.toml`, prometheus.yml, alertmanager.yml, the
 //! generated rules). The OTel Collector cannot run here, so the test's
 //! Prometheus scrapes the exporters with the collector's own scrape jobs
@@ -26,11 +28,38 @@ use std::process::{Child, Command};
 use harness::TestStack;
 use serde_json::{Value, json};
 
-/// The services of the repository's stack that run here.
-const SERVICES: &[&str] = &["prometheus", "alertmanager", "node-exporter", "postgres-exporter", "nginx-exporter"];
+/// The services of the repository's stack that run here: the Swarm
+/// exporter (the workspace-built image, deployed by its input-addressed
+/// tag) behind the Docker API proxy's Swarm readers' socket.
+const SERVICES: &[&str] = &[
+    "prometheus",
+    "alertmanager",
+    "node-exporter",
+    "postgres-exporter",
+    "nginx-exporter",
+    "docker-proxy",
+    "swarm-exporter",
+];
+/// Their images (`[images]` names).
+const IMAGES: &[&str] = &[
+    "prometheus",
+    "alertmanager",
+    "node-exporter",
+    "postgres-exporter",
+    "nginx-exporter",
+    "haproxy",
+    "swarm-exporter",
+];
 /// Scrape jobs of prometheus.yml and otelcol.yml whose services run here.
-const JOBS: &[&str] =
-    &["prometheus", "alertmanager", "node-exporter", "postgres-exporter", "postgres-tables", "nginx-exporter"];
+const JOBS: &[&str] = &[
+    "prometheus",
+    "alertmanager",
+    "node-exporter",
+    "postgres-exporter",
+    "postgres-tables",
+    "nginx-exporter",
+    "swarm-exporter",
+];
 /// Catalog sources the collector scrapes in production (renamed counters).
 const COLLECTED: &[&str] = &["node-exporter", "postgres-exporter", "postgres-tables", "nginx-exporter"];
 
@@ -252,18 +281,25 @@ fn stack_toml(stack: &TestStack, servers: &HostServers, images: &toml::Table, ex
     s.insert("publish_mode".into(), "host".into());
     let registry = images["registry"].as_str().unwrap();
     let mut imgs = toml::Table::new();
-    for name in SERVICES {
+    for name in IMAGES {
         let reference = images["images"][*name]["reference"].as_str().unwrap();
         let (repo, tag) = reference.rsplit_once(':').unwrap();
         let path = repo.split_once('/').unwrap().1;
         let mut t = toml::Table::new();
         t.insert("repository".into(), format!("{registry}/{path}").into());
-        t.insert("tag".into(), tag.into());
+        // The repository's build (the test image carries its tag), or the
+        // test image's tag.
+        match doc["images"].get(*name).and_then(|i| i.get("build")) {
+            Some(build) => t.insert("build".into(), build.clone()),
+            None => t.insert("tag".into(), tag.into()),
+        };
         imgs.insert((*name).into(), t.into());
     }
     doc.insert("images".into(), imgs.into());
     let configs = doc["configs"].as_table_mut().unwrap();
-    configs.retain(|k, _| ["prometheus_yml", "alertmanager_yml", "alertmanager_tmpl", "otelcol_yml"].contains(&k));
+    configs.retain(|k, _| {
+        ["prometheus_yml", "alertmanager_yml", "alertmanager_tmpl", "otelcol_yml", "docker_proxy_cfg"].contains(&k)
+    });
     let sets = doc["config_sets"].as_table_mut().unwrap();
     sets.retain(|k, _| k == "rules");
     if extra_rules {
@@ -317,7 +353,7 @@ fn stack_toml(stack: &TestStack, servers: &HostServers, images: &toml::Table, ex
 fn render(stack: &TestStack, servers: &HostServers, images: &toml::Table, broken_rule: bool) {
     let root = stack.dir.path();
     let registry = images["registry"].as_str().unwrap();
-    std::fs::write(root.join("stack/images.lock"), harness::images_lock_of(images, registry, SERVICES)).unwrap();
+    std::fs::write(root.join("stack/images.lock"), harness::images_lock_of(images, registry, IMAGES)).unwrap();
     std::fs::write(root.join("stack/stack.toml"), stack_toml(stack, servers, images, broken_rule)).unwrap();
     for dir in
         ["stack/configs/prometheus", "stack/configs/alertmanager", "stack/configs/otel-collector", "stack/catalog"]
@@ -325,7 +361,9 @@ fn render(stack: &TestStack, servers: &HostServers, images: &toml::Table, broken
         std::fs::create_dir_all(root.join(dir)).unwrap();
     }
     std::fs::write(root.join("stack/configs/prometheus/prometheus.yml"), prometheus_yml(servers)).unwrap();
+    std::fs::create_dir_all(root.join("stack/configs/docker-proxy")).unwrap();
     for file in [
+        "stack/configs/docker-proxy/haproxy.cfg",
         "stack/configs/alertmanager/alertmanager.yml",
         "stack/configs/alertmanager/notifications.tmpl",
         "stack/configs/otel-collector/otelcol.yml",
@@ -410,6 +448,18 @@ fn verify_passes_then_names_the_missing_target_and_the_broken_rule() {
     render(&stack, &servers, &images, false);
     let out = stack.xtask(&["deploy", "--skip-check", "--soak", "2", "--deadline", "180"]);
     assert_eq!(out.status.code(), Some(0), "deploy failed:\n{}", text(&out));
+    // The workspace-built image was named by its tag alone; deploy resolved
+    // it to the digest the registry serves, and status shows that digest
+    // running, as the revision recorded it.
+    let out = stack.xtask(&["status", "--output", "json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+    let exporter = status["services"].as_array().unwrap().iter().find(|s| s["name"] == "swarm-exporter").unwrap();
+    let registry = images["registry"].as_str().unwrap();
+    let test_image = &images["images"]["swarm-exporter"];
+    let tag = test_image["version"].as_str().unwrap();
+    let want = format!("{registry}/monitoring-test/swarm-exporter:{tag}@{}", test_image["digest"].as_str().unwrap());
+    assert_eq!(exporter["image"], json!(want), "{exporter}");
+    assert_eq!(exporter["matches_revision"], json!(true), "{exporter}");
     let out = stack.xtask(&["verify", "--wait", "120"]);
     assert_eq!(out.status.code(), Some(0), "verify on the fresh stack:\n{}", text(&out));
 

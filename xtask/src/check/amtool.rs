@@ -134,7 +134,7 @@ pub fn check(source: &Source, alerts: &[AlertLabels], cache: &Cache) -> Vec<Find
     };
     let amtool = &amtool;
     let mut findings = Vec::new();
-    let pinned_tag = source.definition.images.get("alertmanager").map(|i| i.tag.as_str()).unwrap_or_default();
+    let pinned_tag = source.definition.images.get("alertmanager").and_then(|i| i.tag()).unwrap_or_default();
     let version = version_text(amtool);
     findings.extend(compare_version(amtool, "amtool", pinned_tag, &version));
     // Without a version there is no sound key: run everything, remember nothing.
@@ -721,7 +721,7 @@ mod tests {
     }
 
     fn pinned() -> String {
-        SOURCE.definition.images["alertmanager"].tag.clone()
+        SOURCE.definition.images["alertmanager"].tag().unwrap().to_owned()
     }
 
     /// The key of runs that go past the cache (`Cache::disabled`).

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use super::Finding;
 use crate::bundle::{self, Bundle};
-use crate::source::{DEFINITION_FILE, Digest, looks_secret};
+use crate::source::{DEFINITION_FILE, Digest, IMAGE_LOCK, ImageLock, ImagePin, looks_secret};
 
 const CHECK: &str = "bundle";
 
@@ -27,6 +27,12 @@ pub fn check(root: &Path, bundle_rel: &str) -> Vec<Finding> {
     };
     let stack_file = format!("{display_dir}/{}", bundle::STACK_FILE);
     let definition = std::fs::read_to_string(root.join(DEFINITION_FILE)).unwrap_or_default();
+    // Workspace-built images are pinned by an input-addressed tag, which
+    // `deploy` resolves to the registry's digest (check/image_inputs.rs
+    // holds the tag to its inputs).
+    let built: Vec<String> = ImageLock::load(&root.join(IMAGE_LOCK))
+        .map(|lock| lock.images.iter().filter(|p| p.digest().is_none()).map(ImagePin::reference).collect())
+        .unwrap_or_default();
     let mut out = Vec::new();
     for (name, svc) in &bundle.compose.services {
         // Where stack.toml defines the service and the value, else the
@@ -35,7 +41,7 @@ pub fn check(root: &Path, bundle_rel: &str) -> Vec<Finding> {
             Some(line) => (DEFINITION_FILE.to_owned(), format!("line {line}, service {name}")),
             None => (stack_file.clone(), format!("service {name}")),
         };
-        if !image_is_pinned(&svc.image) {
+        if !image_is_pinned(&svc.image) && !built.contains(&svc.image) {
             // The reference comes from stack/images.lock; the rendered file is what carries it.
             out.push(Finding::new(
                 CHECK,

@@ -599,8 +599,7 @@ pub fn deployment_disabled_groups(stack: &StackDefinition) -> BTreeMap<String, B
 pub fn version_findings(catalog: &Catalog, dir: &str, images: &BTreeMap<String, ImageRef>) -> Vec<Finding> {
     let mut out = Vec::new();
     for info in catalog.sources() {
-        let Some(image) = images.get(&info.source) else { continue };
-        let pinned = image.tag.as_str();
+        let Some(pinned) = images.get(&info.source).and_then(ImageRef::tag) else { continue };
         if info.version.trim_start_matches('v') == pinned.trim_start_matches('v')
             || info.accepted_pin.as_deref() == Some(pinned)
         {
@@ -953,7 +952,10 @@ labels = []
             |extra: &str| format!("source = \"node-exporter\"\nversion = \"1.11.1\"\nprovenance = \"p\"\n{extra}");
         let images = BTreeMap::from([(
             "node-exporter".to_owned(),
-            ImageRef { repository: "docker.io/prom/node-exporter".into(), tag: "v1.12.1".into() },
+            ImageRef {
+                repository: "docker.io/prom/node-exporter".into(),
+                origin: crate::source::ImageOrigin::Registry { tag: "v1.12.1".into() },
+            },
         )]);
         let load = |text: &str| {
             let mut c = Catalog::default();

@@ -9,6 +9,7 @@ pub mod component_configs;
 pub mod config_keys;
 pub mod haproxy;
 pub mod hardening;
+pub mod image_inputs;
 pub mod image_validators;
 pub mod promql;
 pub mod promtool;

@@ -50,7 +50,7 @@ pub fn check(source: &Source, cache: &Cache) -> Vec<Finding> {
     };
     let promtool = &promtool;
     let mut findings = Vec::new();
-    let pinned_tag = source.definition.images.get("prometheus").map(|i| i.tag.as_str()).unwrap_or_default();
+    let pinned_tag = source.definition.images.get("prometheus").and_then(|i| i.tag()).unwrap_or_default();
     let version = version_text(promtool);
     findings.extend(compare_version(promtool, "promtool", pinned_tag, &version));
     // Without a version there is no sound key: run everything, remember nothing.
@@ -459,7 +459,7 @@ pub(crate) mod tests {
     }
 
     fn pinned() -> String {
-        source().definition.images["prometheus"].tag.clone()
+        source().definition.images["prometheus"].tag().unwrap().to_owned()
     }
 
     /// [`compare_version`] with the tool's `--version` run now.

@@ -59,6 +59,7 @@ pub fn all_with(root: &Path, options: Options, cache: &Cache, timings: &mut Timi
     findings.extend(drift.findings());
     findings.extend(timings.time("bundle", || super::bundle_audit::check(root, bundle::DIR)));
     findings.extend(timings.time("hardening", || super::hardening::check(&source.definition)));
+    findings.extend(timings.time("image inputs", || super::image_inputs::check(&source)));
     findings.extend(timings.time("component configs", || super::component_configs::check(&source)));
     findings.extend(timings.time("dashboard lint", || dashboard_lint(&source)));
     findings.extend(timings.time("rule lint", || rule_lint(root, &source)));

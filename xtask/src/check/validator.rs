@@ -134,7 +134,10 @@ impl ImageTool {
         presence: Presence,
     ) -> Result<ImageTool, String> {
         let reference = pin.reference();
-        let digest_reference = format!("{}@{}", pin.repository, pin.digest);
+        let Some(digest) = pin.digest() else {
+            return Err(format!("image `{}` is built from this workspace: it carries no validator", pin.name));
+        };
+        let digest_reference = format!("{}@{digest}", pin.repository);
         // Several checks run tools side by side, each blocking on its own run.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -37,6 +37,7 @@ use crate::history::store;
 use crate::plan::Plan;
 use crate::swarm::desired::Desired;
 use crate::swarm::engine::Engine;
+use crate::swarm::image_tags;
 use crate::swarm::world::World;
 use progress::Progress;
 use rollout::Ended;
@@ -119,12 +120,20 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
                 desired = Desired::from_bundle(&bundle, &stack, &world.ids())?.for_engine(&engine);
             }
         }
+        // Workspace-built images are named by tag: resolved once, here, so
+        // the plan under the lock runs the digests checked now.
+        let resolved = image_tags::resolve(&engine, &desired, &world).await;
+        for note in &resolved.from_running {
+            eprintln!("note: {note}");
+        }
+        let desired = desired.with_digests(&resolved);
         let plan = Plan::compute(&desired, &world);
-        let mut problems = preflight::check(&engine, &desired, &plan, &world).await;
+        let mut problems = resolved.problems.clone();
+        problems.extend(preflight::check(&engine, &desired, &plan, &world).await);
         problems.extend(deadline_problems(&args.rollout, &plan, &world));
-        anyhow::Ok((problems, generated))
+        anyhow::Ok((problems, generated, resolved))
     };
-    let (problems, generated) = tokio::select! {
+    let (problems, generated, resolved) = tokio::select! {
         r = prepared => r?,
         why = signals.next() => return Err(signals::StoppedEarly(why).into()),
     };
@@ -140,7 +149,7 @@ async fn deploy(root: &Path, args: DeployArgs) -> Result<ExitCode> {
     let code = under_lock(&engine, &stack, "deploy", &args.rollout, &signals, &progress, async |session| {
         // Read again under the lock: what runs now is what the plan is against.
         let world = World::observe(&engine, &stack).await?;
-        let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?.for_engine(&engine);
+        let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?.for_engine(&engine).with_digests(&resolved);
         let plan = Plan::compute(&desired, &world);
         let revisions = store::list(&engine, &stack).await?;
         let current = crate::history::current(&revisions).map(|s| s.revision.number);

@@ -106,8 +106,12 @@ async fn status(root: &Path, args: StatusArgs) -> Result<ExitCode> {
             }
             _ => Vec::new(),
         };
+        let image = svc.spec.as_ref().and_then(|s| s.task_template.as_ref()?.container_spec.as_ref()?.image.clone());
         services.push(json!({
             "name": name,
+            // What the tasks run, by digest (a workspace-built image's is
+            // the one `deploy` resolved its tag to).
+            "image": image,
             "running": st.and_then(|s| s.running_tasks),
             "desired": st.and_then(|s| s.desired_tasks),
             "update_state": svc.update_status.as_ref().and_then(|u| u.state).map(|s| s.to_string()),

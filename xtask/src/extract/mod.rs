@@ -40,7 +40,9 @@ pub fn run(root: &Path, args: &ExtractCatalogArgs) -> anyhow::Result<std::proces
     let Some(image) = source.definition.images.get(spec.source) else {
         bail!("stack/stack.toml has no image `{}` to take the pinned tag from", spec.source);
     };
-    let pinned = image.tag.as_str();
+    let Some(pinned) = image.tag() else {
+        bail!("image `{}` is built from this workspace: it has no upstream tag to extract from", spec.source);
+    };
     let (tag, commit) = resolve_tag(&args.git_dir, pinned, args.tag.as_deref())?;
     let accepted = if tag.trim_start_matches('v') == pinned.trim_start_matches('v') {
         None

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use crate::cli::PinArgs;
-use crate::source::{self, ImageLock, ImagePin, StackDefinition};
+use crate::source::{self, ImageLock, ImagePin, Pinned, StackDefinition, WorkspaceBuild};
 
 pub fn run(root: &Path, args: &PinArgs) -> Result<ExitCode> {
     let stack_file = args.stack_file.clone().unwrap_or_else(|| root.join(source::DEFINITION_FILE));
@@ -34,24 +34,34 @@ pub fn run(root: &Path, args: &PinArgs) -> Result<ExitCode> {
     let registry = registry::Registry::new(&args.insecure_registries);
     let mut errors = Vec::new();
     for (name, image) in wanted {
-        let tagged = format!("{}:{}", image.repository, image.tag);
-        let resolved = match runtime.block_on(registry.resolve(&image.repository, &image.tag)) {
+        let tag = match &image.origin {
+            source::ImageOrigin::Registry { tag } => tag,
+            source::ImageOrigin::Workspace(build) => {
+                match pin_built(root, name, &image.repository, build, lock.get(name)) {
+                    Ok(pin) => lock.upsert(pin),
+                    Err(e) => errors.push(format!("image `{name}` (built from {}): {e:#}", build.package)),
+                }
+                continue;
+            }
+        };
+        let tagged = format!("{}:{tag}", image.repository);
+        let resolved = match runtime.block_on(registry.resolve(&image.repository, tag)) {
             Ok(r) => r,
             Err(e) => {
                 errors.push(format!("image `{name}` ({tagged}): {e:#}"));
                 continue;
             }
         };
-        let previous = lock.get(name).filter(|p| p.repository == image.repository && p.tag == image.tag);
-        match previous {
-            Some(p) if p.digest != resolved.digest && !args.update => {
+        let previous = lock.get(name).filter(|p| p.repository == image.repository && &p.tag == tag);
+        match previous.and_then(|p| Some((p, p.digest()?))) {
+            Some((_, digest)) if digest != &resolved.digest && !args.update => {
                 errors.push(format!(
-                    "image `{name}`: tag {tagged} moved from {} to {} (pass --update to accept)",
-                    p.digest, resolved.digest
+                    "image `{name}`: tag {tagged} moved from {digest} to {} (pass --update to accept)",
+                    resolved.digest
                 ));
                 continue;
             }
-            Some(p) if p.digest == resolved.digest && p.platforms == resolved.platforms => {
+            Some((p, digest)) if digest == &resolved.digest && p.platforms == resolved.platforms => {
                 println!("{name}: {tagged}@{} (unchanged)", resolved.digest);
                 continue;
             }
@@ -60,8 +70,8 @@ pub fn run(root: &Path, args: &PinArgs) -> Result<ExitCode> {
         lock.upsert(ImagePin {
             name: name.clone(),
             repository: image.repository.clone(),
-            tag: image.tag.clone(),
-            digest: resolved.digest,
+            tag: tag.clone(),
+            pinned: Pinned::Digest(resolved.digest),
             platforms: resolved.platforms,
         });
     }
@@ -74,4 +84,33 @@ pub fn run(root: &Path, args: &PinArgs) -> Result<ExitCode> {
         eprintln!("error: {e}");
     }
     bail!("{} image(s) could not be pinned", errors.len())
+}
+
+/// A workspace-built image's pin: the tag its inputs hash to now. Nothing
+/// is asked of a registry: the image exists there only once built from
+/// exactly these inputs and pushed (README, "Workspace-built images").
+fn pin_built(
+    root: &Path,
+    name: &str,
+    repository: &str,
+    build: &WorkspaceBuild,
+    previous: Option<&ImagePin>,
+) -> Result<ImagePin> {
+    let computed = source::input_tag(root, build)?;
+    let tagged = format!("{repository}:{}", computed.tag);
+    match previous {
+        Some(p) if p.repository == repository && p.tag == computed.tag => println!("{name}: {tagged} (unchanged)"),
+        Some(p) => println!(
+            "{name}: {tagged} (was {}: run `cargo xtask gen`, and build and push the new tag before deploying)",
+            p.reference()
+        ),
+        None => println!("{name}: {tagged} (build and push it before deploying)"),
+    }
+    Ok(ImagePin {
+        name: name.to_owned(),
+        repository: repository.to_owned(),
+        tag: computed.tag,
+        pinned: Pinned::Inputs(computed.inputs),
+        platforms: Vec::new(),
+    })
 }

@@ -205,6 +205,12 @@ pub fn run(root: &Path, args: PlanArgs) -> Result<ExitCode> {
         engine.ensure_manager(false).await?;
         let world = World::observe(&engine, &stack).await?;
         let desired = Desired::from_bundle(&bundle, &stack, &world.ids())?.for_engine(&engine);
+        // As deploy does: a built image's tag, resolved to what it would run.
+        let resolved = crate::swarm::image_tags::resolve(&engine, &desired, &world).await;
+        for note in resolved.from_running.iter().chain(&resolved.problems) {
+            eprintln!("note: {note}");
+        }
+        let desired = desired.with_digests(&resolved);
         let plan = Plan::compute(&desired, &world);
         let revisions = crate::history::store::list(&engine, &stack).await.unwrap_or_default();
         let current = crate::history::current(&revisions).map(|s| s.revision.number);

@@ -17,16 +17,55 @@ pub struct ImageLock {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawImagePin")]
 pub struct ImagePin {
     pub name: String,
     pub repository: String,
     pub tag: String,
-    pub digest: Digest,
+    pub pinned: Pinned,
     /// Per-platform blobs, recorded when `pin` could read them: what the Nix
     /// flake fetches (each blob by its own digest) to rebuild the image.
-    #[serde(default, rename = "platform")]
     pub platforms: Vec<PlatformPin>,
+}
+
+/// What holds an image's bytes still.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pinned {
+    /// The registry's manifest digest for the tag (`digest = …`).
+    Digest(Digest),
+    /// A workspace-built image (`inputs = …`): the hash of its build
+    /// inputs, whose first 12 hex digits are in the tag. Its registry
+    /// digest exists only once someone built and pushed it, so `deploy`
+    /// resolves the tag through the engine and records the digest in the
+    /// revision.
+    Inputs(Digest),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImagePin {
+    name: String,
+    repository: String,
+    tag: String,
+    digest: Option<Digest>,
+    inputs: Option<Digest>,
+    #[serde(default, rename = "platform")]
+    platforms: Vec<PlatformPin>,
+}
+
+impl TryFrom<RawImagePin> for ImagePin {
+    type Error = String;
+
+    fn try_from(raw: RawImagePin) -> Result<ImagePin, String> {
+        let pinned = match (raw.digest, raw.inputs) {
+            (Some(d), None) => Pinned::Digest(d),
+            (None, Some(i)) if raw.platforms.is_empty() => Pinned::Inputs(i),
+            (None, Some(_)) => return Err(format!("image `{}`: a built image has no `platform` blobs", raw.name)),
+            (Some(_), Some(_)) => return Err(format!("image `{}`: `digest` or `inputs`, not both", raw.name)),
+            (None, None) => return Err(format!("image `{}`: no `digest` (run `cargo xtask pin`)", raw.name)),
+        };
+        Ok(ImagePin { name: raw.name, repository: raw.repository, tag: raw.tag, pinned, platforms: raw.platforms })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -41,9 +80,22 @@ pub struct PlatformPin {
 
 impl ImagePin {
     /// `repository:tag@sha256:…`: what Swarm is told to run, so every node
-    /// runs the same bytes whatever the tag points at later.
+    /// runs the same bytes whatever the tag points at later. A built
+    /// image's is `repository:tag` (an input-addressed tag), which `deploy`
+    /// resolves to the digest the registry serves.
     pub fn reference(&self) -> String {
-        format!("{}:{}@{}", self.repository, self.tag, self.digest)
+        match &self.pinned {
+            Pinned::Digest(d) => format!("{}:{}@{d}", self.repository, self.tag),
+            Pinned::Inputs(_) => format!("{}:{}", self.repository, self.tag),
+        }
+    }
+
+    /// The registry digest, for a registry image.
+    pub fn digest(&self) -> Option<&Digest> {
+        match &self.pinned {
+            Pinned::Digest(d) => Some(d),
+            Pinned::Inputs(_) => None,
+        }
     }
 }
 
@@ -88,13 +140,17 @@ impl ImageLock {
         let mut images = self.images.clone();
         images.sort_by(|a, b| a.name.cmp(&b.name));
         for pin in &images {
+            let (key, value) = match &pin.pinned {
+                Pinned::Digest(d) => ("digest", d),
+                Pinned::Inputs(i) => ("inputs", i),
+            };
             let _ = write!(
                 out,
-                "\n[[image]]\nname = {}\nrepository = {}\ntag = {}\ndigest = {}\n",
+                "\n[[image]]\nname = {}\nrepository = {}\ntag = {}\n{key} = {}\n",
                 quote(&pin.name),
                 quote(&pin.repository),
                 quote(&pin.tag),
-                quote(pin.digest.as_str())
+                quote(value.as_str())
             );
             for p in &pin.platforms {
                 let layers: Vec<String> = p.layers.iter().map(|l| format!("\n  {},", quote(l.as_str()))).collect();
@@ -136,21 +192,29 @@ mod tests {
             name: "z".into(),
             repository: "docker.io/z/z".into(),
             tag: "1".into(),
-            digest: digest.clone(),
+            pinned: Pinned::Digest(digest.clone()),
             platforms: vec![platform],
         });
         lock.upsert(ImagePin {
             name: "a".into(),
             repository: "127.0.0.1:5000/a".into(),
             tag: "v\"2".into(),
-            digest,
+            pinned: Pinned::Digest(digest.clone()),
+            platforms: vec![],
+        });
+        lock.upsert(ImagePin {
+            name: "m".into(),
+            repository: "127.0.0.1:5000/m".into(),
+            tag: "0.1.0-abcdefabcdef".into(),
+            pinned: Pinned::Inputs(digest),
             platforms: vec![],
         });
         let text = lock.render();
         let back: ImageLock = toml::from_str(&text).unwrap();
         assert_eq!(back.images[0].name, "a");
         assert_eq!(back.images[0].tag, "v\"2");
-        assert_eq!(back.images.len(), 2);
+        assert_eq!(back.images.len(), 3);
+        assert_eq!(back.images[1].reference(), "127.0.0.1:5000/m:0.1.0-abcdefabcdef");
         assert_eq!(back, lock);
     }
 }

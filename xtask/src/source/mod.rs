@@ -2,6 +2,7 @@
 //! names, and `stack/images.lock`. Loading checks every cross-reference and
 //! reports all problems at once, each naming the service or key.
 
+mod build_inputs;
 mod digest;
 mod image_lock;
 mod quantity;
@@ -12,8 +13,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 
+pub use build_inputs::input_tag;
 pub use digest::Digest;
-pub use image_lock::{ImageLock, ImagePin, PlatformPin};
+pub use image_lock::{ImageLock, ImagePin, Pinned, PlatformPin};
 pub use quantity::{ByteSize, Duration};
 use report::Finding;
 pub use stack_definition::*;
@@ -86,16 +88,31 @@ impl StackDefinition {
             );
         }
         for (name, image) in &self.images {
-            match lock.get(name) {
-                None => out.push(format!(
-                    "image `{name}` ({}:{}) has no digest in {IMAGE_LOCK}: run `cargo xtask pin --image {name}`",
-                    image.repository, image.tag
+            let repository = &image.repository;
+            let fix = format!("run `cargo xtask pin --image {name}`");
+            match (lock.get(name), &image.origin) {
+                (None, ImageOrigin::Registry { tag }) => {
+                    out.push(format!("image `{name}` ({repository}:{tag}) has no digest in {IMAGE_LOCK}: {fix}"));
+                }
+                (None, ImageOrigin::Workspace(_)) => {
+                    out.push(format!("image `{name}` ({repository}, built) has no tag in {IMAGE_LOCK}: {fix}"));
+                }
+                (Some(pin), _) if &pin.repository != repository => out.push(format!(
+                    "image `{name}` is from {repository} but {IMAGE_LOCK} pins {}: {fix}",
+                    pin.repository
                 )),
-                Some(pin) if pin.repository != image.repository || pin.tag != image.tag => out.push(format!(
-                    "image `{name}` is {}:{} but {IMAGE_LOCK} pins {}:{}: run `cargo xtask pin --image {name}`",
-                    image.repository, image.tag, pin.repository, pin.tag
+                (Some(pin), ImageOrigin::Registry { tag }) if &pin.tag != tag || pin.digest().is_none() => {
+                    out.push(format!(
+                        "image `{name}` is {repository}:{tag} but {IMAGE_LOCK} pins {}: {fix}",
+                        pin.reference()
+                    ));
+                }
+                (Some(pin), ImageOrigin::Workspace(_)) if pin.digest().is_some() => out.push(format!(
+                    "image `{name}` is built from this workspace but {IMAGE_LOCK} pins a registry digest: {fix}"
                 )),
-                Some(_) => {}
+                // Whether a built image's tag is still its inputs' is
+                // `check`'s (check/image_inputs.rs): it reads every input.
+                (Some(_), _) => {}
             }
         }
         let config_keys = self.configs.keys().map(String::as_str);
@@ -311,7 +328,7 @@ mod tests {
     fn the_repository_stack_loads() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let source = Source::load(root).unwrap();
-        assert_eq!(source.definition.services.len(), 12);
+        assert_eq!(source.definition.services.len(), 13);
     }
 
     /// The target-count alerts (alerts/src/rules/targets.rs) expect the

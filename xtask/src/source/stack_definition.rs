@@ -62,11 +62,70 @@ pub struct AlertSettings {
     pub grafana_url: String,
 }
 
+/// An image of `[images]`: where it is pulled from, and whether its tag is
+/// chosen (an upstream release) or computed (built from this workspace).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawImageRef")]
 pub struct ImageRef {
     pub repository: String,
-    pub tag: String,
+    pub origin: ImageOrigin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageOrigin {
+    /// Published by its project; `pin` resolves the tag to a digest.
+    Registry { tag: String },
+    /// Built from this workspace (the Nix flake): the tag is a hash of the
+    /// build's inputs, never chosen by hand (`source::build_inputs`).
+    Workspace(WorkspaceBuild),
+}
+
+/// What a workspace-built image is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceBuild {
+    /// The crate's directory (its `Cargo.toml` gives the version).
+    pub package: String,
+    /// Every file or directory (repository-relative) the image's bytes
+    /// depend on: the tag changes when any of them does.
+    pub inputs: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImageRef {
+    repository: String,
+    tag: Option<String>,
+    build: Option<WorkspaceBuild>,
+}
+
+impl TryFrom<RawImageRef> for ImageRef {
+    type Error = String;
+
+    fn try_from(raw: RawImageRef) -> Result<ImageRef, String> {
+        let origin = match (raw.tag, raw.build) {
+            (Some(tag), None) => ImageOrigin::Registry { tag },
+            (None, Some(build)) => ImageOrigin::Workspace(build),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "image {}: `tag` or `build`, not both (a built image's tag is computed from its inputs)",
+                    raw.repository
+                ));
+            }
+            (None, None) => return Err(format!("image {}: needs a `tag` (or `build`)", raw.repository)),
+        };
+        Ok(ImageRef { repository: raw.repository, origin })
+    }
+}
+
+impl ImageRef {
+    /// The chosen tag of a registry image (`None` for a built one).
+    pub fn tag(&self) -> Option<&str> {
+        match &self.origin {
+            ImageOrigin::Registry { tag } => Some(tag),
+            ImageOrigin::Workspace(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod convert;
 pub mod desired;
 pub mod engine;
+pub mod image_tags;
 mod raw;
 pub mod retry;
 pub mod timestamp;

@@ -23,6 +23,13 @@ const ABSENT_UNTIL: &[(&str, &str)] = &[
         "pg_replication_slots_pg_wal_lsn_diff",
         "postgres-exporter has a series only once the database has a replication slot",
     ),
+    // swarm-exporter/src/metrics.rs: a (service, node, state) series is
+    // created when the exporter first sees one of its tasks end on its own.
+    (
+        "swarm_service_task_failures_total",
+        "swarm-exporter has a series only once a task fails, is rejected or exits 0 after it started",
+    ),
+    ("swarm_exporter_engine_errors_total", "swarm-exporter has a series only once a read of the engine failed"),
 ];
 
 /// Why `metric` may be absent, if it may.

@@ -645,9 +645,14 @@ pub fn images_lock_of(images: &toml::Table, registry: &str, names: &[&str]) -> S
             Some((_, path)) => format!("{registry}/{path}"),
             None => repo.to_owned(),
         };
+        // A workspace-built image is pinned as stack/images.lock pins it:
+        // by its input-addressed tag, no digest (deploy resolves the tag).
+        let (key, value) = match img.get("lock_inputs").and_then(|v| v.as_str()) {
+            Some(inputs) => ("inputs", inputs),
+            None => ("digest", img["digest"].as_str().unwrap()),
+        };
         lock.push_str(&format!(
-            "\n[[image]]\nname = \"{name}\"\nrepository = \"{repo}\"\ntag = \"{tag}\"\ndigest = \"{}\"\n",
-            img["digest"].as_str().unwrap()
+            "\n[[image]]\nname = \"{name}\"\nrepository = \"{repo}\"\ntag = \"{tag}\"\n{key} = \"{value}\"\n"
         ));
     }
     lock

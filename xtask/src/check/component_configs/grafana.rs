@@ -142,7 +142,7 @@ pub(super) fn check_datasources(file: &str, text: &str, stack: &StackDefinition)
                     out.push(finding_at(file, key, format!("data source `{name}`: httpMethod must be POST or GET")));
                 }
                 if let Some((key, value)) = json("prometheusVersion")
-                    && let Some(pinned) = stack.images.get("prometheus").map(|image| &image.tag)
+                    && let Some(pinned) = stack.images.get("prometheus").and_then(|image| image.tag())
                     && value.as_str() != Some(pinned.trim_start_matches('v'))
                 {
                     out.push(finding_at(

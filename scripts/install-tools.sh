@@ -16,6 +16,10 @@
 #    against glibc 2.38+ and does not run here; the libraries bookworm's
 #    needs are in BOOKWORM_PACKAGES.
 #  * From bookworm, with apt-get, only when missing: see BOOKWORM_PACKAGES.
+#  * From PyPI, with pip into the venv <repo>/.tools/spark: PySpark
+#    $SPARK_VERSION, a whole Spark distribution (master, worker, the
+#    PrometheusServlet sink), run on bookworm's Java 17 by
+#    xtask/tests/spark_live.rs; <repo>/.tools/spark-home links to it.
 #  * From the npm registry, with `npm ci`: the locked packages of the
 #    dashboard schema check (dashboards/schema-check/install.sh), npm's
 #    cache in the cache root. Node.js and npm come from bookworm only when
@@ -43,8 +47,12 @@ started=$(now)
 #   liblua5.3-0, libopentracing-c-wrapper0: the libraries of bookworm's haproxy
 #                   that the machine lacks (the deb itself is only unpacked)
 #   socat:          the Docker API proxy's health check (the haproxy test image)
+#   openjdk-17-jre-headless, python3-venv: Spark (PyPI's pyspark) for spark_live.rs
 BOOKWORM_PACKAGES=(busybox-static nix-bin docker-registry nginx postgresql jq curl ca-certificates shellcheck chromium
-  liblua5.3-0 libopentracing-c-wrapper0 socat)
+  liblua5.3-0 libopentracing-c-wrapper0 socat openjdk-17-jre-headless python3-venv)
+# The Spark the README's platform section is written for (3.5, the 3.x line
+# still maintained); the catalog stack/catalog/spark.toml was captured from it.
+SPARK_VERSION=3.5.9
 
 # binary name | package | path inside the deb | expected major.minor | strict [| version flag]
 # strict=yes: a different major.minor is called out loudly (still a warning).
@@ -308,6 +316,27 @@ trap - EXIT
 log "binaries in $TOOLS_DIR/bin (all ran '--version' on this machine):"
 printf '%s\n' "${summary[@]}"
 [ "$mismatch" = 0 ] || warn "some versions differ from what the project expects (see above); not failing"
+
+# ---------------------------------------------------------------- pypi
+# A venv of its own (the machine's Python packages are not changed), pip's
+# cache in the cache root; reused when it already has this version.
+SPARK_VENV="$TOOLS_DIR/spark"
+spark_installed() {
+  "$SPARK_VENV/bin/python" -c "import pyspark, sys; sys.exit(pyspark.__version__ != '$SPARK_VERSION')" 2>/dev/null
+}
+if ! spark_installed; then
+  log "PySpark $SPARK_VERSION into $SPARK_VENV (pip, cache $CACHE_ROOT/pip)"
+  rm -rf "$SPARK_VENV"
+  /usr/bin/python3 -m venv "$SPARK_VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
+  PIP_CACHE_DIR="$CACHE_ROOT/pip" "$SPARK_VENV/bin/pip" install --quiet "pyspark==$SPARK_VERSION" ||
+    die "pip install pyspark==$SPARK_VERSION failed"
+  spark_installed || die "pyspark $SPARK_VERSION does not import in $SPARK_VENV"
+fi
+spark_home=$("$SPARK_VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
+[ -x "$spark_home/bin/spark-class" ] || die "$spark_home/bin/spark-class missing: not a whole Spark distribution"
+ln -sfn "$spark_home" "$TOOLS_DIR/spark-home"
+command -v java >/dev/null || die "java missing (openjdk-17-jre-headless)"
+log "Spark $SPARK_VERSION: $TOOLS_DIR/spark-home -> $spark_home ($(java -version 2>&1 | head -n1))"
 
 # ---------------------------------------------------------------- npm
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -148,6 +148,7 @@ fn check_without_promtool_and_amtool_runs_them_from_the_pinned_images() {
     for dir in COPIED {
         live::copy_dir(&live::repo().join(dir), &root.join(dir));
     }
+    live::copy_build_inputs(&root);
     for name in ["prometheus", "alertmanager", "haproxy"] {
         pin_test_image(&root, &images, name);
     }

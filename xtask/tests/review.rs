@@ -15,6 +15,9 @@
 
 #![allow(clippy::unwrap_used)] // a fixture that cannot be built should panic
 
+#[path = "e2e/live.rs"]
+mod live;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -69,6 +72,9 @@ fn restore(dir: &Path) {
         }
         copy(&repo().join(path), &target);
     }
+    // What `check` hashes for the workspace-built image (the same in the
+    // base and the working tree).
+    live::copy_build_inputs(dir);
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {

@@ -27,6 +27,9 @@ const COPIED: &[&str] = &[
     "report",
     "swarm-exporter",
     "stack",
+    // The rest of the workspace-built image's inputs, which `check` hashes.
+    "flake.lock",
+    "nix",
 ];
 
 fn repo() -> PathBuf {

@@ -147,3 +147,41 @@ pub fn metric_names(expr: &Expr, out: &mut BTreeSet<String>) {
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
     }
 }
+
+/// A GET of Prometheus' API `path` (e.g. `/api/v1/rules`) through curl: the
+/// JSON body, or the error Prometheus gave.
+pub fn prometheus_get(prometheus: &str, path: &str) -> Result<Value, String> {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", &format!("{prometheus}{path}")])
+        .output()
+        .map_err(|e| format!("curl: {e}"))?;
+    let body: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))?;
+    if body["status"] != "success" {
+        return Err(format!("{}: {}", body["errorType"], body["error"]));
+    }
+    Ok(body)
+}
+
+/// Copies into `to` the inputs of every workspace-built image of the
+/// repository's stack.toml (`[images.*] build.inputs`), which `check` hashes.
+pub fn copy_build_inputs(to: &Path) {
+    let text = std::fs::read_to_string(repo().join("stack/stack.toml")).unwrap();
+    let stack: toml::Table = text.parse().unwrap();
+    let inputs = stack["images"]
+        .as_table()
+        .unwrap()
+        .values()
+        .filter_map(|i| i.get("build")?.get("inputs")?.as_array().cloned())
+        .flatten()
+        .filter_map(|i| i.as_str().map(|s| s.trim_end_matches('/').to_owned()));
+    for input in inputs {
+        let (from, target) = (repo().join(&input), to.join(&input));
+        if from.is_dir() {
+            copy_dir(&from, &target);
+        } else {
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &target).unwrap();
+        }
+    }
+}

@@ -318,6 +318,33 @@ if command -v jq >/dev/null; then jq . "$work/show.json"; else cat "$work/show.j
 want='"packages":{"packages":{"aarch64-linux":["default","images","stack","swarm-exporter","swarm-exporter-image","xtask"],"x86_64-linux":["default","images","stack","swarm-exporter","swarm-exporter-image","xtask"]}}'
 grep -qF "$want" "$work/show.json" || die "packages are not {default,images,stack,swarm-exporter,swarm-exporter-image,xtask} for both systems"
 
+# The workspace's two binaries (nix/workspace-crate.nix) with a stand-in
+# rustPlatform: each builds its own crate of Cargo.lock, at its version.
+nix-instantiate --eval --strict --json -E "
+  let
+    lib = {
+      fileset = { toSource = a: a.fileset; unions = xs: map toString xs; };
+      licenses = { mit = \"mit\"; asl20 = \"asl20\"; };
+    };
+    rustPlatform.buildRustPackage = a: a;
+    show = d: { inherit (d) pname version cargoBuildFlags; main = d.meta.mainProgram; cmake = d.dontUseCmakeConfigure or false;
+                lock = toString d.cargoLock.lockFile; srcs = map baseNameOf d.src; };
+  in {
+    xtask = show (import $REPO_ROOT/nix/xtask.nix { inherit lib rustPlatform; cmake = \"cmake\"; perl = \"perl\"; });
+    exporter = show (import $REPO_ROOT/nix/swarm-exporter.nix { inherit lib rustPlatform; });
+  }
+" >"$work/crates.json" 2>"$work/err" || { cat "$work/err" >&2; die "nix/xtask.nix or nix/swarm-exporter.nix does not evaluate"; }
+for crate in xtask swarm-exporter; do
+  key=$([ "$crate" = xtask ] && echo xtask || echo exporter)
+  version=$(awk -F'"' '/^version = /{print $2; exit}' "$crate/Cargo.toml")
+  jq -e --arg c "$crate" --arg v "$version" --arg k "$key" '.[$k] | .pname == $c and .version == $v
+    and .cargoBuildFlags == ["--package", $c] and .main == $c and (.lock | endswith("/Cargo.lock"))
+    and (.srcs | index("swarm-exporter") != null and index("Cargo.lock") != null)' "$work/crates.json" >/dev/null ||
+    die "nix: the $crate package is not $crate $version from Cargo.lock: $(cat "$work/crates.json")"
+done
+jq -e '.xtask.cmake == true and .exporter.cmake == false' "$work/crates.json" >/dev/null || die "nix: only xtask needs cmake's hook off"
+log "xtask and swarm-exporter packages (stubbed rustPlatform): each its own crate at its Cargo.toml version"
+
 # The swarm-exporter image with a stand-in dockerTools: it is named by the
 # repository and the tag nix/pins.nix recomputes from the build's inputs
 # (the tag stack/images.lock records), runs the binary as nobody.

@@ -24,38 +24,15 @@ mod live;
 
 use std::collections::BTreeSet;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use promql_parser::parser;
-use serde_json::Value;
 
 /// What Grafana substitutes in the dashboard's queries, for a query here.
 const GRAFANA_VARIABLES: &[(&str, &str)] = &[("$__rate_interval", "30s"), ("$instance", ".+")];
-
-fn http_ok(url: &str) -> bool {
-    Command::new("curl").args(["-sf", "-o", "/dev/null", "--max-time", "3", url]).status().is_ok_and(|s| s.success())
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// The `metrics_path` of a scrape job of otelcol.yml.
-fn collector_metrics_path(job: &str) -> String {
-    let text = std::fs::read_to_string(live::repo().join("stack/configs/otel-collector/otelcol.yml")).unwrap();
-    let config: Value = serde_saphyr::from_str(&text).unwrap();
-    let jobs = config["receivers"]["prometheus"]["config"]["scrape_configs"].as_array().unwrap();
-    let job = jobs.iter().find(|j| j["job_name"] == job).unwrap_or_else(|| panic!("otelcol.yml has no job {job}"));
-    job["metrics_path"].as_str().unwrap_or("/metrics").to_owned()
-}
 
 /// Pushes a one-layer image to the registry, pulls it back, and asks for a
 /// manifest that does not exist.
@@ -90,8 +67,8 @@ fn registry_dashboard_and_alerts_read_a_real_registry() {
         return;
     };
     let dir = tempfile::Builder::new().prefix("registry-live-").tempdir().unwrap();
-    let (api_port, debug_port, prom_port) = (harness::free_port(), harness::free_port(), harness::free_port());
-    let metrics_path = collector_metrics_path("registry");
+    let (api_port, debug_port) = (harness::free_port(), harness::free_port());
+    let metrics_path = live::collector_metrics_path("registry");
 
     // The keys the README's platform section names: http.debug.addr and
     // http.debug.prometheus (loopback and free ports here, `:5001` there).
@@ -106,26 +83,15 @@ fn registry_dashboard_and_alerts_read_a_real_registry() {
         &["serve".into(), dir.path().join("registry.yml").display().to_string()],
         &dir.path().join("registry.log"),
     );
-    wait_for("the registry answering", Duration::from_secs(30), || {
-        http_ok(&format!("http://127.0.0.1:{api_port}/v2/"))
+    live::wait_for("the registry answering", Duration::from_secs(30), || {
+        live::http_ok(&format!("http://127.0.0.1:{api_port}/v2/"))
     });
 
     let prometheus_config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: registry\n    metrics_path: {metrics_path}\n    static_configs:\n      - targets: ['127.0.0.1:{debug_port}']\n"
     );
-    std::fs::write(dir.path().join("prometheus.yml"), prometheus_config).unwrap();
-    let _prometheus = live::Process::spawn(
-        &prometheus_bin,
-        &[
-            format!("--config.file={}", dir.path().join("prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        &dir.path().join("prometheus.log"),
-    );
-    let prometheus = format!("http://127.0.0.1:{prom_port}");
-    wait_for("Prometheus ready", Duration::from_secs(60), || http_ok(&format!("{prometheus}/-/ready")));
-    wait_for("the registry target up", Duration::from_secs(30), || {
+    let (_prometheus, prometheus) = live::start_prometheus(&prometheus_bin, dir.path(), &prometheus_config);
+    live::wait_for("the registry target up", Duration::from_secs(30), || {
         live::prometheus_query(&[], &prometheus, r#"up{job="registry"} == 1"#).is_ok_and(|r| !r.is_empty())
     });
 
@@ -136,19 +102,7 @@ fn registry_dashboard_and_alerts_read_a_real_registry() {
     // scrapes after the traffic have landed.
     let queries = live::dashboard_queries(dashboards::uids::REGISTRY, GRAFANA_VARIABLES);
     assert!(queries.len() >= 10, "the registry dashboard has its panels: {queries:?}");
-    let empty = |queries: &[(String, String)]| -> Vec<String> {
-        queries
-            .iter()
-            .filter(|(_, expr)| live::prometheus_query(&[], &prometheus, expr).map_or(true, |r| r.is_empty()))
-            .map(|(place, expr)| format!("{place}: {expr} -> {:?}", live::prometheus_query(&[], &prometheus, expr)))
-            .collect()
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut missing = empty(&queries);
-    while !missing.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_secs(2));
-        missing = empty(&queries);
-    }
+    let missing = live::queries_without_series(&prometheus, &queries, Duration::from_secs(60));
     assert!(missing.is_empty(), "dashboard queries without series:\n{}", missing.join("\n"));
 
     // The alerts: each expression evaluates, and every metric it reads is

@@ -43,18 +43,6 @@ const APPLICATION: &str = "spark-live";
 /// attempts, against `SparkTasksFailing`'s threshold of 5.
 const FAILING_JOBS: u32 = 3;
 
-fn http_ok(url: &str) -> bool {
-    Command::new("curl").args(["-sfL", "-o", "/dev/null", "--max-time", "3", url]).status().is_ok_and(|s| s.success())
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 /// `$SPARK_HOME`, else `.tools/spark-home`; the Python whose `pyspark` it is.
 fn spark() -> Option<(PathBuf, PathBuf)> {
     let home = std::env::var_os("SPARK_HOME")
@@ -67,15 +55,6 @@ fn spark() -> Option<(PathBuf, PathBuf)> {
         .map(PathBuf::from)
         .unwrap_or_else(|| live::repo().join(".tools/spark/bin/python"));
     python.is_file().then_some((home, python))
-}
-
-/// The collector's scrape job `job` (otelcol.yml): its metrics path.
-fn collector_metrics_path(job: &str) -> String {
-    let text = std::fs::read_to_string(live::repo().join("stack/configs/otel-collector/otelcol.yml")).unwrap();
-    let config: Value = serde_saphyr::from_str(&text).unwrap();
-    let jobs = config["receivers"]["prometheus"]["config"]["scrape_configs"].as_array().unwrap();
-    let job = jobs.iter().find(|j| j["job_name"] == job).unwrap_or_else(|| panic!("otelcol.yml has no job {job}"));
-    job["metrics_path"].as_str().unwrap_or("/metrics").to_owned()
 }
 
 /// The generated Spark rule file (as `gen` renders it for the stack).
@@ -136,7 +115,7 @@ fn spark_dashboard_and_alerts_read_a_real_spark() {
     };
     let dir = tempfile::Builder::new().prefix("spark-live-").tempdir().unwrap();
     let port = harness::free_port;
-    let (master_port, master_ui, worker_ui, driver_ui, prom_port) = (port(), port(), port(), port(), port());
+    let (master_port, master_ui, worker_ui, driver_ui) = (port(), port(), port(), port());
 
     // Spark's configuration as the README's platform section gives it.
     let conf = dir.path().join("conf");
@@ -179,7 +158,7 @@ fn spark_dashboard_and_alerts_read_a_real_spark() {
     let job = |name: &str, port: u16| {
         format!(
             "  - job_name: {name}\n    metrics_path: {}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
-            collector_metrics_path(name)
+            live::collector_metrics_path(name)
         )
     };
     std::fs::write(dir.path().join("spark.rules.yml"), spark_rules()).unwrap();
@@ -191,18 +170,7 @@ fn spark_dashboard_and_alerts_read_a_real_spark() {
         job("spark-driver", driver_ui),
         job("spark-executors", driver_ui),
     );
-    std::fs::write(dir.path().join("prometheus.yml"), prometheus_config).unwrap();
-    let _prometheus = live::Process::spawn(
-        &prometheus_bin,
-        &[
-            format!("--config.file={}", dir.path().join("prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        &dir.path().join("prometheus.log"),
-    );
-    let prometheus = format!("http://127.0.0.1:{prom_port}");
-    wait_for("Prometheus ready", Duration::from_secs(60), || http_ok(&format!("{prometheus}/-/ready")));
+    let (_prometheus, prometheus) = live::start_prometheus(&prometheus_bin, dir.path(), &prometheus_config);
 
     let class = spark_home.join("bin/spark-class");
     let _master = spawn(
@@ -268,19 +236,7 @@ fn spark_dashboard_and_alerts_read_a_real_spark() {
     // The dashboard: every Prometheus query returns series.
     let queries = live::dashboard_queries(dashboards::uids::SPARK, GRAFANA_VARIABLES);
     assert!(queries.len() >= 15, "the Spark dashboard has its panels: {queries:?}");
-    let empty = |queries: &[(String, String)]| -> Vec<String> {
-        queries
-            .iter()
-            .filter(|(_, expr)| live::prometheus_query(&[], &prometheus, expr).map_or(true, |r| r.is_empty()))
-            .map(|(place, expr)| format!("{place}: {expr} -> {:?}", live::prometheus_query(&[], &prometheus, expr)))
-            .collect()
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut missing = empty(&queries);
-    while !missing.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_secs(2));
-        missing = empty(&queries);
-    }
+    let missing = live::queries_without_series(&prometheus, &queries, Duration::from_secs(60));
     assert!(missing.is_empty(), "dashboard queries without series:\n{}", missing.join("\n"));
 
     // The rules: loaded and evaluating without error, each metric they read

@@ -15,7 +15,7 @@
 //! instance" cannot let one service's `SwarmServiceNoTaskRunning` mute every
 //! other service's warnings.
 
-use super::dashboard_for;
+use super::{Target, dashboard_for, target_down};
 use crate::Tested;
 use crate::builder::Alert;
 use crate::duration::Duration;
@@ -68,9 +68,25 @@ pub fn rules() -> RuleFile {
             .alert(update_stuck())
             .alert(update_paused())
             .alert(rolled_back())
-            .alert(engine_unreadable()),
+            .alert(engine_unreadable())
+            .alert(target_down(
+                "SwarmExporterDown",
+                &EXPORTER,
+                Severity::Critical,
+                Duration::minutes(5),
+                "Swarm service health is unknown and none of its alerts can fire (a service below its replicas, a crash loop, a stuck update go unseen).",
+            )),
     )
 }
+
+/// The exporter itself, scraped by service name (prometheus.yml): a missing
+/// task is `up == 0` at once, so no `absent()` twin is needed.
+const EXPORTER: Target = Target {
+    job: job::SWARM_EXPORTER,
+    instance: "swarm-exporter:9324",
+    what: "swarm-exporter",
+    team: Team::Observability,
+};
 
 fn below_desired() -> Alert<Tested, Tested> {
     Alert::new("SwarmServiceBelowDesired", Severity::Warning)

@@ -49,24 +49,31 @@ pub async fn resolve(engine: &Engine, desired: &Desired, world: &World) -> Resol
     });
     let mut out = Resolved::default();
     for (image, answer) in join_all(asks).await {
+        out.record(image, answer, world);
+    }
+    out
+}
+
+impl Resolved {
+    /// What the registry answered for `image` (its digest, or why not).
+    fn record(&mut self, image: String, answer: Result<Option<String>, String>, world: &World) {
         match answer {
             Ok(Some(digest)) => {
-                out.digests.insert(image.clone(), format!("{image}@{digest}"));
+                self.digests.insert(image.clone(), format!("{image}@{digest}"));
             }
-            Ok(None) => out.problems.push(format!("image `{image}`: the registry answered without a digest")),
+            Ok(None) => self.problems.push(format!("image `{image}`: the registry answered without a digest")),
             Err(why) => match running_digest(world, &image) {
                 Some(pinned) => {
-                    out.from_running.push(format!("image `{image}`: {why}; keeping the running {pinned}"));
-                    out.digests.insert(image, pinned);
+                    self.from_running.push(format!("image `{image}`: {why}; keeping the running {pinned}"));
+                    self.digests.insert(image, pinned);
                 }
-                None => out.problems.push(format!(
+                None => self.problems.push(format!(
                     "image `{image}` (built from this workspace) cannot be resolved to a digest: {why}: build and \
                      push it first (README, \"Workspace-built images\")"
                 )),
             },
         }
     }
-    out
 }
 
 impl Desired {
@@ -105,6 +112,45 @@ fn running_digest(world: &World, image: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn world_running(image: &str) -> World {
+        let spec = ServiceSpec {
+            task_template: Some(TaskSpec {
+                container_spec: Some(bollard::models::TaskSpecContainerSpec {
+                    image: Some(image.to_owned()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let service = bollard::models::Service { spec: Some(spec), ..Default::default() };
+        World {
+            services: [("exporter".to_owned(), service)].into(),
+            configs: Default::default(),
+            secrets: Default::default(),
+            networks: Default::default(),
+            volumes: Default::default(),
+            nodes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_unreachable_registry_keeps_the_running_digest_of_the_same_tag_only() {
+        let world = world_running("r/x:0.1.0-aaa@sha256:11");
+        let mut out = Resolved::default();
+        out.record("r/x:0.1.0-aaa".into(), Err("connection refused".into()), &world);
+        assert_eq!(out.digests["r/x:0.1.0-aaa"], "r/x:0.1.0-aaa@sha256:11");
+        assert!(out.problems.is_empty() && out.from_running[0].contains("connection refused"), "{out:?}");
+
+        // Another tag (a changed build) has nothing running to fall back on.
+        out.record("r/x:0.1.0-bbb".into(), Err("connection refused".into()), &world);
+        assert!(!out.digests.contains_key("r/x:0.1.0-bbb"));
+        assert!(out.problems[0].contains("`r/x:0.1.0-bbb`") && out.problems[0].contains("build and push it first"));
+
+        out.record("r/x:0.1.0-ccc".into(), Ok(Some("sha256:22".into())), &world);
+        assert_eq!(out.digests["r/x:0.1.0-ccc"], "r/x:0.1.0-ccc@sha256:22");
+    }
 
     #[test]
     fn only_a_reference_without_digest_is_resolved() {

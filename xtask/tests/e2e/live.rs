@@ -107,14 +107,28 @@ impl Drop for Process {
 /// arguments, empty for this one); the `data.result` array, or the error
 /// Prometheus gave.
 pub fn prometheus_query(prefix: &[&str], prometheus: &str, expr: &str) -> Result<Vec<Value>, String> {
+    let args = [format!("{prometheus}/api/v1/query"), "--data-urlencode".to_owned(), format!("query={expr}")];
+    let body = prometheus_api(prefix, &args)?;
+    Ok(body["data"]["result"].as_array().cloned().unwrap_or_default())
+}
+
+/// A GET of Prometheus' API `path` (e.g. `/api/v1/rules`): the JSON body,
+/// or the error Prometheus gave.
+pub fn prometheus_get(prometheus: &str, path: &str) -> Result<Value, String> {
+    prometheus_api(&[], &[format!("{prometheus}{path}")])
+}
+
+/// curl with `args` (after `prefix`), its JSON answer checked for Prometheus'
+/// `status: success`.
+fn prometheus_api(prefix: &[&str], args: &[String]) -> Result<Value, String> {
     let (program, before) = match prefix.split_first() {
         Some((program, rest)) => (*program, [rest, &["curl"]].concat()),
         None => ("curl", Vec::new()),
     };
     let out = Command::new(program)
         .args(before)
-        .args(["-s", "--max-time", "10", &format!("{prometheus}/api/v1/query"), "--data-urlencode"])
-        .arg(format!("query={expr}"))
+        .args(["-s", "--max-time", "10"])
+        .args(args)
         .output()
         .map_err(|e| format!("{program}: {e}"))?;
     let body: Value =
@@ -122,7 +136,49 @@ pub fn prometheus_query(prefix: &[&str], prometheus: &str, expr: &str) -> Result
     if body["status"] != "success" {
         return Err(format!("{}: {}", body["errorType"], body["error"]));
     }
-    Ok(body["data"]["result"].as_array().cloned().unwrap_or_default())
+    Ok(body)
+}
+
+/// Whether `url` answers 2xx (redirects followed), within 3 s.
+pub fn http_ok(url: &str) -> bool {
+    Command::new("curl").args(["-sfL", "-o", "/dev/null", "--max-time", "3", url]).status().is_ok_and(|s| s.success())
+}
+
+/// Polls `ok` until it holds; panics naming `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The `metrics_path` of the collector's scrape job `job` (otelcol.yml).
+pub fn collector_metrics_path(job: &str) -> String {
+    let text = std::fs::read_to_string(repo().join("stack/configs/otel-collector/otelcol.yml")).unwrap();
+    let config: Value = serde_saphyr::from_str(&text).unwrap();
+    let jobs = config["receivers"]["prometheus"]["config"]["scrape_configs"].as_array().unwrap();
+    let job = jobs.iter().find(|j| j["job_name"] == job).unwrap_or_else(|| panic!("otelcol.yml has no job {job}"));
+    job["metrics_path"].as_str().unwrap_or("/metrics").to_owned()
+}
+
+/// The `queries` (named, as [`dashboard_queries`] gives them) that still
+/// return no series after `limit` of retries, each with what Prometheus said.
+pub fn queries_without_series(prometheus: &str, queries: &[(String, String)], limit: Duration) -> Vec<String> {
+    let empty = || -> Vec<String> {
+        queries
+            .iter()
+            .filter(|(_, expr)| prometheus_query(&[], prometheus, expr).map_or(true, |r| r.is_empty()))
+            .map(|(place, expr)| format!("{place}: {expr} -> {:?}", prometheus_query(&[], prometheus, expr)))
+            .collect()
+    };
+    let deadline = Instant::now() + limit;
+    let mut missing = empty();
+    while !missing.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(2));
+        missing = empty();
+    }
+    missing
 }
 
 /// Metric names of every selector in `expr`.
@@ -148,21 +204,6 @@ pub fn metric_names(expr: &Expr, out: &mut BTreeSet<String>) {
     }
 }
 
-/// A GET of Prometheus' API `path` (e.g. `/api/v1/rules`) through curl: the
-/// JSON body, or the error Prometheus gave.
-pub fn prometheus_get(prometheus: &str, path: &str) -> Result<Value, String> {
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "10", &format!("{prometheus}{path}")])
-        .output()
-        .map_err(|e| format!("curl: {e}"))?;
-    let body: Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))?;
-    if body["status"] != "success" {
-        return Err(format!("{}: {}", body["errorType"], body["error"]));
-    }
-    Ok(body)
-}
-
 /// Copies into `to` the inputs of every workspace-built image of the
 /// repository's stack.toml (`[images.*] build.inputs`), which `check` hashes.
 pub fn copy_build_inputs(to: &Path) {
@@ -184,4 +225,24 @@ pub fn copy_build_inputs(to: &Path) {
             std::fs::copy(&from, &target).unwrap();
         }
     }
+}
+
+/// A real Prometheus on a free loopback port with `config` (prometheus.yml
+/// text), its data and log in `dir`, once ready: the process (stopped on
+/// drop) and its base URL.
+pub fn start_prometheus(binary: &Path, dir: &Path, config: &str) -> (Process, String) {
+    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let process = Process::spawn(
+        binary,
+        &[
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        &dir.join("prometheus.log"),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    wait_for("Prometheus ready", Duration::from_secs(60), || http_ok(&format!("{url}/-/ready")));
+    (process, url)
 }
